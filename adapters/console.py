@@ -1,0 +1,143 @@
+"""A chat in the terminal: buttons become numbered choices; works interactively or with piped stdin.
+
+It has a simulated clock (`--now`, `/advance 2h`) so timers, reminders and rest days can be shown
+without waiting; due timers and messages are delivered through the same outbox code the bot uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TextIO
+
+from bot.engine import Engine
+from bot.types import Inbound, InboundKind, Reply, UserRef
+from scheduler import outbox
+
+CONSOLE_USER = UserRef(platform="console", workspace="", user_id="local", chat_id="local")
+_DURATION = re.compile(r"^(\d+)\s*(s|sec|m|min|h|hour|hours|d|day|days)$")
+_UNITS = {"s": "seconds", "sec": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "hour": "hours",
+          "hours": "hours", "d": "days", "day": "days", "days": "days"}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        return None
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def render(reply: Reply) -> str:
+    lines = [("⚠️  " if reply.urgent else "") + reply.text]
+    for index, button in enumerate(reply.buttons, start=1):
+        lines.append(f"   {index}) {button.label}")
+    if reply.image:
+        lines.append(f"   [image: {reply.image.filename}]")
+    if reply.document:
+        lines.append(f"   [file: {reply.document.filename}]")
+    return "\n".join(lines)
+
+
+class ConsoleSender:
+    """The console's side of the outbox: print what the bot sends proactively."""
+
+    platform = "console"
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+        self.last_buttons: list[tuple[str, str]] = []
+
+    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+        for reply in replies:
+            self._write(render(reply))
+            if reply.buttons:
+                self.last_buttons = [(b.label, b.action) for b in reply.buttons]
+
+
+class ConsoleChat:
+    def __init__(self, engine: Engine, out: TextIO = sys.stdout, user: UserRef = CONSOLE_USER) -> None:
+        self.engine = engine
+        self.out = out
+        self.user = user
+        self.sender = ConsoleSender(self._print)
+        self._counter = 0
+        self._busy = asyncio.Lock()
+
+    def _print(self, text: str) -> None:
+        self.out.write(f"BackCoach: {text}\n\n")
+        self.out.flush()
+
+    def to_inbound(self, line: str) -> Inbound:
+        """A typed number or a button's label taps that button; /commands are commands; the rest is text."""
+        text = line.strip()
+        self._counter += 1
+        now = self.engine.clock.now()
+        buttons = self.sender.last_buttons
+        if text.isdigit() and 1 <= int(text) <= len(buttons):
+            return Inbound(self.user, InboundKind.BUTTON, action=buttons[int(text) - 1][1], at=now)
+        for label, action in buttons:
+            if text.lower() == label.lower():
+                return Inbound(self.user, InboundKind.BUTTON, action=action, at=now)
+        kind = InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT
+        return Inbound(self.user, kind, text=text, at=now)
+
+    async def deliver_due(self) -> None:
+        """Run due timers and send due messages, as the scheduler tick does."""
+        now = self.engine.clock.now()
+        await outbox.run_due_events(self.engine, now)
+        await outbox.send_due_messages(self.engine, {"console": self.sender}, now)
+
+    async def say(self, line: str) -> None:
+        text = line.strip()
+        if text.lower().startswith("/advance"):
+            delta = parse_duration(text[len("/advance"):])
+            advance = getattr(self.engine.clock, "advance", None)
+            if delta is None or advance is None:
+                self._print("Use /advance with a duration like 30s, 10m, 2h or 1d (only with the simulated clock).")
+                return
+            advance(delta)
+            self._print(f"(time is now {self.engine.clock.now():%Y-%m-%d %H:%M} UTC)")
+            await self.deliver_due()
+            return
+        replies = await self.engine.handle(self.to_inbound(text))
+        await self.sender.send(self.user, replies)
+        await self.deliver_due()
+
+    async def run(self, lines: TextIO = sys.stdin) -> None:
+        interactive = lines.isatty()
+        await self.deliver_due()
+        if interactive:
+            self.out.write("Type a message, a number to tap a button, /help for commands, Ctrl-D to quit.\n\n")
+            await self.say("/start")
+        loop = asyncio.get_running_loop()
+        ticker = asyncio.create_task(self._tick()) if interactive else None
+        try:
+            await self._read_loop(lines, interactive, loop)
+        finally:
+            if ticker:
+                ticker.cancel()
+
+    async def _tick(self) -> None:
+        """Interactive only: deliver hold timers and reminders as they fall due."""
+        while True:
+            await asyncio.sleep(1)
+            async with self._busy:
+                await self.deliver_due()
+
+    async def _read_loop(self, lines: TextIO, interactive: bool, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            if interactive:
+                self.out.write("you> ")
+                self.out.flush()
+            line = await loop.run_in_executor(None, lines.readline)
+            if not line:
+                break
+            if not interactive:
+                self.out.write(f"you> {line.rstrip()}\n")
+            if line.strip().lower() in {"/quit", "/exit"}:
+                break
+            async with self._busy:
+                await self.say(line)

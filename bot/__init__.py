@@ -1,0 +1,1 @@
+"""BackCoach package."""

@@ -1,0 +1,29 @@
+"""Configuration, only from the environment (and an optional .env file). Secrets are never logged."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///backcoach.sqlite3",
+        validation_alias="BACKCOACH_DATABASE_URL",
+        description="SQLAlchemy async URL: a SQLite file by default, or postgresql+asyncpg://…",
+    )
+    log_level: str = Field(default="INFO", validation_alias="BACKCOACH_LOG_LEVEL")
+    reminder_grace_minutes: int = Field(default=120, validation_alias="BACKCOACH_REMINDER_GRACE_MINUTES")
+    tick_seconds: float = Field(default=5.0, validation_alias="BACKCOACH_TICK_SECONDS")
+
+    telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_base_url: str | None = Field(default=None, validation_alias="TELEGRAM_API_BASE_URL")
+
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")

@@ -1,0 +1,101 @@
+"""Logging general physical activity: minutes and exertion, checked against the sheet's guidance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.effects import ActivityLogged
+from bot.flows.common import Outcome, answer_of, go, local_today, parse_int, reset, scale_buttons
+from bot.types import Button, Inbound
+from content.loader import Content
+
+FLOW = "activity"
+MINUTE_CHOICES = (10, 20, 30, 45, 60)
+MAX_MINUTES = 24 * 60
+
+
+def offer(out: Outcome, content: Content, *, after_session: bool) -> Outcome:
+    go(out.view, FLOW, "offer", after_session=after_session)
+    return out.ask(
+        content.msg("activity.offer"),
+        [Button(content.msg("button.log_activity"), "log"), Button(content.msg("button.not_now"), "skip")],
+    )
+
+
+def start(out: Outcome, content: Content) -> Outcome:
+    """`/activity`: straight to the minutes question."""
+    go(out.view, FLOW, "minutes", after_session=False)
+    return _ask_minutes(out, content)
+
+
+def _ask_minutes(out: Outcome, content: Content) -> Outcome:
+    buttons = [Button(content.msg("activity.minutes_button", minutes=m), f"min:{m}") for m in MINUTE_CHOICES]
+    return out.ask(content.msg("activity.ask_minutes"), buttons)
+
+
+def _ask_exertion(out: Outcome, content: Content) -> Outcome:
+    guidance = content.program.general_activity
+    return out.ask(content.msg("activity.ask_exertion", scale=guidance.exertion_scale), scale_buttons(1, 10, "ex:"))
+
+
+def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    view = out.view
+    step = view.conversation.step
+    answer = answer_of(event, view, content)
+    if step == "offer":
+        if answer in {"log", "yes"}:
+            go(view, FLOW, "minutes")
+            return _ask_minutes(out, content)
+        if answer in {"skip", "no"}:
+            return finish(out, now, content)
+        out.say(content.msg("error.choose_button"))
+        return reprompt(out, content)
+    if step == "minutes":
+        minutes = int(answer[4:]) if answer.startswith("min:") else parse_int(event.text, 1, MAX_MINUTES)
+        if minutes is None:
+            out.say(content.msg("error.minutes", max=MAX_MINUTES))
+            return _ask_minutes(out, content)
+        go(view, FLOW, "exertion", minutes=minutes)
+        return _ask_exertion(out, content)
+    if step == "exertion":
+        exertion = int(answer[3:]) if answer.startswith("ex:") else parse_int(event.text, 1, 10)
+        if exertion is None:
+            out.say(content.msg("error.exertion"))
+            return _ask_exertion(out, content)
+        return _log(out, view.conversation.ctx["minutes"], exertion, now, content)
+    return reprompt(out, content)
+
+
+def reprompt(out: Outcome, content: Content) -> Outcome:
+    step = out.view.conversation.step
+    if step == "minutes":
+        return _ask_minutes(out, content)
+    if step == "exertion":
+        return _ask_exertion(out, content)
+    return offer(out, content, after_session=bool(out.view.conversation.ctx.get("after_session")))
+
+
+def _log(out: Outcome, minutes: int, exertion: int, now: datetime, content: Content) -> Outcome:
+    view = out.view
+    guidance = content.program.general_activity
+    out.effects.append(ActivityLogged(local_date=local_today(view, now), minutes=minutes, exertion=exertion, at=now))
+    total = view.history.activity_minutes_today + minutes
+    view.history.activity_minutes_today = total
+    out.say(content.msg("activity.logged", minutes=minutes, total=total, low=guidance.daily_minutes.low,
+                        high=guidance.daily_minutes.high))
+    if exertion < guidance.exertion.low:
+        out.say(content.msg("activity.exertion_low", low=guidance.exertion.low, high=guidance.exertion.high,
+                            progression=guidance.progression))
+    elif exertion > guidance.exertion.high:
+        out.say(content.msg("activity.exertion_high", low=guidance.exertion.low, high=guidance.exertion.high,
+                            talk_test=guidance.talk_test))
+    return finish(out, now, content)
+
+
+def finish(out: Outcome, now: datetime, content: Content) -> Outcome:
+    if out.view.conversation.ctx.get("after_session"):
+        from bot.flows import session  # the session's summary closes the whole thing
+
+        return session.complete(out, now, content)
+    reset(out.view)
+    return out

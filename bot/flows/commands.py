@@ -1,0 +1,138 @@
+"""Commands that work from anywhere: help, history, pause, resume, stop, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.effects import EraseUser
+from bot.flows import rest, session
+from bot.flows.common import Outcome, answer_of, go, interrupt, reset
+from bot.flows.preferences import describe_schedule
+from bot.types import Button, Inbound
+from content.loader import Content
+
+Back = Callable[[Outcome], Outcome]
+
+PAUSE_DAYS = (1, 3, 7)
+
+
+def help_text(out: Outcome, content: Content) -> Outcome:
+    out.say(content.msg("help.commands"))
+    return out.say(content.safety.disclaimer)
+
+
+def history(out: Outcome, now: datetime, content: Content) -> Outcome:
+    h = out.view.history
+    if not h.recent_sessions and not h.activity_by_day and not h.symptoms_30d:
+        return out.say(content.msg("history.empty"))
+    lines = [content.msg("history.title")]
+    for s in h.recent_sessions:
+        pain = "" if s.pain_before is None else content.msg(
+            "history.pain", before=s.pain_before, after="?" if s.pain_after is None else s.pain_after
+        )
+        lines.append(content.msg("history.session", date=s.local_date.isoformat(), status=content.msg(
+            f"status.{s.status}"), done=s.done, skipped=s.skipped, hurt=s.hurt, pain=pain))
+    if h.activity_by_day:
+        goal = content.program.general_activity.daily_minutes
+        lines.append(content.msg("history.activity_title", low=goal.low, high=goal.high))
+        for day, minutes in sorted(h.activity_by_day.items()):
+            lines.append(content.msg("history.activity_day", date=day.isoformat(), minutes=minutes))
+    if h.symptoms_30d:
+        lines.append(content.msg("history.symptoms_title"))
+        for rule_id, count in sorted(h.symptoms_30d.items()):
+            lines.append(content.msg("history.symptom", label=content.safety.rule(rule_id).label, count=count))
+    if out.view.schedule.hold_reason:
+        lines.append(content.msg("history.on_hold", reason=content.safety.rule(out.view.schedule.hold_reason).label))
+    return out.say("\n".join(lines))
+
+
+def ask_pause(out: Outcome, content: Content) -> Outcome:
+    go(out.view, "pause", "length")
+    buttons = [Button(content.msg("pause.days_button", days=d), f"pause:{d}") for d in PAUSE_DAYS]
+    buttons.append(Button(content.msg("button.cancel"), "cancel"))
+    return out.ask(content.msg("pause.ask"), buttons)
+
+
+def on_pause(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    answer = answer_of(event, out.view, content)
+    if answer.startswith("pause:") and answer[6:].isdigit() and int(answer[6:]) in PAUSE_DAYS:
+        days = int(answer[6:])
+        out.view.schedule.paused_until = now + timedelta(days=days)
+        reset(out.view)
+        return out.say(content.msg("pause.done", days=days))
+    if answer == "cancel":
+        reset(out.view)
+        return out.say(content.msg("pause.cancelled"))
+    out.say(content.msg("error.choose_button"))
+    return ask_pause(out, content)
+
+
+def resume(out: Outcome, now: datetime, content: Content) -> Outcome:
+    """Resume after a pause; a safety hold first needs the person to confirm they had guidance."""
+    schedule = out.view.schedule
+    if schedule.hold_reason:
+        return rest.ask_cleared(out, content)
+    schedule.paused_until = None
+    if schedule.reminder_time:
+        schedule.reminders_on = True
+    out.say(content.msg("resume.done", schedule=describe_schedule(out, content)))
+    return out.ask(content.msg("resume.start"), [Button(content.msg("button.start_now"), "g.today")])
+
+
+def cleared(out: Outcome, now: datetime, content: Content) -> Outcome:
+    """They confirmed their clinician's guidance: lift the hold and start gently."""
+    schedule = out.view.schedule
+    if not schedule.hold_reason:
+        return resume(out, now, content)
+    schedule.hold_reason = None
+    schedule.paused_until = None
+    out.say(content.msg("hold.cleared"))
+    return out.ask(content.msg("resume.start"), [Button(content.msg("button.start_now"), "g.today")])
+
+
+def keep_resting(out: Outcome, now: datetime, content: Content) -> Outcome:
+    """Not ready yet after rest days: one more day, then ask again."""
+    rest.pause_for_rest(out, 1, now, content)
+    return out
+
+
+def stop(out: Outcome, now: datetime, content: Content, *, reminders_off: bool) -> Outcome:
+    """Leave whatever is running at once; `/stop` (or stop when idle) also turns reminders off."""
+    view = out.view
+    flow = view.conversation.flow
+    if flow == "session" or (flow == "activity" and view.conversation.ctx.get("after_session")):
+        session.end(out, "stopped", now)
+        out.say(content.msg("stop.session"))
+    elif flow == "onboarding" and not view.profile.onboarded:
+        reset(view, "new")
+        return out.say(content.msg("stop.onboarding"))
+    else:
+        reset(view)
+    if reminders_off:
+        view.schedule.reminders_on = False
+        out.say(content.msg("stop.reminders_off"))
+    else:
+        out.say(content.msg("stop.reminders_hint"))
+    return out
+
+
+def ask_delete(out: Outcome, content: Content) -> Outcome:
+    interrupt(out.view, "delete", "confirm")
+    return out.ask(
+        content.msg("delete.ask"),
+        [Button(content.msg("button.delete_all"), "delete:yes"), Button(content.msg("button.cancel"), "cancel")],
+    )
+
+
+def on_delete(out: Outcome, event: Inbound, content: Content, back: Back) -> Outcome:
+    answer = answer_of(event, out.view, content)
+    if answer == "delete:yes":
+        out.effects.append(EraseUser())
+        reset(out.view, "new")
+        return out.say(content.msg("delete.done"))
+    if answer in {"cancel", "no"}:
+        out.say(content.msg("delete.cancelled"))
+        return back(out)
+    out.say(content.msg("error.choose_button"))
+    return ask_delete(out, content)

@@ -1,0 +1,276 @@
+"""The one entry point of the functional core: (state, event, now, content) -> (state, replies, effects).
+
+Order matters and is the safety contract: stale buttons are refused first, then commands and "stop",
+then free-text symptom triage (so a red flag typed anywhere is answered before anything else), and only
+then the current flow gets the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from bot.flows import activity, commands, onboarding, rest, session, settings, symptoms
+from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, interrupt, normalise, reset, yes_no
+from bot.state import UserView
+from bot.triage import classify
+from bot.types import Button, Inbound, InboundKind, Reply
+from content.loader import Content
+
+MAX_TEXT = 4000  # longer messages are cut before matching; nothing is stored
+STOP_WORDS = {"stop", "stop it", "quit", "exit", "cancel", "end", "end session", "stop session"}
+COMMANDS = {
+    "/start", "/today", "/symptoms", "/pause", "/resume", "/settings", "/history",
+    "/help", "/stop", "/delete", "/activity", "/cancel",
+}
+
+
+def handle(view: UserView, event: Inbound, now: datetime, content: Content) -> Outcome:
+    """Pure: never mutates `view`; returns the new view, replies (buttons stamped) and effects."""
+    out = Outcome(view=view.model_copy(deep=True))
+    if event.kind is InboundKind.TEXT and len(event.text) > MAX_TEXT:
+        event = replace(event, text=event.text[:MAX_TEXT])
+    _route(out, event, now, content)
+    _stamp(out)
+    return out
+
+
+def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    view = out.view
+    if event.kind is InboundKind.SYSTEM:
+        return _system(out, event, now, content)
+    if event.kind is InboundKind.BUTTON:
+        token, _, action = event.action.partition(":")
+        if token == "g":
+            return _global(out, action, now, content)
+        if not action or token != str(view.conversation.seq):
+            out.say(content.msg("error.stale_button"))
+            return reprompt(out, content)
+        event = replace(event, action=action)
+        if action.startswith(GLOBAL_PREFIX):
+            return _global(out, action, now, content)
+    text = event.text.strip()
+    if event.kind is InboundKind.COMMAND or text.startswith("/"):
+        return _command(out, text, event, now, content)
+    if event.kind is InboundKind.TEXT and not text and not event.timezone_hint:
+        out.say(content.msg("error.empty"))
+        return reprompt(out, content)
+    if event.kind is InboundKind.TEXT and normalise(text) in STOP_WORDS:
+        return commands.stop(out, now, content, reminders_off=view.conversation.flow in {"idle", "reminder"})
+    if event.kind is InboundKind.TEXT and text:
+        typed = answer_of(event, view, content)
+        if typed.startswith(GLOBAL_PREFIX):
+            return _global(out, typed, now, content)
+        verdict = classify(text, content.safety)
+        if verdict.rule_id:
+            return symptoms.apply_rule(out, verdict.rule_id, "text", now, content)
+        if verdict.unclear and not typed and view.conversation.flow != "confirm":
+            interrupt(view, "confirm", "symptom")
+            return out.ask(content.msg("symptoms.unclear"), yes_no(content))
+    return _flow(out, event, now, content)
+
+
+def _flow(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    view = out.view
+    flow = view.conversation.flow
+    if flow == "new" or not view.profile.consented:
+        if flow == "onboarding":
+            return onboarding.handle(out, event, now, content)
+        return onboarding.start(out, content, event.timezone_hint)
+    if flow == "onboarding":
+        return onboarding.handle(out, event, now, content)
+    if flow == "session":
+        return session.handle(out, event, now, content)
+    if flow == "activity":
+        return activity.handle(out, event, now, content)
+    if flow == "settings":
+        return settings.handle(out, event, now, content)
+    if flow == "rest":
+        return rest.handle(out, event, now, content)
+    if flow == "pause":
+        return commands.on_pause(out, event, now, content)
+    if flow == "delete":
+        return commands.on_delete(out, event, content, lambda o: _back(o, content))
+    if flow == "symptoms":
+        return _on_symptom_menu(out, event, now, content)
+    if flow == "confirm":
+        return _on_confirm_symptom(out, event, now, content)
+    if flow == "drop":
+        return _on_drop(out, event, content)
+    # idle: friendly pointer to what they can do
+    out.say(content.msg("idle.hint"))
+    return out.ask(content.msg("idle.ask"), _idle_buttons(content))
+
+
+def _idle_buttons(content: Content) -> list[Button]:
+    return [
+        Button(content.msg("button.start_now"), "g.today"),
+        Button(content.msg("button.log_activity"), "g.activity"),
+        Button(content.msg("button.symptoms"), "g.symptoms"),
+    ]
+
+
+def _command(out: Outcome, text: str, event: Inbound, now: datetime, content: Content) -> Outcome:
+    view = out.view
+    name = text.split()[0].lower() if text else ""
+    if name not in COMMANDS:
+        out.say(content.msg("error.unknown_command", command=name[:32]))
+        return commands.help_text(out, content)
+    if name == "/help":
+        return commands.help_text(out, content)
+    if name == "/delete":
+        return commands.ask_delete(out, content)
+    if name == "/symptoms":
+        return symptoms.symptom_menu(out, content)
+    if name == "/stop":
+        return commands.stop(out, now, content, reminders_off=True)
+    if name == "/cancel":
+        return commands.stop(out, now, content, reminders_off=False)
+    if name == "/start":
+        if view.profile.onboarded:
+            out.say(content.msg("start.welcome_back"))
+            return reprompt(out, content) if view.conversation.flow not in {"idle", "new"} else out
+        return onboarding.start(out, content, event.timezone_hint)
+    if not view.profile.onboarded:
+        out.say(content.msg("start.setup_first"))
+        return onboarding.start(out, content, event.timezone_hint) if view.conversation.flow != "onboarding" \
+            else onboarding.reprompt(out, content)
+    if name == "/history":
+        return commands.history(out, now, content)
+    return _global(out, GLOBAL_PREFIX + name[1:], now, content)
+
+
+def _global(out: Outcome, action: str, now: datetime, content: Content) -> Outcome:
+    """Actions valid from any message: start, pause, resume, settings, symptom report, check-in answers."""
+    view = out.view
+    name = action.removeprefix(GLOBAL_PREFIX)
+    if name in {"today", "activity", "settings", "pause", "resume", "rest", "cleared", "not_yet"} \
+            and not view.profile.onboarded:
+        return onboarding.start(out, content) if view.conversation.flow != "onboarding" else reprompt(out, content)
+    if name == "today":
+        if view.conversation.flow == "session":
+            out.say(content.msg("session.already"))
+            return session.reprompt(out, content)
+        return session.start(out, now, content)
+    if name == "activity":
+        return activity.start(out, content)
+    if name == "settings":
+        return settings.show(out, content)
+    if name == "pause":
+        return commands.ask_pause(out, content)
+    if name == "resume":
+        return commands.resume(out, now, content)
+    if name == "rest":
+        return commands.keep_resting(out, now, content)
+    if name == "cleared":
+        return commands.cleared(out, now, content)
+    if name == "not_yet":
+        return out.say(content.msg("hold.not_yet"))
+    if name == "symptoms":
+        return symptoms.symptom_menu(out, content)
+    out.say(content.msg("error.stale_button"))
+    return reprompt(out, content)
+
+
+def _system(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    if event.action == "timer":
+        return session.handle(out, event, now, content) if out.view.conversation.flow == "session" else out
+    if event.action == "checkin.rest":
+        return rest.checkin(out, now, content)
+    if event.action == "checkin.hold":
+        return rest.hold_checkin(out, now, content)
+    return out
+
+
+def _on_symptom_menu(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    answer = answer_of(event, out.view, content)
+    if answer.startswith("rule:"):
+        rule_id = answer[5:]
+        if any(r.id == rule_id for r in content.safety.rules):
+            come_back(out.view)
+            return symptoms.apply_rule(out, rule_id, "button", now, content)
+    if answer in {"none", "no"}:
+        out.say(content.msg("symptoms.none_reply"))
+        return _back(out, content)
+    out.say(content.msg("error.choose_button"))
+    return symptoms.symptom_menu(out, content)
+
+
+def _on_confirm_symptom(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    answer = answer_of(event, out.view, content)
+    if answer == "yes":
+        come_back(out.view)
+        if session.current_exercise(out.view) is not None:
+            return symptoms.apply_rule(out, "exercise_pain", "text", now, content)
+        return symptoms.symptom_menu(out, content)
+    if answer == "no":
+        out.say(content.msg("symptoms.none_reply"))
+        return _back(out, content)
+    out.say(content.msg("error.choose_button"))
+    return out.ask(content.msg("symptoms.unclear"), yes_no(content))
+
+
+def _on_drop(out: Outcome, event: Inbound, content: Content) -> Outcome:
+    view = out.view
+    answer = answer_of(event, view, content)
+    if answer.startswith("drop:") and answer[5:] in view.profile.exercises:
+        view.profile.exercises = [ex for ex in view.profile.exercises if ex != answer[5:]]
+        out.say(content.msg("exercise.dropped", name=content.program.exercise(answer[5:]).name))
+        reset(view)
+        return out
+    if answer in {"keep", "no"}:
+        reset(view)
+        return out.say(content.msg("drop.kept_all"))
+    out.say(content.msg("error.choose_button"))
+    return symptoms.offer_drop_any(out, content)
+
+
+def _back(out: Outcome, content: Content) -> Outcome:
+    return reprompt(out, content) if come_back(out.view) else out
+
+
+def reprompt(out: Outcome, content: Content) -> Outcome:
+    """Show the current question again, whichever flow it belongs to."""
+    view = out.view
+    flow = view.conversation.flow
+    if flow == "session":
+        return session.reprompt(out, content)
+    if flow == "onboarding":
+        return onboarding.reprompt(out, content)
+    if flow == "activity":
+        return activity.reprompt(out, content)
+    if flow == "settings":
+        return settings.reprompt(out, content)
+    if flow == "rest":
+        return rest.ask_rest_days(out, content)
+    if flow == "pause":
+        return commands.ask_pause(out, content)
+    if flow == "delete":
+        return commands.ask_delete(out, content)
+    if flow == "symptoms":
+        return symptoms.symptom_menu(out, content)
+    if flow == "confirm":
+        return out.ask(content.msg("symptoms.unclear"), yes_no(content))
+    if flow == "drop":
+        return symptoms.offer_drop_any(out, content)
+    if flow == "new" or not view.profile.consented:
+        return onboarding.start(out, content)
+    return out.ask(content.msg("idle.ask"), _idle_buttons(content))
+
+
+def _stamp(out: Outcome) -> None:
+    """Tie every button to the question it belongs to, so a tap on an older message can be refused."""
+    conv = out.view.conversation
+    if any(not b.action.startswith(GLOBAL_PREFIX) for r in out.replies for b in r.buttons):
+        conv.seq += 1
+    stamped: list[Reply] = []
+    for reply in out.replies:
+        if not reply.buttons:
+            stamped.append(reply)
+            continue
+        buttons = tuple(
+            Button(b.label, f"g:{b.action}" if b.action.startswith(GLOBAL_PREFIX) else f"{conv.seq}:{b.action}")
+            for b in reply.buttons
+        )
+        stamped.append(replace(reply, buttons=buttons))
+    out.replies = stamped

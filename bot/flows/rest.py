@@ -1,0 +1,86 @@
+"""Rest after a spasm or flare-up (the sheet: no exercises during a spasm or for 1-3 days after an
+injury or flare-up), pauses, and the check-ins that bring people back afterwards."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.effects import ScheduleEvent
+from bot.flows.common import Outcome, answer_of, go, reset
+from bot.types import Button, Inbound
+from content.loader import Content
+
+REST_DAYS = (1, 2, 3)
+
+
+def rest_buttons(content: Content) -> list[Button]:
+    return [Button(content.msg("rest.days_button", days=d), f"rest:{d}") for d in REST_DAYS]
+
+
+def ask_rest_days(out: Outcome, content: Content) -> Outcome:
+    """Ask how many rest days, within the current flow's step."""
+    return out.ask(content.msg("rest.ask_days"), rest_buttons(content))
+
+
+def pause_for_rest(out: Outcome, days: int, now: datetime, content: Content) -> None:
+    """Pause reminders for `days` and schedule a check-in for when the rest ends."""
+    days = min(max(days, REST_DAYS[0]), REST_DAYS[-1])
+    until = now + timedelta(days=days)
+    view = out.view
+    view.schedule.paused_until = until
+    out.effects.append(
+        ScheduleEvent(
+            action="checkin.rest", due_at=until, dedupe_key=f"checkin.rest:{view.user_id}:{until.isoformat()}"
+        )
+    )
+    out.say(content.msg("rest.paused", days=days))
+
+
+def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    """The stand-alone rest flow (reached from a symptom report): pick rest days."""
+    answer = answer_of(event, out.view, content)
+    if answer.startswith("rest:") and answer[5:].isdigit():
+        pause_for_rest(out, int(answer[5:]), now, content)
+        reset(out.view)
+        return out
+    out.say(content.msg("error.choose_button"))
+    return ask_rest_days(out, content)
+
+
+def start(out: Outcome, content: Content) -> Outcome:
+    go(out.view, "rest", "days")
+    return ask_rest_days(out, content)
+
+
+def checkin(out: Outcome, now: datetime, content: Content) -> Outcome:
+    """The rest days are over: how is your back?"""
+    view = out.view
+    if view.schedule.paused_until and view.schedule.paused_until > now + timedelta(minutes=1):
+        return out  # the pause was extended since this check-in was queued
+    return out.ask(
+        content.msg("checkin.rest"),
+        [Button(content.msg("button.resume_now"), "g.resume"), Button(content.msg("button.not_yet"), "g.rest")],
+    )
+
+
+def hold_checkin(out: Outcome, now: datetime, content: Content) -> Outcome:
+    """Weekly, while the program is held for guidance: have you been cleared?"""
+    view = out.view
+    if not view.schedule.hold_reason:
+        return out
+    out.effects.append(
+        ScheduleEvent(
+            action="checkin.hold",
+            due_at=now + timedelta(days=7),
+            dedupe_key=f"checkin.hold:{view.user_id}:{(now + timedelta(days=7)).date()}",
+        )
+    )
+    return ask_cleared(out, content)
+
+
+def ask_cleared(out: Outcome, content: Content) -> Outcome:
+    rule = content.safety.rule(out.view.schedule.hold_reason or "heart")
+    return out.ask(
+        content.msg("hold.ask_cleared", reason=rule.label),
+        [Button(content.msg("button.cleared"), "g.cleared"), Button(content.msg("button.not_yet"), "g.not_yet")],
+    )

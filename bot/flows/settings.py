@@ -1,0 +1,96 @@
+"""`/settings`: see and change the plan, reminder time, zone, weekdays, and reminders on/off."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.flows import preferences
+from bot.flows.common import Outcome, answer_of, go, reset
+from bot.types import Button, Inbound
+from content.loader import Content
+
+FLOW = "settings"
+
+
+def show(out: Outcome, content: Content) -> Outcome:
+    view = out.view
+    go(view, FLOW, "menu")
+    plan = view.profile.exercises or [e.id for e in content.program.exercises]
+    names = ", ".join(
+        content.program.exercise(ex).name for ex in plan if any(e.id == ex for e in content.program.exercises)
+    )
+    toggle = "button.reminders_off" if view.schedule.reminders_on else "button.reminders_on"
+    text = content.msg(
+        "settings.summary",
+        schedule=preferences.describe_schedule(out, content),
+        exercises=names,
+        zone=view.schedule.timezone or "UTC",
+    )
+    return out.ask(
+        text,
+        [
+            Button(content.msg("settings.time"), "set:time"),
+            Button(content.msg("settings.zone"), "set:zone"),
+            Button(content.msg("settings.days"), "set:days"),
+            Button(content.msg("settings.plan"), "set:plan"),
+            Button(content.msg(toggle), "set:toggle"),
+            Button(content.msg("button.close"), "set:close"),
+        ],
+    )
+
+
+def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    view = out.view
+    step = view.conversation.step
+    if step == "menu":
+        answer = answer_of(event, view, content)
+        if answer == "set:time":
+            return preferences.ask_time(out, FLOW, content, allow_none=False)
+        if answer == "set:zone":
+            return preferences.ask_zone(out, FLOW, content)
+        if answer == "set:days":
+            return preferences.ask_days(out, FLOW, content)
+        if answer == "set:plan":
+            return preferences.ask_plan(out, FLOW, content)
+        if answer == "set:toggle":
+            if view.schedule.reminders_on or view.schedule.reminder_time:
+                view.schedule.reminders_on = not view.schedule.reminders_on
+                return _saved(out, content)
+            return preferences.ask_time(out, FLOW, content, allow_none=False)
+        if answer == "set:close":
+            reset(view)
+            return out.say(content.msg("settings.closed"))
+        out.say(content.msg("error.choose_button"))
+        return show(out, content)
+    done: bool | None
+    if step in {"plan", "pick"}:
+        done = preferences.on_plan(out, event, content)
+    elif step == "time":
+        done = preferences.on_time(out, event, content)
+    elif step == "zone":
+        done = preferences.on_zone(out, event, content)
+    elif step == "days":
+        done = preferences.on_days(out, event, content)
+    else:
+        return show(out, content)
+    return _saved(out, content) if done else out
+
+
+def reprompt(out: Outcome, content: Content) -> Outcome:
+    step = out.view.conversation.step
+    if step == "time":
+        return preferences.ask_time(out, FLOW, content, allow_none=False)
+    if step == "zone":
+        return preferences.ask_zone(out, FLOW, content)
+    if step == "days":
+        return preferences.ask_days(out, FLOW, content)
+    if step == "plan":
+        return preferences.ask_plan(out, FLOW, content)
+    if step == "pick":
+        return preferences.ask_pick(out, FLOW, content)
+    return show(out, content)
+
+
+def _saved(out: Outcome, content: Content) -> Outcome:
+    out.say(content.msg("settings.saved", schedule=preferences.describe_schedule(out, content)))
+    return show(out, content)

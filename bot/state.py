@@ -1,0 +1,89 @@
+"""What the core knows about one person: the snapshot a flow reads and returns.
+
+Flows get a deep copy, change it, and hand it back; the engine's shell diffs nothing and simply saves it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.types import UserRef
+
+
+class ExerciseProgress(BaseModel):
+    repetitions: int | None = None
+    hold_seconds: int | None = None
+
+
+class Profile(BaseModel):
+    """Consent, plan and progression; stored as JSON on the user row."""
+
+    consented: bool = False
+    onboarded: bool = False
+    exercises: list[str] = Field(default_factory=list)
+    progress: dict[str, ExerciseProgress] = Field(default_factory=dict)
+    quiet_start: str | None = None  # "HH:MM" local
+    quiet_end: str | None = None
+    milestones: list[str] = Field(default_factory=list)  # small wins already named
+
+
+class Conversation(BaseModel):
+    """Where the person is in a flow. `seq` numbers the current question so stale buttons can be spotted."""
+
+    flow: str = "new"
+    step: str = ""
+    ctx: dict[str, Any] = Field(default_factory=dict)
+    seq: int = 0
+    choices: dict[str, str] = Field(default_factory=dict)  # lower-cased label -> action, for typed answers
+
+
+class Schedule(BaseModel):
+    timezone: str | None = None
+    reminder_time: str | None = None  # "HH:MM"
+    weekdays: int = 0b1111111  # bit 0 = Monday
+    reminders_on: bool = False
+    paused_until: datetime | None = None
+    hold_reason: str | None = None  # a safety rule id: held until the person confirms guidance
+    next_fire_at: datetime | None = None
+    served_through: date | None = None
+
+
+class SessionSummary(BaseModel):
+    local_date: date
+    status: str
+    done: int = 0
+    skipped: int = 0
+    hurt: int = 0
+    pain_before: int | None = None
+    pain_after: int | None = None
+
+
+class History(BaseModel):
+    """Read-only figures from the person's records that flows need (small wins, routine advice)."""
+
+    sessions_total: int = 0
+    sessions_14d: int = 0
+    pain_skips_14d: int = 0
+    activity_minutes_7d: int = 0
+    activity_days_7d: int = 0
+    activity_minutes_today: int = 0
+    recent_pain: list[int] = Field(default_factory=list)  # pain before sessions, oldest first
+    # Filled only when a flow shows the history (/history), to keep every other event cheap.
+    recent_sessions: list[SessionSummary] = Field(default_factory=list)
+    activity_by_day: dict[date, int] = Field(default_factory=dict)
+    symptoms_30d: dict[str, int] = Field(default_factory=dict)
+
+
+class UserView(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    user_id: int
+    ref: UserRef
+    active: bool = True
+    profile: Profile = Field(default_factory=Profile)
+    conversation: Conversation = Field(default_factory=Conversation)
+    schedule: Schedule = Field(default_factory=Schedule)
+    history: History = Field(default_factory=History)

@@ -1,0 +1,50 @@
+"""Replies to and from JSON, for the outbox (a message queued now, sent later)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from bot.types import Attachment, Button, Reply
+
+
+def _attachment_to_json(a: Attachment | None) -> dict[str, str] | None:
+    if a is None:
+        return None
+    return {"filename": a.filename, "mime_type": a.mime_type, "data": base64.b64encode(a.data).decode("ascii")}
+
+
+def _attachment_from_json(raw: dict[str, str] | None) -> Attachment | None:
+    if not raw:
+        return None
+    return Attachment(raw["filename"], raw["mime_type"], base64.b64decode(raw["data"]))
+
+
+def replies_to_json(replies: tuple[Reply, ...] | list[Reply]) -> list[dict[str, Any]]:
+    return [
+        {
+            "text": r.text,
+            "buttons": [[b.label, b.action] for b in r.buttons],
+            "urgent": r.urgent,
+            "image": _attachment_to_json(r.image),
+            "document": _attachment_to_json(r.document),
+            "ask_location": r.ask_location,
+            "meta": dict(r.meta),
+        }
+        for r in replies
+    ]
+
+
+def replies_from_json(raw: list[dict[str, Any]]) -> list[Reply]:
+    return [
+        Reply(
+            text=item["text"],
+            buttons=tuple(Button(label, action) for label, action in item.get("buttons", [])),
+            urgent=bool(item.get("urgent", False)),
+            image=_attachment_from_json(item.get("image")),
+            document=_attachment_from_json(item.get("document")),
+            ask_location=bool(item.get("ask_location", False)),
+            meta=dict(item.get("meta", {})),
+        )
+        for item in raw
+    ]

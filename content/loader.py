@@ -1,0 +1,248 @@
+"""Load and validate the program, safety rules and messages at start-up.
+
+Content is data: every instruction, number and warning the bot gives lives in the YAML files beside
+this module, each tied to a named source. The loader fails loudly, naming the file and field, so a
+typo in a YAML file stops the bot at start rather than mid-conversation.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONTENT_DIR = Path(__file__).resolve().parent
+
+
+class ContentError(RuntimeError):
+    """Raised when a content file is missing or invalid; the message names file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """A public source a piece of content comes from."""
+
+    id: str
+    name: str
+    publisher: str
+    note: str = ""
+
+
+class Range(_Strict):
+    low: int = Field(ge=0)
+    high: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class Dosage(_Strict):
+    """How much of an exercise, exactly as the sheet gives it (None where the sheet gives nothing)."""
+
+    repetitions_start: Range | None = None  # pelvic tilt: 1-5 at first
+    repetitions_goal: int | None = None  # ... progressing as tolerated to 10
+    hold_seconds: Range | None = None  # stretches: 20-40 s without bouncing
+    hold_text: str  # how the hold is described to the user ("Hold this position.")
+    sides: Literal["one", "both"] = "one"  # "both": do it, then switch sides
+    count: list[str] = []  # the pelvic tilt's 1-2-3-4 count, one entry per beat
+    progression: str = ""  # how to progress, in the sheet's words
+    # "Gradually", made concrete: the step up after a session done without pain. Our choice, not the
+    # sheet's; progression never leaves the sheet's ranges.
+    repetitions_step: int = Field(default=1, ge=1, le=2)
+    hold_step_seconds: int = Field(default=5, ge=1, le=10)
+
+
+class Exercise(_Strict):
+    id: str
+    name: str
+    kind: Literal["strengthening", "stretching"]
+    purpose: str
+    steps: list[str] = Field(min_length=1)
+    dosage: Dosage
+    variants: list[str] = []  # e.g. the rolled-towel variant of the hip rotator stretch
+    cautions: list[str] = []
+    source: str
+
+
+class ActivityGuidance(_Strict):
+    """General physical activity: the daily goal, pacing and progression from the sheet."""
+
+    examples: list[str]
+    about: str = ""  # what general activity is and why, in the sheet's words
+    daily_minutes: Range  # 30-60
+    days: str  # "most days of the week"
+    min_bout_minutes: int  # even 10 minutes counts
+    split_note: str = ""  # it need not happen all at once, in the sheet's words
+    exertion: Range  # 4-6 on the 1-10 scale
+    exertion_scale: str  # what 1 and 10 mean
+    talk_test: str
+    progression: str
+    source: str
+
+
+class Program(_Strict):
+    title: str
+    intro: str
+    choice_note: str  # you need not do every exercise
+    general_activity: ActivityGuidance
+    exercises: list[Exercise] = Field(min_length=1)
+    sources: list[Source]
+
+    def exercise(self, exercise_id: str) -> Exercise:
+        for exercise in self.exercises:
+            if exercise.id == exercise_id:
+                return exercise
+        raise KeyError(exercise_id)
+
+
+RuleAction = Literal[
+    "rest_pause",  # spasm / flare-up: no exercise now, pause for rest days, check back in
+    "stop_exercise",  # this exercise hurts: stop it, offer to drop it
+    "end_session_consult",  # radiating pain: end the session, contact PT/doctor
+    "consult_pause",  # new numbness/tingling/spreading or worsening: consult, pause until confirmed
+    "hold_until_cleared",  # heart problem: guidance first, hold until confirmed
+    "stop_now_doctor",  # new/changing chest pain: stop now, contact a doctor
+    "emergency",  # cauda equina warning signs / serious accident: emergency care now
+    "doctor_today_pause",  # same-day red flags: doctor today, pause
+    "suggest_consult",  # routine: not improving, worried: suggest seeing a clinician
+]
+
+
+class SafetyRule(_Strict):
+    id: str
+    urgency: Literal["emergency", "urgent", "same_day", "consult", "caution", "routine"]
+    action: RuleAction
+    label: str  # button label for reporting it ("Pain spreading into buttock or leg")
+    advice: str  # exactly what the bot says
+    source: str  # a Source id
+    priority: int  # lower is more urgent; decides between two matches in one message
+
+
+class Pattern(_Strict):
+    """One free-text trigger: every group must match (any of its terms), and no negation nearby."""
+
+    all_of: list[list[str]] = Field(min_length=1)
+    # terms that, anywhere in the message, mean this pattern is about something else
+    # ("knee to chest" is an exercise, not chest pain); keep them few and precise
+    none_of: list[str] = []
+
+
+class TriagePhrases(_Strict):
+    rule: str  # SafetyRule id
+    patterns: list[Pattern] = Field(min_length=1)
+
+
+class ScreeningQuestion(_Strict):
+    id: str
+    text: str
+    rule: str  # SafetyRule id applied when the answer is yes
+
+
+class Safety(_Strict):
+    disclaimer: str
+    emergency_number_note: str
+    rules: list[SafetyRule] = Field(min_length=1)
+    onboarding_screening: list[ScreeningQuestion]
+    session_precheck: list[ScreeningQuestion]
+    phrases: list[TriagePhrases]
+    negations: list[str]  # words that cancel a nearby symptom term ("no", "not", "without")
+    # words that end a negation's reach ("no pain but my foot tingles"); see bot/triage.py
+    negation_breaks: list[str] = []
+    unclear_terms: list[str]  # possibly a symptom: ask a yes/no question instead of ignoring
+    sources: list[Source]
+
+    def rule(self, rule_id: str) -> SafetyRule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Safety:
+        ids = {r.id for r in self.rules}
+        source_ids = {s.id for s in self.sources}
+        for rule in self.rules:
+            if rule.source not in source_ids:
+                raise ValueError(f"rule {rule.id!r} names unknown source {rule.source!r}")
+        for q in [*self.onboarding_screening, *self.session_precheck]:
+            if q.rule not in ids:
+                raise ValueError(f"question {q.id!r} names unknown rule {q.rule!r}")
+        for p in self.phrases:
+            if p.rule not in ids:
+                raise ValueError(f"phrases name unknown rule {p.rule!r}")
+        return self
+
+
+class Content(_Strict):
+    """Everything user-facing, validated together."""
+
+    program: Program
+    safety: Safety
+    messages: dict[str, str]
+
+    def msg(self, key: str, **values: object) -> str:
+        """A user-facing sentence from messages.yaml, with {placeholders} filled in."""
+        try:
+            template = self.messages[key]
+        except KeyError as exc:
+            raise ContentError(f"messages.yaml: no message {key!r}") from exc
+        return template.format(**values) if values else template
+
+    @model_validator(mode="after")
+    def _exercise_sources_exist(self) -> Content:
+        source_ids = {s.id for s in self.program.sources}
+        for exercise in self.program.exercises:
+            if exercise.source not in source_ids:
+                raise ValueError(f"exercise {exercise.id!r} names unknown source {exercise.source!r}")
+        return self
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError as exc:
+        raise ContentError(f"{path.name}: file not found at {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ContentError(f"{path.name}: not valid YAML: {exc}") from exc
+
+
+def _validate(model: type[BaseModel], path: Path) -> BaseModel:
+    try:
+        return model.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ContentError(f"{path.name}: {problems}") from exc
+
+
+def load_content(directory: Path = CONTENT_DIR) -> Content:
+    """Read and validate program.yaml, safety.yaml and messages.yaml from `directory`."""
+    program = _validate(Program, directory / "program.yaml")
+    safety = _validate(Safety, directory / "safety.yaml")
+    messages_path = directory / "messages.yaml"
+    messages = _read_yaml(messages_path)
+    if not isinstance(messages, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in messages.items()
+    ):
+        raise ContentError(f"{messages_path.name}: must map message keys to strings")
+    try:
+        return Content(program=program, safety=safety, messages=messages)
+    except ValidationError as exc:
+        raise ContentError(f"content: {exc}") from exc
+
+
+@cache
+def default_content() -> Content:
+    """The bundled content, loaded once per process."""
+    return load_content()
