@@ -59,7 +59,8 @@ async def test_full_session_from_onboarding_to_summary(chat: Chat, engine: Engin
         assert session_row.status == "completed"
         assert session_row.pain_before == 3 and session_row.pain_after == 2
         assert session_row.helped == [content.program.exercises[1].id]
-        done = (await s.execute(select(func.count()).select_from(ExerciseLog).where(ExerciseLog.result == "done"))).scalar_one()
+        done_query = select(func.count()).select_from(ExerciseLog).where(ExerciseLog.result == "done")
+        done = (await s.execute(done_query)).scalar_one()
         assert done == 6
         user = (await s.execute(select(User))).scalar_one()
         assert user.profile["progress"]["pelvic_tilt"]["repetitions"] == 4  # 3 to start, +1 after a pain-free session

@@ -157,6 +157,16 @@ def test_lord_howe_half_hour_shifts() -> None:
     assert spring == [utc(2026, 10, 2, 15, 45), utc(2026, 10, 3, 15, 30), utc(2026, 10, 4, 15, 15)]
 
 
+def test_gap_across_midnight_fires_in_the_last_minute_before_it() -> None:
+    """Nuuk's clock goes from 22:59:59 (-02) on 2026-03-28 to 00:00 (-01) on 2026-03-29: 23:30 never
+    happens on the 28th, and the transition belongs to the 29th, so the 28th's reminder is at 22:59."""
+    nuuk = ZoneInfo("America/Nuuk")
+    assert local_instant(date(2026, 3, 28), time(23, 30), nuuk) == utc(2026, 3, 29, 1)  # 00:00 on the 29th
+    got = fires(at=time(23, 30), tz=nuuk, after=utc(2026, 3, 27, 12), until=utc(2026, 3, 31))
+    assert got == [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 0, 59), utc(2026, 3, 30, 0, 30)]
+    assert [local_date_of(f, nuuk) for f in got] == [date(2026, 3, d) for d in (27, 28, 29)]
+
+
 def test_kathmandu_quarter_hour_offset() -> None:
     got = fires(at=time(7), tz=KATHMANDU, after=utc(2026, 6, 1, 2), until=utc(2026, 6, 3, 12))
     assert got == [utc(2026, 6, 2, 1, 15), utc(2026, 6, 3, 1, 15)]
@@ -164,9 +174,7 @@ def test_kathmandu_quarter_hour_offset() -> None:
 
 def test_weekdays_only_skips_the_weekend() -> None:
     # Friday 2026-03-06 after the 07:00 EST reminder -> Monday 2026-03-09, 07:00 EDT (DST began Sunday).
-    got = next_fire_at(
-        at=time(7), tz=NY, weekdays=WORKDAYS, after=utc(2026, 3, 6, 12), served_through=date(2026, 3, 6)
-    )
+    got = next_fire_at(at=time(7), tz=NY, weekdays=WORKDAYS, after=utc(2026, 3, 6, 12), served_through=date(2026, 3, 6))
     assert got == utc(2026, 3, 9, 11)
     week = fires(at=time(7), tz=NY, after=utc(2026, 3, 2), until=utc(2026, 3, 15, 23), weekdays=WORKDAYS)
     assert {local_date_of(f, NY).weekday() for f in week} == set(WORKDAYS)
@@ -183,9 +191,7 @@ def test_served_through_prevents_a_second_reminder_after_moving_the_time_later()
     # Today's 07:00 EDT reminder went out; at 07:05 the user moves their time to 09:00.
     after = utc(2026, 6, 10, 11, 5)
     assert next_fire_at(at=time(9), tz=NY, weekdays=WEEKDAYS_ALL, after=after) == utc(2026, 6, 10, 13)
-    got = next_fire_at(
-        at=time(9), tz=NY, weekdays=WEEKDAYS_ALL, after=after, served_through=date(2026, 6, 10)
-    )
+    got = next_fire_at(at=time(9), tz=NY, weekdays=WEEKDAYS_ALL, after=after, served_through=date(2026, 6, 10))
     assert got == utc(2026, 6, 11, 13)
 
 
@@ -314,9 +320,7 @@ def test_snooze_pushed_into_the_next_regular_reminder_is_dropped() -> None:
 def test_snooze_colliding_with_the_next_regular_reminder(minutes: int, expected: datetime | None) -> None:
     now = utc(2026, 6, 10, 10)
     next_regular = utc(2026, 6, 10, 11, 30)  # 30 min + the 1-hour margin from now
-    got = snooze_until(
-        now=now, minutes=minutes, next_regular=next_regular, tz=BERLIN, quiet_start=None, quiet_end=None
-    )
+    got = snooze_until(now=now, minutes=minutes, next_regular=next_regular, tz=BERLIN, quiet_start=None, quiet_end=None)
     assert got == expected
 
 
@@ -370,13 +374,12 @@ TRICKY_ZONES = [
     "Asia/Gaza",
     "America/Asuncion",
     "America/Scoresbysund",
+    "America/Nuuk",  # jumps from 22:59 to 00:00 next day
     "UTC",
 ]
 
 zones = st.sampled_from(TRICKY_ZONES).map(ZoneInfo)
-instants = st.datetimes(
-    min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
-)
+instants = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC))
 weekday_sets = st.frozensets(st.integers(0, 6), min_size=1)
 quarter_hours = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
 
@@ -441,18 +444,20 @@ def test_next_fire_at_properties(
     assert local.weekday() in weekdays
     if local.time() != at:
         assert _in_gap(local.date(), at, tz)
-        assert _is_transition(got, tz)
-        assert local.time() > at
-    # The same instant is what local_instant says for that date (first reading of an ambiguous time).
-    assert got == local_instant(local.date(), at, tz)
+        if _is_transition(got, tz):  # the first valid instant after the gap
+            assert local.time() > at
+            assert got == local_instant(local.date(), at, tz)
+        else:  # the gap runs past midnight: the last minute before it, on the same date
+            assert _is_transition(got + timedelta(minutes=1), tz)
+            assert local_date_of(local_instant(local.date(), at, tz), tz) > local.date()
+    else:  # the first reading of an ambiguous time
+        assert got == local_instant(local.date(), at, tz)
     # One per local day: asking again after it, with its date served, moves to a later local date.
     again = next_fire_at(at=at, tz=tz, weekdays=weekdays, after=got, served_through=local.date())
     assert local_date_of(again, tz) > local.date()
 
 
-def _oracle(
-    at: time, tz: ZoneInfo, weekdays: frozenset[int], after: datetime, served: date | None
-) -> datetime:
+def _oracle(at: time, tz: ZoneInfo, weekdays: frozenset[int], after: datetime, served: date | None) -> datetime:
     """Brute force in 15-minute steps: for each local date, the first instant its wall clock reaches `at`
     (or jumps over it); the answer is the first such instant after `after` on an eligible date."""
     step = timedelta(minutes=15)
@@ -462,19 +467,26 @@ def _oracle(
     while True:
         u += step
         wall = u.astimezone(tz).replace(tzinfo=None)
-        target = datetime.combine(wall.date(), at)
-        jumped = wall - prev_wall > step and prev_wall + step <= target < wall
-        if (wall.time() == at or jumped) and wall.date() not in seen:
-            seen.add(wall.date())
-            if u > after and wall.weekday() in weekdays and (served is None or wall.date() > served):
-                return u
+        hits: list[tuple[date, datetime]] = []
+        if wall - prev_wall > step:  # the clock jumped forward over [prev_wall + step, wall)
+            for day in (prev_wall.date(), wall.date()):
+                if prev_wall + step <= datetime.combine(day, at) < wall:
+                    # Jumped over `at`: the jump itself, or the last minute before it if `at`'s date is
+                    # left behind by the jump.
+                    hits.append((day, u if day == wall.date() else u - timedelta(minutes=1)))
+        if wall.time() == at:
+            hits.append((wall.date(), u))
+        for day, instant in hits:
+            if day in seen:
+                continue
+            seen.add(day)
+            if instant > after and day.weekday() in weekdays and (served is None or day > served):
+                return instant
         prev_wall = wall
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    zia=zone_instant_time(minute_step=15), weekdays=weekday_sets, served_offset=st.none() | st.integers(-2, 2)
-)
+@given(zia=zone_instant_time(minute_step=15), weekdays=weekday_sets, served_offset=st.none() | st.integers(-2, 2))
 def test_next_fire_at_matches_brute_force(
     zia: tuple[ZoneInfo, datetime, time], weekdays: frozenset[int], served_offset: int | None
 ) -> None:
@@ -526,9 +538,7 @@ def test_snooze_properties(
     tz, now, _ = zia
     next_regular = now + timedelta(minutes=ahead)
     qs, qe = quiet or (None, None)
-    got = snooze_until(
-        now=now, minutes=minutes, next_regular=next_regular, tz=tz, quiet_start=qs, quiet_end=qe
-    )
+    got = snooze_until(now=now, minutes=minutes, next_regular=next_regular, tz=tz, quiet_start=qs, quiet_end=qe)
     if got is not None:
         assert got >= now + timedelta(minutes=minutes)
         assert got < next_regular - timedelta(hours=1)
