@@ -48,7 +48,7 @@ def alembic_config() -> Config:
 def _upgrade(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")  # independent branches (e.g. the Slack store) may coexist
 
 
 async def migrate(engine: AsyncEngine) -> None:
