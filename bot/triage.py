@@ -29,8 +29,9 @@ from content.loader import Safety
 
 _WINDOW = 3
 _HARD, _SOFT = ".", ","
-_CONJUNCTIONS = frozenset({"and", "or", "nor", "&"})
+_CONJUNCTIONS = frozenset({"and", "or", "nor"})
 _APOSTROPHES = str.maketrans("", "", "'’‘`´ʼ")
+_HARD_CHARS, _SOFT_CHARS = frozenset(".!?;\n"), frozenset(",:\u2013\u2014()-")
 _TOKEN = re.compile(r"\w+|[.!?;\n]|[,:\u2013\u2014()]|(?<=\s)-(?=\s)")
 _NOT_FOLD = {
     "do": "dont", "does": "doesnt", "did": "didnt", "is": "isnt", "are": "arent", "was": "wasnt",
@@ -51,12 +52,7 @@ def tokenize(text: str) -> list[str]:
     """Normalised words plus break markers ("." hard, "," soft); shared by messages and terms."""
     tokens: list[str] = []
     for raw in _TOKEN.findall(text.lower().translate(_APOSTROPHES)):
-        if raw in ".!?;\n":
-            tok = _HARD
-        elif not (raw[0].isalnum() or raw[0] == "_"):
-            tok = _SOFT
-        else:
-            tok = raw
+        tok = _HARD if raw in _HARD_CHARS else _SOFT if raw in _SOFT_CHARS else raw
         if tok == "not" and tokens and tokens[-1] in _NOT_FOLD:
             tokens[-1] = _NOT_FOLD[tokens[-1]]
             continue

@@ -91,8 +91,7 @@ def parse_local_time(text: str) -> time | None:
 # ---------------------------------------------------------------------------------------------- zones
 
 _REGIONS = frozenset(
-    {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian"}
-    | {"Pacific"}
+    {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian"} | {"Pacific"}
 )
 
 # Keys in the tz database that a person might type but that do not name one real place's clock:

@@ -98,9 +98,7 @@ def test_parse_local_time_never_raises(text: str) -> None:
 @given(st.integers(0, 23), st.integers(0, 59))
 def test_parse_local_time_round_trips_24_hour_form(hour: int, minute: int) -> None:
     assert parse_local_time(f"{hour:02d}:{minute:02d}") == time(hour, minute)
-    assert parse_local_time(f"{(hour - 1) % 12 + 1}:{minute:02d} {'pm' if hour >= 12 else 'am'}") == time(
-        hour, minute
-    )
+    assert parse_local_time(f"{(hour - 1) % 12 + 1}:{minute:02d} {'pm' if hour >= 12 else 'am'}") == time(hour, minute)
 
 
 # ------------------------------------------------------------------------------------------ zones

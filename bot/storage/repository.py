@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -35,6 +36,8 @@ from bot.storage.models import (
 )
 from bot.types import UserRef
 from bot.wire import replies_to_json
+
+EVENT_ID_MAX = 128
 
 
 def _insert(session: AsyncSession, table: Any):  # type: ignore[no-untyped-def]
@@ -76,6 +79,8 @@ async def load_user(session: AsyncSession, ref: UserRef, now: datetime) -> User:
 
 async def mark_processed(session: AsyncSession, user: User, ref: UserRef, event_id: str, now: datetime) -> bool:
     """Record the platform's event id; False when it was already handled (a duplicate delivery)."""
+    if len(event_id) > EVENT_ID_MAX:  # never trust a platform (or a forger) to keep ids short
+        event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
     result = await session.execute(
         _insert(session, ProcessedEvent)
         .values(user_id=user.id, platform=ref.platform, workspace=ref.workspace, event_id=event_id, at=now)

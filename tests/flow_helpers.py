@@ -1,0 +1,26 @@
+"""Shortcuts to put a test user at a given point of the conversation."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.engine import Engine
+from bot.storage.models import User
+from content.loader import Content
+from tests.chat import Chat
+
+
+async def start_session_to_first_step(chat: Chat, content: Content) -> None:
+    """Onboarded, session started, pre-check passed, pain given, first exercise's first step showing."""
+    await chat.onboard()
+    await chat.say("/today")
+    for _ in content.safety.session_precheck:
+        await chat.tap("No")
+    await chat.tap("4")
+    await chat.tap("Start")
+    assert "Step 1 of" in chat.texts(), chat.texts()
+
+
+async def user_row(engine: Engine, user_id: str = "u1") -> User:
+    async with engine.sessions() as s:
+        return (await s.execute(select(User).where(User.platform_user_id == user_id))).scalar_one()

@@ -1,0 +1,182 @@
+"""Free-text triage against the labelled messages, plus negation, priority and odd input.
+
+The labelled set (tests/data/triage_labelled.yaml) was written before the trigger phrases; these tests fail
+when a phrase edit in content/safety.yaml loses recall or starts raising alarms on ordinary chat.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.triage import TriageResult, classify, tokenize
+from content.loader import Safety, load_content
+
+LABELLED_PATH = Path(__file__).parent / "data" / "triage_labelled.yaml"
+RULE_IDS = [
+    "cauda_equina", "chest_pain", "same_day", "heart", "radiating",
+    "neuro_change", "spasm_flare", "exercise_pain", "routine",
+]  # fmt: skip
+NEVER_ON_ORDINARY_CHAT = {"cauda_equina", "chest_pain", "heart"}  # emergency, chest, heart hold
+
+
+@pytest.fixture(scope="module")
+def safety() -> Safety:
+    return load_content().safety
+
+
+@pytest.fixture(scope="module")
+def labelled() -> dict[str, list[str]]:
+    data = yaml.safe_load(LABELLED_PATH.read_text(encoding="utf-8"))
+    return {str(k): [str(m) for m in v] for k, v in data.items()}
+
+
+def outcome(text: str, safety: Safety) -> str:
+    result = classify(text, safety)
+    return result.rule_id or ("unclear" if result.unclear else "none")
+
+
+def test_labelled_set_is_big_enough_and_uses_known_labels(labelled: dict[str, list[str]]) -> None:
+    assert set(labelled) == {*RULE_IDS, "none", "unclear"}
+    for rule_id in RULE_IDS:
+        assert len(labelled[rule_id]) >= 12, rule_id
+    assert len(labelled["none"]) >= 40
+    assert len(labelled["unclear"]) >= 10
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_recall_per_rule(rule_id: str, labelled: dict[str, list[str]], safety: Safety) -> None:
+    messages = labelled[rule_id]
+    missed = [m for m in messages if outcome(m, safety) != rule_id]
+    assert 1 - len(missed) / len(messages) >= 0.9, missed
+
+
+def test_overall_recall(labelled: dict[str, list[str]], safety: Safety) -> None:
+    pairs = [(rule_id, m) for rule_id in RULE_IDS for m in labelled[rule_id]]
+    missed = [(r, m) for r, m in pairs if outcome(m, safety) != r]
+    assert 1 - len(missed) / len(pairs) >= 0.95, missed
+
+
+def test_unclear_lines_ask_instead_of_alarming(labelled: dict[str, list[str]], safety: Safety) -> None:
+    results = [classify(m, safety) for m in labelled["unclear"]]
+    assert all(r.rule_id is None for r in results)
+    assert sum(r.unclear for r in results) / len(results) >= 0.9
+
+
+def test_ordinary_lines_raise_no_emergency_and_at_most_one_alarm(
+    labelled: dict[str, list[str]], safety: Safety
+) -> None:
+    alarms = [(m, r) for m in labelled["none"] if (r := classify(m, safety).rule_id) is not None]
+    assert not [a for a in alarms if a[1] in NEVER_ON_ORDINARY_CHAT], alarms
+    assert len(alarms) <= 1, alarms
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no chest pain",
+        "my legs don't tingle",
+        "my legs don’t tingle",  # curly apostrophe
+        "without numbness",
+        "I have not had a heart attack",
+        "never noticed any numbness",
+        "no numbness, tingling or pain",
+        "I do not have any bladder problems",
+        "No pain today. No flare-ups either.",
+        "nothing hurts",
+    ],
+)
+def test_negated_symptoms_do_not_count(text: str, safety: Safety) -> None:
+    assert classify(text, safety) == TriageResult(None, unclear=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no pain but my foot tingles", "neuro_change"),  # "but" ends the negation
+        ("No, my leg is numb", "neuro_change"),  # an answer, not a negation
+        ("never sure, my foot is numb", "neuro_change"),  # 4 words away: outside the window
+        ("I can't control my bladder", "cauda_equina"),  # "can't" is not a negation
+        ("I haven't been able to pee today", "cauda_equina"),
+        ("it's not getting any better", "routine"),
+        ("it does not ease when I rest", "same_day"),  # "does not" folded to "doesnt"
+        ("no chest pain. my chest feels tight though", "chest_pain"),  # new sentence, new window
+    ],
+)
+def test_negation_window_limits(text: str, expected: str, safety: Safety) -> None:
+    assert classify(text, safety).rule_id == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("chest pain and my leg is tingling", "chest_pain"),
+        ("my leg is tingling and I have chest pain", "chest_pain"),
+        ("numb around my bum and some chest pain", "cauda_equina"),
+        ("having a flare-up and the pain shoots down my leg", "radiating"),
+        ("this stretch hurts and now my foot is numb", "neuro_change"),
+        ("had a heart attack last year and I've got a fever", "same_day"),
+    ],
+)
+def test_most_urgent_rule_wins(text: str, expected: str, safety: Safety) -> None:
+    assert classify(text, safety).rule_id == expected
+
+
+def test_priorities_make_that_order(safety: Safety) -> None:
+    assert [r.id for r in sorted(safety.rules, key=lambda r: r.priority)] == RULE_IDS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("the knee to chest hurts", "exercise_pain"),  # an exercise name, not chest pain
+        ("bring my knee toward my chest, that one is sore", "exercise_pain"),
+        ("knee to chest gives me chest pain", "chest_pain"),
+        ("I feel the stretch in my buttock", None),  # the sheet says you should
+        ("I did the number of reps", None),  # "numb" is a word, not a prefix
+        ("my heart rate was 140 on the bike", None),
+    ],
+)
+def test_exercise_words_are_not_symptoms(text: str, expected: str | None, safety: Safety) -> None:
+    assert classify(text, safety).rule_id == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "\n\n", "🙂", "💥💥💥", "👍🏽", "Нет боли", "背痛", "مرحبا", "\x00\x01", "-", "...", "’"],
+)
+def test_odd_input_is_harmless(text: str, safety: Safety) -> None:
+    assert classify(text, safety) == TriageResult(None, unclear=False)
+
+
+def test_non_latin_mixed_with_english_still_triaged(safety: Safety) -> None:
+    assert classify("боль в груди — chest pain 😟", safety).rule_id == "chest_pain"
+    assert classify("背痛 my foot is tingling", safety).rule_id == "neuro_change"
+
+
+def test_long_message(safety: Safety) -> None:
+    filler = "I walked to the shops and back, it was a nice day. " * 100
+    assert len(filler) >= 5000
+    assert classify(filler, safety) == TriageResult(None, unclear=False)
+    assert classify(filler + "Now my foot is numb.", safety).rule_id == "neuro_change"
+    assert classify("x" * 5000, safety).rule_id is None
+
+
+def test_every_rule_can_be_raised_from_free_text(safety: Safety) -> None:
+    assert {p.rule for p in safety.phrases} == set(RULE_IDS)
+
+
+def test_patterns_are_compiled_per_safety_object(safety: Safety) -> None:
+    data = safety.model_dump()
+    data["phrases"] = [{"rule": "heart", "patterns": [{"all_of": [["banana"]]}]}]
+    other = Safety.model_validate(data)
+    assert classify("banana", other).rule_id == "heart"
+    assert classify("banana", safety).rule_id is None
+    assert classify("no chest pain", other) == TriageResult(None, unclear=False)
+
+
+def test_tokenize_normalises() -> None:
+    assert tokenize("I can’t   DO NOT cannot") == ["i", "cant", "dont", "cant"]
+    assert tokenize("No, flare-up. OK") == ["no", ",", "flare", "up", ".", "ok"]
