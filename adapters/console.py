@@ -71,24 +71,24 @@ class ConsoleChat:
         self.out.flush()
 
     def to_inbound(self, line: str) -> Inbound:
-        """A typed number or a button's label taps that button; /commands are commands; the rest is text."""
+        """A button's label or its number taps that button; /commands are commands; the rest is text."""
         text = line.strip()
         self._counter += 1
         now = self.engine.clock.now()
         buttons = self.sender.last_buttons
-        if text.isdigit() and 1 <= int(text) <= len(buttons):
-            return Inbound(self.user, InboundKind.BUTTON, action=buttons[int(text) - 1][1], at=now)
-        for label, action in buttons:
+        for label, action in buttons:  # a label first: on a 0-10 scale "3" means the button "3"
             if text.lower() == label.lower():
                 return Inbound(self.user, InboundKind.BUTTON, action=action, at=now)
+        if text.isdigit() and 1 <= int(text) <= len(buttons):
+            return Inbound(self.user, InboundKind.BUTTON, action=buttons[int(text) - 1][1], at=now)
         kind = InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT
         return Inbound(self.user, kind, text=text, at=now)
 
     async def deliver_due(self) -> None:
         """Run due timers and send due messages, as the scheduler tick does."""
-        now = self.engine.clock.now()
-        await outbox.run_due_events(self.engine, now)
-        await outbox.send_due_messages(self.engine, {"console": self.sender}, now)
+        await outbox.run_due_events(self.engine, self.engine.clock.now())
+        # a fresh "now": the messages those events just queued are due at the time they were written
+        await outbox.send_due_messages(self.engine, {"console": self.sender}, self.engine.clock.now())
 
     async def say(self, line: str) -> None:
         text = line.strip()
@@ -139,5 +139,7 @@ class ConsoleChat:
                 self.out.write(f"you> {line.rstrip()}\n")
             if line.strip().lower() in {"/quit", "/exit"}:
                 break
+            if not line.strip():
+                continue  # like a chat app, an empty line sends nothing
             async with self._busy:
                 await self.say(line)
