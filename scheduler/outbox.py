@@ -4,22 +4,34 @@ Delivery is at-least-once with a narrow window: a row is leased (claimed_until) 
 marked sent right after. A crash between the platform accepting a message and `sent_at` being written
 re-sends that one message after the lease expires; nothing is ever lost. Reminders cannot be queued
 twice for one local day: their dedupe key is unique.
+
+The at-least-once window, exactly: (1) stopped between claim and send — the row stays leased and is sent
+once the lease (LEASE) runs out, by this or another process; (2) stopped after the platform accepted the
+message but before `_finish` committed `sent_at` — that one message is sent again after the lease. A
+reminder claim (scheduler/reminders.py) commits the outbox row with the day's `served_through`, so a
+restart never builds a second reminder for the day.
+
+Pacing: an optional `Pacer` per platform (scheduler/ratelimit.py). A chat that is not ready is deferred
+(no attempt counted) rather than waited for, so one busy chat never stalls the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.engine import Engine
 from bot.storage import repository as repo
 from bot.storage.models import OutboxMessage, User
 from bot.types import UserRef
 from bot.wire import replies_from_json
+from scheduler.ratelimit import Pacer
 from scheduler.sender import Blocked, RetryLater, Sender, SendError
 
 log = logging.getLogger(__name__)
@@ -27,6 +39,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF_SECONDS = 600
+SEND_WORKERS = 16  # chats sent to at once; the per-platform Pacer still caps the overall rate
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,7 @@ async def claim(session: AsyncSession, now: datetime, limit: int, kinds: tuple[s
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids))
         .values(claimed_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)  # keep the loaded rows' old count: +1 is added below
     )
     return [
         Claimed(
@@ -88,36 +102,79 @@ async def run_due_events(engine: Engine, now: datetime, limit: int = 200) -> int
     return len(claimed)
 
 
-async def send_due_messages(engine: Engine, senders: dict[str, Sender], now: datetime, limit: int = 200) -> int:
+async def send_due_messages(
+    engine: Engine, senders: dict[str, Sender], now: datetime, limit: int = 200,
+    pacers: dict[str, Pacer] | None = None,
+) -> int:
     """Send due messages once each; retry what can be retried, stop for people who blocked us."""
     async with engine.writer(), engine.sessions() as session, session.begin():
         claimed = await claim(session, now, limit, ("message", "reminder"))
+    if not claimed:
+        return 0
+    # One queue entry per chat keeps each chat's messages in order; several workers send to different
+    # chats at once, so one slow platform round trip does not hold up everybody else's reminder.
+    by_chat: dict[tuple[str, str, str], list[Claimed]] = {}
+    for item in claimed:
+        by_chat.setdefault((item.ref.platform, item.ref.workspace, item.ref.chat_id), []).append(item)
+    queue = deque(by_chat.values())
+
+    async def worker() -> int:
+        sent = 0
+        async with engine.db.connect() as conn:  # one connection per worker: no pool checkout (and ping) per row
+            sessions = async_sessionmaker(bind=conn, expire_on_commit=False)
+            while queue:
+                sent += await _deliver(engine, senders, now, queue.popleft(), pacers, sessions)
+        return sent
+
+    results = await asyncio.gather(*(worker() for _ in range(min(SEND_WORKERS, len(queue)))), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:  # rows a failed worker did not finish stay leased and are retried after LEASE
+        raise errors[0]
+    return sum(r for r in results if isinstance(r, int))
+
+
+async def _deliver(engine: Engine, senders: dict[str, Sender], now: datetime, claimed: list[Claimed],
+                   pacers: dict[str, Pacer] | None, sessions: async_sessionmaker) -> int:
+    """Each row's outcome is committed right after its send: the at-least-once window is one message."""
     sent = 0
     for item in claimed:
         sender = senders.get(item.ref.platform)
         if sender is None or not item.active:
-            await _finish(engine, item, status="dropped", error="no sender" if sender is None else "inactive")
+            await _finish(sessions, engine, item, status="dropped", error="no sender" if sender is None else "inactive")
             continue
+        replies = replies_from_json(item.payload["replies"])
+        pacer = (pacers or {}).get(item.ref.platform)
+        if pacer is not None:
+            wait = pacer.chat_wait(item.ref.chat_id)
+            if wait > 0:
+                pacer.deferred += 1
+                await _retry(sessions, engine, item, now + timedelta(seconds=wait), "paced", count_attempt=False)
+                continue
+            await pacer.acquire(len(replies))
         try:
-            await sender.send(item.ref, replies_from_json(item.payload["replies"]))
+            await sender.send(item.ref, replies)
         except RetryLater as exc:
-            await _retry(engine, item, now + timedelta(seconds=exc.retry_after), "429", count_attempt=False)
+            if pacer is not None:
+                pacer.hold(item.ref.chat_id, exc.retry_after)
+            await _retry(sessions, engine, item, now + timedelta(seconds=exc.retry_after), "429", count_attempt=False)
         except Blocked:
-            await _finish(engine, item, status="dropped", error="blocked", block_user=True)
+            await _finish(sessions, engine, item, status="dropped", error="blocked", block_user=True)
         except SendError as exc:
-            await _retry(engine, item, now + backoff(item.attempts), type(exc).__name__)
+            await _retry(sessions, engine, item, now + backoff(item.attempts), type(exc).__name__)
         except Exception as exc:  # an adapter bug must not lose the message: retry later
             log.exception("sender failed", extra={"platform": item.ref.platform})
-            await _retry(engine, item, now + backoff(item.attempts), type(exc).__name__)
+            await _retry(sessions, engine, item, now + backoff(item.attempts), type(exc).__name__)
         else:
-            await _finish(engine, item, status="sent", sent_at=engine.clock.now())
+            if pacer is not None:
+                pacer.sent(item.ref.chat_id, len(replies))
+            await _finish(sessions, engine, item, status="sent", sent_at=engine.clock.now())
             sent += 1
     return sent
 
 
-async def _finish(engine: Engine, item: Claimed, *, status: str, error: str | None = None,
-                  sent_at: datetime | None = None, block_user: bool = False) -> None:
-    async with engine.writer(), engine.sessions() as session, session.begin():
+async def _finish(sessions: async_sessionmaker, engine: Engine, item: Claimed, *, status: str,
+                  error: str | None = None, sent_at: datetime | None = None, block_user: bool = False) -> None:
+    async with engine.writer(), sessions() as session, session.begin():
         await session.execute(
             update(OutboxMessage).where(OutboxMessage.id == item.id)
             .values(status=status, last_error=error, sent_at=sent_at, claimed_until=None)
@@ -126,9 +183,10 @@ async def _finish(engine: Engine, item: Claimed, *, status: str, error: str | No
             await repo.mark_inactive(session, item.user_id)
 
 
-async def _retry(engine: Engine, item: Claimed, when: datetime, error: str, *, count_attempt: bool = True) -> None:
+async def _retry(sessions: async_sessionmaker, engine: Engine, item: Claimed, when: datetime, error: str, *,
+                 count_attempt: bool = True) -> None:
     gave_up = count_attempt and item.attempts >= MAX_ATTEMPTS
-    async with engine.writer(), engine.sessions() as session, session.begin():
+    async with engine.writer(), sessions() as session, session.begin():
         values: dict = {"last_error": error[:200], "claimed_until": None, "not_before": when}
         if gave_up:
             values["status"] = "failed"

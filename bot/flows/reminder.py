@@ -1,0 +1,209 @@
+"""The daily reminder and what a person can do with it: start, snooze an hour, skip (with an optional reason),
+or say their back is worse.
+
+Button design: the reminder's buttons are global actions carrying the reminder's local date
+(`g.remind.snooze:2026-03-02`), so they stay valid whatever question was asked after them, until the day is
+over — a reminder tapped a day late says so and changes nothing (Start now always works). Typed answers
+("later", "not today", "start") work while the reminder is the current conversation (flow "reminder").
+The optional skip reason is an ordinary (seq-stamped) question.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from bot.effects import ReminderAnswered, ScheduleEvent
+from bot.flows import session, symptoms
+from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, go, local_today, normalise, reset, zone_of
+from bot.state import UserView
+from bot.types import Button, Inbound, Reply
+from content.loader import Content
+from scheduler.planning import plan_next_fire
+from scheduler.timing import snooze_until
+
+FLOW = "reminder"
+ACTION = "remind."  # after the global prefix: g.remind.<what>:<local date>
+SNOOZE_MINUTES = 60
+IGNORED_BEFORE_GENTLE = 3  # this many unanswered reminders in a row -> the gentle variant
+PAIN_SKIPS_FOR_ADVICE = 3  # within 14 days, counting this one -> the routine "see your doctor" advice
+REASONS = ("pain", "no_time", "other")
+
+
+def in_session(view: UserView) -> bool:
+    conv = view.conversation
+    return conv.flow == "session" or (conv.flow == "activity" and bool(conv.ctx.get("after_session")))
+
+
+def fire(out: Outcome, event: Inbound, now: datetime, content: Content, *, snoozed: bool = False) -> Outcome:
+    """The scheduler's reminder (or a snoozed one coming back). Nothing while a session is running:
+    the day counts as served either way (the claim sets served_through)."""
+    view = out.view
+    # A snoozed reminder may come back after midnight (quiet hours): its buttons then act on today.
+    day = local_today(view, now) if snoozed else (_day_of(event.text) or local_today(view, now))
+    if in_session(view) or not view.profile.onboarded:
+        return out
+    if snoozed and (not view.schedule.reminders_on or view.schedule.hold_reason
+                    or (view.schedule.paused_until and view.schedule.paused_until > now)):
+        return out
+    if snoozed:
+        text = content.msg("reminder.snoozed_text")
+    elif view.history.reminders_ignored >= IGNORED_BEFORE_GENTLE:
+        text = content.msg("reminder.gentle")
+    else:
+        text = content.msg("reminder.text")
+    text = f"{text}\n\n{content.msg('reminder.stop_hint')}"
+    buttons = reminder_buttons(day, content)
+    if view.conversation.flow in {"idle", FLOW}:
+        reset(view)
+        go(view, FLOW, "offered", date=day.isoformat())
+        return out.ask(text, buttons)
+    # Another question is open (settings, a symptom menu...): leave it and its typed answers alone.
+    out.replies.append(Reply(text=text, buttons=tuple(buttons)))
+    return out
+
+
+def reminder_buttons(day: date, content: Content) -> list[Button]:
+    tag = day.isoformat()
+    return [
+        Button(content.msg("reminder.start"), f"{GLOBAL_PREFIX}{ACTION}start:{tag}"),
+        Button(content.msg("reminder.snooze"), f"{GLOBAL_PREFIX}{ACTION}snooze:{tag}"),
+        Button(content.msg("reminder.skip"), f"{GLOBAL_PREFIX}{ACTION}skip:{tag}"),
+        Button(content.msg("reminder.worse"), f"{GLOBAL_PREFIX}{ACTION}worse:{tag}"),
+    ]
+
+
+def is_action(name: str) -> bool:
+    """`name` is a global action without its prefix, e.g. "remind.skip:2026-03-02"."""
+    return name.startswith(ACTION)
+
+
+def on_action(out: Outcome, name: str, now: datetime, content: Content) -> Outcome:
+    """A reminder button (or its typed equivalent)."""
+    what, _, tag = name.removeprefix(ACTION).partition(":")
+    day = _day_of(tag) or local_today(out.view, now)
+    if what == "start":
+        return _start(out, day, now, content)
+    if what == "worse":
+        return symptoms.symptom_menu(out, content)
+    if day != local_today(out.view, now) and what in {"snooze", "skip"}:
+        return out.say(content.msg("reminder.old"))
+    if what == "snooze":
+        return _snooze(out, day, now, content)
+    if what == "skip":
+        return _skip(out, day, now, content)
+    out.say(content.msg("error.stale_button"))
+    return out
+
+
+def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    """Typed answers while the reminder (or its skip-reason question) is current."""
+    view = out.view
+    day = _day_of(str(view.conversation.ctx.get("date", ""))) or local_today(view, now)
+    answer = answer_of(event, view, content)
+    if view.conversation.step == "reason" and answer.startswith("reason:"):
+        return _reason(out, answer[7:], day, now, content)
+    text = normalise(event.text)
+    for key, what in (("synonyms.snooze", "snooze"), ("synonyms.skip_today", "skip"), ("synonyms.start_now", "start")):
+        if text and text in {normalise(s) for s in content.msg(key).split(",")}:
+            if view.conversation.step == "reason":
+                reset(view)
+                return out.say(content.msg("reminder.reason_thanks"))
+            return on_action(out, f"{ACTION}{what}:{day.isoformat()}", now, content)
+    if view.conversation.step == "reason":  # the reason is optional: anything else just moves on
+        reset(view)
+        out.say(content.msg("idle.hint"))
+        return out
+    out.say(content.msg("error.choose_button"))
+    return reprompt(out, content, now)
+
+
+def reprompt(out: Outcome, content: Content, now: datetime | None = None) -> Outcome:
+    view = out.view
+    day = _day_of(str(view.conversation.ctx.get("date", ""))) or (local_today(view, now) if now else None)
+    if view.conversation.step == "reason":
+        return _ask_reason(out, content)
+    if day is None:
+        reset(view)
+        return out
+    return out.ask(content.msg("reminder.ask"), reminder_buttons(day, content))
+
+
+def _start(out: Outcome, day: date, now: datetime, content: Content) -> Outcome:
+    if in_session(out.view):
+        out.say(content.msg("session.already"))
+        return session.reprompt(out, content)
+    out.effects.append(ReminderAnswered(local_date=day, response="started", reason=None, at=now))
+    if out.view.conversation.flow == FLOW:
+        reset(out.view)
+    return session.start(out, now, content)
+
+
+def _snooze(out: Outcome, day: date, now: datetime, content: Content) -> Outcome:
+    """Back in an hour of real time, pushed out of quiet hours, dropped if the next reminder is near."""
+    view = out.view
+    tz = zone_of(view)
+    out.effects.append(ReminderAnswered(local_date=day, response="snoozed", reason=None, at=now))
+    if view.conversation.flow == FLOW:
+        reset(view)
+    upcoming = next_regular(view, day, now)
+    quiet_start, quiet_end = _quiet(view)
+    due = snooze_until(now=now, minutes=SNOOZE_MINUTES, next_regular=upcoming or now + timedelta(days=2), tz=tz,
+                       quiet_start=quiet_start, quiet_end=quiet_end)
+    if due is None:
+        shown = (upcoming or now).astimezone(tz)
+        return out.say(content.msg("reminder.snooze_covered", time=f"{shown:%H:%M}"))
+    out.effects.append(ScheduleEvent(
+        action="reminder.snooze", due_at=due, dedupe_key=f"reminder.snooze:{view.user_id}:{due.isoformat()}",
+        data={"token": day.isoformat()},
+    ))
+    return out.say(content.msg("reminder.snoozed", time=f"{due.astimezone(tz):%H:%M}"))
+
+
+def next_regular(view: UserView, day: date, now: datetime) -> datetime | None:
+    """The next scheduled reminder after the one for `day` (which counts as served)."""
+    schedule = view.schedule.model_copy()
+    if schedule.served_through is None or schedule.served_through < day:
+        schedule.served_through = day
+    quiet_start, quiet_end = view.profile.quiet_start, view.profile.quiet_end
+    return plan_next_fire(schedule, now, quiet_start=quiet_start, quiet_end=quiet_end)
+
+
+def _skip(out: Outcome, day: date, now: datetime, content: Content) -> Outcome:
+    """Recorded at once (apart from "done"); the reason is an optional second answer."""
+    out.effects.append(ReminderAnswered(local_date=day, response="skipped", reason=None, at=now))
+    reset(out.view)
+    go(out.view, FLOW, "reason", date=day.isoformat())
+    return _ask_reason(out, content)
+
+
+def _ask_reason(out: Outcome, content: Content) -> Outcome:
+    return out.ask(content.msg("reminder.skipped"),
+                   [Button(content.msg(f"reminder.reason_{r}"), f"reason:{r}") for r in REASONS])
+
+
+def _reason(out: Outcome, reason: str, day: date, now: datetime, content: Content) -> Outcome:
+    """A second row (response "reason") keeps the skip counted once; pain skips feed the routine advice."""
+    reset(out.view)
+    if reason not in REASONS:
+        return out.say(content.msg("reminder.reason_thanks"))
+    out.effects.append(ReminderAnswered(local_date=day, response="reason", reason=reason, at=now))
+    if reason != "pain":
+        return out.say(content.msg("reminder.reason_thanks"))
+    out.say(content.msg("reminder.reason_pain_thanks"))
+    if out.view.history.pain_skips_14d + 1 >= PAIN_SKIPS_FOR_ADVICE:
+        symptoms.advise(out, "routine", "reminder", now, content)
+    return out
+
+
+def _quiet(view: UserView) -> tuple[time | None, time | None]:
+    start, end = view.profile.quiet_start, view.profile.quiet_end
+    if not start or not end:
+        return None, None
+    return time.fromisoformat(start), time.fromisoformat(end)
+
+
+def _day_of(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()) if text.strip() else None
+    except ValueError:
+        return None

@@ -1,0 +1,185 @@
+"""The scheduler: one APScheduler job that, every few seconds, claims due reminders, runs due timers and
+check-ins, and sends due messages. The database holds all the state; the job holds none, so a restart
+or a second process loses nothing and doubles nothing.
+
+Shutdown: the scheduler is paused (no new tick), the tick in flight finishes its current batch (it checks
+`stopping` between batches), then the scheduler shuts down. APScheduler's asyncio executor cancels
+running jobs on shutdown, so the tick runs as its own shielded task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config import Settings
+from bot.engine import Engine
+from scheduler import outbox
+from scheduler.ratelimit import Pacer
+from scheduler.reminders import BATCH, claim_due_reminders
+from scheduler.sender import Sender
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "backcoach-tick"
+SEND_BATCH = 200
+DEFAULT_GRACE = timedelta(hours=2)
+
+
+@dataclass
+class TickStats:
+    reminders_queued: int = 0
+    reminders_skipped: int = 0
+    events: int = 0
+    sent: int = 0
+
+
+async def tick(
+    engine: Engine,
+    senders: dict[str, Sender],
+    now: datetime | None = None,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    pacers: dict[str, Pacer] | None = None,
+    batch: int = BATCH,
+    keep_going: asyncio.Event | None = None,
+) -> TickStats:
+    """One pass over everything due at `now` (default: the engine's clock, read afresh for each phase so
+    that messages a timer just queued go out in the same tick). Used by the runner and the console alike.
+    Sends in batches until nothing due is left or `keep_going` is cleared (shutdown)."""
+    stats = TickStats()
+    claim = await claim_due_reminders(engine, now or engine.clock.now(), grace=grace, batch=batch)
+    stats.reminders_queued, stats.reminders_skipped = claim.queued, claim.skipped_late
+    stats.events = await outbox.run_due_events(engine, now or engine.clock.now())
+    while keep_going is None or keep_going.is_set():
+        sent = await outbox.send_due_messages(engine, senders, now or engine.clock.now(), limit=SEND_BATCH,
+                                              pacers=pacers)
+        stats.sent += sent
+        if sent == 0:
+            break
+    return stats
+
+
+class Runner:
+    """Owns the AsyncIOScheduler and its single job."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        senders: dict[str, Sender],
+        *,
+        tick_seconds: float = 5.0,
+        grace: timedelta = DEFAULT_GRACE,
+        pacers: dict[str, Pacer] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.senders = senders
+        self.tick_seconds = tick_seconds
+        self.grace = grace
+        self.pacers = pacers
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._running = asyncio.Event()
+        self._current: asyncio.Task[TickStats] | None = None
+        self.ticks = 0
+
+    def start(self) -> None:
+        """Add the one job (fixed id, so a restart replaces rather than duplicates it) and start."""
+        self._running.set()
+        self.scheduler.add_job(
+            self._job,
+            "interval",
+            seconds=self.tick_seconds,
+            id=JOB_ID,
+            replace_existing=True,
+            coalesce=True,  # many missed ticks run once
+            max_instances=1,  # a slow tick is never overlapped by the next
+            misfire_grace_time=max(int(self.tick_seconds * 6), 30),  # a late tick still runs (default: 1 s)
+        )
+        self.scheduler.start()
+
+    async def _job(self) -> None:
+        if not self._running.is_set():
+            return
+        self._current = asyncio.ensure_future(self.run_once())
+        try:
+            await asyncio.shield(self._current)
+        except asyncio.CancelledError:
+            pass  # the scheduler shut down; stop() awaits the tick itself
+
+    async def run_once(self) -> TickStats:
+        try:
+            stats = await tick(self.engine, self.senders, grace=self.grace, pacers=self.pacers,
+                               keep_going=self._running)
+        except Exception:  # a failed tick must not stop the next one; the database still holds all the work
+            log.exception("tick failed")
+            return TickStats()
+        self.ticks += 1
+        if stats.reminders_queued or stats.sent or stats.events:
+            log.info("tick", extra={"queued": stats.reminders_queued, "events": stats.events, "sent": stats.sent})
+        return stats
+
+    async def stop(self) -> None:
+        """No new tick; the one in flight finishes its batch (anything unsent stays in the outbox)."""
+        self._running.clear()
+        if self.scheduler.running:
+            self.scheduler.pause()
+        if self._current is not None and not self._current.done():
+            await asyncio.wait([self._current])
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+
+async def serve(settings: Settings, db_url: str | None = None) -> None:
+    """`backcoach run`: migrate, start every configured adapter (the console chat when none is) and the
+    runner, and wait for SIGTERM/SIGINT (or the console chat ending). Then stop cleanly: no new tick, the
+    tick in flight finishes, adapters stop; anything unsent stays in the outbox for the next start."""
+    from adapters import configured_adapters
+    from bot.clock import OffsetClock, SystemClock
+    from bot.storage.db import make_engine, migrate
+    from content.loader import default_content
+    from scheduler.ratelimit import pacers_for
+
+    db = make_engine(db_url or settings.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await migrate(db)
+        engine = Engine(db, default_content(), SystemClock())
+        adapters = configured_adapters(settings, engine)
+        chat_task: asyncio.Task[None] | None = None
+        if adapters:
+            for adapter in adapters:
+                await adapter.start()
+            senders: dict[str, Sender] = {a.platform: a.sender for a in adapters}
+        else:
+            from adapters.console import ConsoleChat
+
+            engine = Engine(db, engine.content, OffsetClock())  # real time, plus /advance for demos
+            chat = ConsoleChat(engine)
+            senders = {"console": chat.sender}
+            chat_task = asyncio.create_task(chat.run())
+            chat_task.add_done_callback(lambda _: stop.set())
+        runner = Runner(engine, senders, tick_seconds=settings.tick_seconds,
+                        grace=timedelta(minutes=settings.reminder_grace_minutes), pacers=pacers_for(list(senders)))
+        runner.start()
+        log.info("running", extra={"platforms": sorted(senders), "tick_seconds": settings.tick_seconds})
+        await stop.wait()
+        log.info("stopping")
+        await runner.stop()
+        for adapter in adapters:
+            await adapter.stop()
+        if chat_task is not None:  # let its cancellation finish while the database is still open
+            chat_task.cancel()
+            await asyncio.gather(chat_task, return_exceptions=True)
+        log.info("stopped", extra={"ticks": runner.ticks})
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await db.dispose()
