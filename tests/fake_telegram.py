@@ -1,0 +1,263 @@
+"""A small Bot API on 127.0.0.1 for the real python-telegram-bot code to talk to.
+
+It records every request (method + decoded parameters), serves queued updates through getUpdates
+(long polling honoured, offsets respected, re-delivery possible), and can be scripted to fail:
+429 with retry_after, 502 from a proxy, a slow answer (for timeouts), or 403 "bot was blocked".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "123456:TEST-not-a-real-token"
+BOT = {"id": 123456, "is_bot": True, "first_name": "BackCoach", "username": "BackCoachBot",
+       "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
+JSON_FIELDS = {"reply_markup", "commands", "allowed_updates", "link_preview_options", "scope"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    message_id: int | None = None  # the id the fake gave the message it created
+
+    def buttons(self) -> list[tuple[str, str]]:
+        """(label, callback_data) of an inline keyboard on this call, row by row."""
+        rows = (self.params.get("reply_markup") or {}).get("inline_keyboard", [])
+        return [(b["text"], b["callback_data"]) for row in rows for b in row]
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int = 200
+    body: Any = None  # dict -> JSON, str -> text/html
+    delay: float = 0.0  # seconds before answering (then a normal answer if status is 200)
+
+    @staticmethod
+    def too_many(retry_after: int) -> Fault:
+        description = f"Too Many Requests: retry after {retry_after}"
+        return Fault(429, {"ok": False, "error_code": 429, "description": description,
+                           "parameters": {"retry_after": retry_after}})
+
+    @staticmethod
+    def bad_gateway() -> Fault:
+        return Fault(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+
+    @staticmethod
+    def slow(seconds: float) -> Fault:
+        return Fault(delay=seconds)
+
+    @staticmethod
+    def blocked() -> Fault:
+        return Fault(403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})
+
+
+class FakeTelegram:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.updates: list[dict[str, Any]] = []
+        self.faults: dict[str, list[Fault]] = {}
+        self._update_ids = itertools.count(1000)
+        self._message_ids = itertools.count(1)
+        self._arrived = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        self._arrived.set()
+        if self._runner:
+            await self._runner.cleanup()
+
+    # --- scripting ----------------------------------------------------------------------------
+
+    def fail(self, method: str, fault: Fault, times: int = 1) -> None:
+        self.faults.setdefault(method, []).extend([fault] * times)
+
+    def push(self, update: dict[str, Any]) -> int:
+        """Queue an update for getUpdates; returns its update_id (kept if the dict has one: a re-delivery)."""
+        update.setdefault("update_id", next(self._update_ids))
+        self.updates.append(update)
+        self._arrived.set()
+        return update["update_id"]
+
+    def requests(self, since: int = 0, *, polling: bool = False) -> list[Call]:
+        """Calls from index `since`, without getUpdates noise unless asked."""
+        return [c for c in self.calls[since:] if polling or c.method != "getUpdates"]
+
+    def methods(self, since: int = 0) -> list[str]:
+        return [c.method for c in self.requests(since)]
+
+    # --- the API ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != TOKEN:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"]
+        params, files = await _decode(request)
+        call = Call(method, params, files)
+        if method != "getUpdates":
+            self.calls.append(call)
+        queued = self.faults.get(method)
+        if queued:
+            fault = queued.pop(0)
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status != 200:
+                if isinstance(fault.body, dict):
+                    return web.json_response(fault.body, status=fault.status)
+                return web.Response(text=fault.body or "", status=fault.status, content_type="text/html")
+        if method == "getUpdates":
+            return _ok(await self._get_updates(params))
+        result = self._answer(method, params)
+        if isinstance(result, dict) and "message_id" in result:
+            call.message_id = result["message_id"]
+        return _ok(result)
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        if not self.updates and timeout:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except TimeoutError:
+                pass
+        ready = list(self.updates)
+        if ready:
+            self.calls.append(Call("getUpdates", params))  # recorded only when it delivered something
+        return ready
+
+    def _answer(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return BOT
+        if method in {"sendMessage", "sendPhoto", "sendDocument", "editMessageReplyMarkup"}:
+            chat_id = int(params["chat_id"])
+            message = {"message_id": int(params.get("message_id") or next(self._message_ids)), "date": 1772434800,
+                       "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"}, "from": BOT}
+            if method == "sendMessage":
+                message["text"] = params.get("text", "")
+            elif method == "sendPhoto":
+                message["photo"] = [{"file_id": "photo-1", "file_unique_id": "p1", "width": 10, "height": 10}]
+            elif method == "sendDocument":
+                message["document"] = {"file_id": "doc-1", "file_unique_id": "d1"}
+            return message
+        return True  # answerCallbackQuery, setMyCommands, setWebhook, deleteWebhook, ...
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+async def _decode(request: web.Request) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]]]:
+    """PTB posts form fields (multipart when a file is attached); JSON-typed fields are JSON strings."""
+    params: dict[str, Any] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    if not request.can_read_body:
+        return params, files
+    form = await request.post()
+    for key, value in form.items():
+        if isinstance(value, web.FileField):
+            files[key] = (value.filename, value.file.read())
+        elif key in JSON_FIELDS:
+            params[key] = json.loads(value)
+        else:
+            params[key] = value
+    return params, files
+
+
+# --- update builders ----------------------------------------------------------------------------
+
+
+def person(user_id: int, first_name: str = "Ann") -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "en"}
+
+
+def private_chat(user_id: int) -> dict[str, Any]:
+    return {"id": user_id, "type": "private", "first_name": "Ann"}
+
+
+def text_update(user_id: int, text: str, *, chat: dict[str, Any] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"message_id": 9000, "date": 1772434800, "chat": chat or private_chat(user_id),
+                               "from": person(user_id), "text": text}
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"message": message}
+
+
+def location_update(user_id: int, latitude: float, longitude: float) -> dict[str, Any]:
+    return {"message": {"message_id": 9001, "date": 1772434800, "chat": private_chat(user_id),
+                        "from": person(user_id), "location": {"latitude": latitude, "longitude": longitude}}}
+
+
+def callback_update(user_id: int, data: str, message_id: int, query_id: str = "q") -> dict[str, Any]:
+    return {"callback_query": {
+        "id": f"{query_id}-{message_id}-{data}"[:60], "from": person(user_id), "chat_instance": "ci", "data": data,
+        "message": {"message_id": message_id, "date": 1772434800, "chat": private_chat(user_id), "from": BOT,
+                    "text": "…"},
+    }}
+
+
+class Person:
+    """One Telegram user driving the bot with updates, as the phone app would send them.
+
+    `send` waits until the adapter has fully handled the update (replies sent), then returns the
+    requests the bot made meanwhile, getUpdates aside.
+    """
+
+    def __init__(self, fake: FakeTelegram, adapter: Any, user_id: int) -> None:
+        self.fake, self.adapter, self.user_id = fake, adapter, user_id
+        self.last: list[Call] = []
+
+    async def send(self, update: dict[str, Any]) -> list[Call]:
+        mark = len(self.fake.calls)
+        update_id = self.fake.push(update)
+        async with asyncio.timeout(20):  # bounds a hang; not a speed assertion
+            await self.adapter.wait_handled(update_id)
+        self.last = self.fake.requests(mark)
+        return self.last
+
+    async def say(self, text: str) -> list[Call]:
+        return await self.send(text_update(self.user_id, text))
+
+    async def share_location(self, latitude: float, longitude: float) -> list[Call]:
+        return await self.send(location_update(self.user_id, latitude, longitude))
+
+    def button(self, label: str, calls: list[Call] | None = None) -> tuple[str, int]:
+        """(callback_data, message_id) of the newest button whose label starts with `label`."""
+        for call in reversed(calls if calls is not None else self.last):
+            for text, data in call.buttons():
+                if text.lower().startswith(label.lower()):
+                    assert call.message_id is not None
+                    return data, call.message_id
+        raise AssertionError(f"no button {label!r} in {self.texts()}")
+
+    async def tap(self, label: str) -> list[Call]:
+        data, message_id = self.button(label)
+        return await self.send(callback_update(self.user_id, data, message_id))
+
+    def sent(self) -> list[Call]:
+        return [c for c in self.last if c.method in {"sendMessage", "sendPhoto", "sendDocument"}]
+
+    def texts(self) -> str:
+        return "\n".join(str(c.params.get("text", "")) for c in self.sent())
+
+    def labels(self) -> list[str]:
+        return [t for c in self.last for t, _ in c.buttons()]
