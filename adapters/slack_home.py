@@ -1,0 +1,136 @@
+"""The App Home tab: a read-only look at the person's plan, next reminder and this week's progress.
+
+It only reads through the engine's database (no conversation logic, no writes), so opening the tab can
+never change what the bot does next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from adapters.slack_render import escape
+from bot.engine import Engine
+from bot.flows.common import zone_named
+from bot.state import Profile
+from bot.storage import repository as repo
+from bot.storage.models import ExerciseSession, User
+
+# Home-tab wording. TODO(lead): move into content/messages.yaml under "home.*" with the other sentences.
+TEXT = {
+    "title": "BackCoach",
+    "new": "Send me a message in the *Messages* tab (or type `/backcoach start`) to set up your plan.",
+    "plan": "*Your plan*",
+    "plan_empty": "No exercises chosen yet.",
+    "next": "*Next reminder*",
+    "next_off": "Reminders are off. Type `/backcoach settings` to set a time.",
+    "next_paused": "Paused until {until}.",
+    "next_held": "On hold until you confirm guidance from your medical team (`/backcoach resume`).",
+    "week": "*This week*",
+    "week_line": "Sessions completed: {sessions}\nActivity: {minutes} minutes over {days} day(s) of 30+ minutes",
+    "disclaimer": "BackCoach is not a diagnosis and does not replace your physical therapist or doctor.",
+}
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    onboarded: bool
+    exercises: list[str]
+    next_reminder: datetime | None  # local time
+    reminders_on: bool
+    paused_until: datetime | None  # local time
+    held: bool
+    sessions_7d: int
+    activity_minutes_7d: int
+    activity_days_7d: int
+
+
+async def home_summary(engine: Engine, workspace: str, user_id: str) -> HomeSummary | None:
+    """What the Home tab shows; None for someone the bot has not met yet. Read-only."""
+    now = engine.clock.now()
+    async with engine.sessions() as session:
+        user = (
+            await session.execute(
+                select(User).where(
+                    User.platform == "slack", User.workspace == workspace, User.platform_user_id == user_id
+                )
+            )
+        ).scalar_one_or_none()
+        if user is None:
+            return None
+        zone = zone_named(user.timezone)
+        today = now.astimezone(zone).date()
+        history = await repo.load_history(session, user.id, now, today, full=False)
+        sessions_7d = (
+            await session.execute(
+                select(func.count()).where(
+                    ExerciseSession.user_id == user.id,
+                    ExerciseSession.status == "completed",
+                    ExerciseSession.local_date > today - timedelta(days=7),
+                )
+            )
+        ).scalar_one()
+    profile = Profile.model_validate(user.profile or {})
+    names = {ex.id: ex.name for ex in engine.content.program.exercises}
+    return HomeSummary(
+        onboarded=profile.onboarded,
+        exercises=[names.get(ex, ex) for ex in profile.exercises],
+        next_reminder=user.next_fire_at.astimezone(zone) if user.next_fire_at else None,
+        reminders_on=user.reminders_on,
+        paused_until=user.paused_until.astimezone(zone) if user.paused_until and user.paused_until > now else None,
+        held=bool(user.hold_reason),
+        sessions_7d=int(sessions_7d),
+        activity_minutes_7d=history.activity_minutes_7d,
+        activity_days_7d=history.activity_days_7d,
+    )
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def home_view(summary: HomeSummary | None) -> dict[str, Any]:
+    """The Block Kit `home` view for views.publish."""
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": TEXT["title"]}}]
+    if summary is None or not summary.onboarded:
+        blocks.append(_section(TEXT["new"]))
+    else:
+        plan = "\n".join(f"• {escape(name)}" for name in summary.exercises) or TEXT["plan_empty"]
+        blocks.append(_section(f"{TEXT['plan']}\n{plan}"))
+        if summary.held:
+            nxt = TEXT["next_held"]
+        elif summary.paused_until:
+            nxt = TEXT["next_paused"].format(until=f"{summary.paused_until:%a %d %b %H:%M}")
+        elif summary.reminders_on and summary.next_reminder:
+            nxt = f"{summary.next_reminder:%A %d %B, %H:%M} ({summary.next_reminder.tzname()})"
+        else:
+            nxt = TEXT["next_off"]
+        blocks.append(_section(f"{TEXT['next']}\n{nxt}"))
+        week = TEXT["week_line"].format(
+            sessions=summary.sessions_7d, minutes=summary.activity_minutes_7d, days=summary.activity_days_7d
+        )
+        blocks.append(_section(f"{TEXT['week']}\n{week}"))
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": TEXT["disclaimer"]}]})
+    return {"type": "home", "blocks": blocks}
+
+
+async def wants_timezone_hint(engine: Engine, workspace: str, user_id: str) -> bool:
+    """True when this event may start onboarding, the only time the core uses a time-zone hint.
+
+    Sending the hint at other times could override a zone the person types, so it is asked for only here.
+    """
+    async with engine.sessions() as session:
+        row = (
+            await session.execute(
+                select(User.profile, User.conversation).where(
+                    User.platform == "slack", User.workspace == workspace, User.platform_user_id == user_id
+                )
+            )
+        ).one_or_none()
+    if row is None:
+        return True
+    profile, conversation = row
+    return not (profile or {}).get("onboarded") and (conversation or {}).get("flow", "new") != "onboarding"
