@@ -1,0 +1,237 @@
+"""`backcoach bench serve`: webhook updates at rising rates into one and then two `backcoach serve`
+processes on one PostgreSQL (or one process on SQLite), printing sustained updates/s and latency.
+
+Telegram's side is played by tests/fake_telegram.py on 127.0.0.1 (in this process, which also sends the
+load), so the figures include the bot's outgoing sendMessage calls. A figure, not a test: nothing asserts.
+The process launcher here is shared with tests/test_serve_pg.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-webhook-secret"
+_OWN_PREFIXES = ("BACKCOACH_", "TELEGRAM_", "SLACK_")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_env(port: int, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of one serve process: ours only (nothing inherited from the caller's BACKCOACH_*,
+    TELEGRAM_* or SLACK_* variables), listening on 127.0.0.1:`port`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
+    env.update({"PYTHONPATH": str(ROOT), "BACKCOACH_HOST": "127.0.0.1", "BACKCOACH_PORT": str(port),
+                "BACKCOACH_DATABASE_URL": database_url, "BACKCOACH_LOG_LEVEL": "WARNING", **extra})
+    return env
+
+
+class ServeProcess:
+    """One real `backcoach serve` subprocess; its output goes to a log file the caller can show."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.env = env
+        self.port = int(env["BACKCOACH_PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"serve-{self.port}.log"
+        self.workdir = workdir
+        self.proc: asyncio.subprocess.Process | None = None
+        self._log: IO[bytes] | None = None
+
+    async def start(self) -> None:
+        self._log = self.log_path.open("wb")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "serve", env=self.env, cwd=self.workdir,  # no stray .env is read
+            stdout=self._log, stderr=asyncio.subprocess.STDOUT,
+        )
+
+    async def wait_ready(self, patience: float = 60.0) -> None:
+        """Until /healthz answers 200 (the database is migrated and the adapters are up)."""
+        deadline = time.monotonic() + patience
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.returncode is not None:
+                    raise RuntimeError(f"serve exited {self.proc.returncode}:\n{self.output()}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(f"{self.url}/healthz") as resp:
+                        if resp.status == 200:
+                            return
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"serve not ready in {patience}s:\n{self.output()}")
+
+    async def stop(self) -> int | None:
+        """SIGTERM and wait for a graceful exit (SIGKILL only if it hangs)."""
+        if self.proc is None:
+            return None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self._log is not None:
+            self._log.close()
+        return self.proc.returncode
+
+    def output(self, tail: int = 4000) -> str:
+        """The end of the process's log (all of it with tail=0)."""
+        if self._log is not None and not self._log.closed:
+            self._log.flush()
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text[-tail:] if tail else text
+
+
+def telegram_env(fake_url: str, token: str, port: int) -> dict[str, str]:
+    return {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": fake_url,
+            "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram", "TELEGRAM_WEBHOOK_SECRET": SECRET}
+
+
+# --- the benchmark ------------------------------------------------------------------------------------
+
+
+def _update(update_id: int, user: int, text: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"message_id": update_id, "date": int(time.time()),
+                               "chat": {"id": user, "type": "private", "first_name": "B"},
+                               "from": {"id": user, "is_bot": False, "first_name": "B"}, "text": text}
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"update_id": update_id, "message": message}
+
+
+async def _post(session: aiohttp.ClientSession, url: str, update: dict[str, Any]) -> tuple[int, float]:
+    started = time.perf_counter()
+    try:
+        async with session.post(f"{url}/telegram", data=json.dumps(update),
+                                headers={"Content-Type": "application/json",
+                                         "X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
+            await resp.read()
+            status = resp.status
+    except aiohttp.ClientError:
+        status = 0
+    return status, time.perf_counter() - started
+
+
+async def _run_rate(urls: list[str], rate: float, seconds: float, users: int,
+                    ids: itertools.count) -> dict[str, float]:
+    """Open loop: updates leave on schedule whether or not earlier ones were answered."""
+    total = int(rate * seconds)
+    texts = ("/help", "feeling a bit stiff but ok today", "/today")
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter()
+        tasks = []
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            update = _update(next(ids), 10_000 + i % users, texts[i % len(texts)])
+            tasks.append(asyncio.create_task(_post(session, urls[i % len(urls)], update)))
+        results = await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    ok = sorted(lat for status, lat in results if status == 200)
+    return {"offered": rate, "sent": total, "ok": len(ok), "failed": total - len(ok),
+            "per_s": len(ok) / elapsed if elapsed else 0.0,
+            "p50_ms": statistics.median(ok) * 1000 if ok else float("nan"),
+            "p99_ms": ok[max(0, int(len(ok) * 0.99) - 1)] * 1000 if ok else float("nan")}
+
+
+async def _bench(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.fake_telegram import TOKEN, FakeTelegram
+
+    fake = FakeTelegram()
+    fake_url = await fake.start()
+    ids = itertools.count(1)
+    rates = [float(r) for r in args.rates.split(",")]
+    try:
+        for count in (1, 2):
+            if count == 2 and not args.pg:
+                print("two processes need PostgreSQL: pass --pg or set BACKCOACH_TEST_POSTGRES_URL")
+                break
+            async with _database(args.pg) as url, _processes(count, url, fake_url, TOKEN) as procs:
+                urls = [p.url for p in procs]
+                await _run_rate(urls, 20, 1.0, args.users, ids)  # warm-up: users exist, pools are filled
+                for rate in rates:
+                    r = await _run_rate(urls, rate, args.seconds, args.users, ids)
+                    print(f"processes={count} db={'postgresql' if args.pg else 'sqlite'} offered={r['offered']:.0f}/s "
+                          f"sent={r['sent']:.0f} ok={r['ok']:.0f} failed={r['failed']:.0f} "
+                          f"sustained={r['per_s']:.0f}/s p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms",
+                          flush=True)
+                    fake.calls.clear()
+    finally:
+        await fake.stop()
+
+
+@contextlib.asynccontextmanager
+async def _database(pg: str | None):  # type: ignore[no-untyped-def]
+    if not pg:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        return
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"backcoach_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(pg, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{pg.rpartition('/')[0]}/{name}"
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _processes(count: int, db_url: str, fake_url: str, token: str):  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for _ in range(count):
+            port = free_port()
+            procs.append(ServeProcess(serve_env(port, db_url, **telegram_env(fake_url, token, port)), Path(tmp)))
+        try:
+            for p in procs:
+                await p.start()
+            for p in procs:
+                await p.wait_ready()
+            yield procs
+        finally:
+            for p in procs:
+                await p.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="backcoach bench serve")
+    parser.add_argument("--pg", default=os.environ.get("BACKCOACH_TEST_POSTGRES_URL"),
+                        help="PostgreSQL admin URL (a throw-away database is made); default "
+                             "BACKCOACH_TEST_POSTGRES_URL; without it, one process on SQLite only")
+    parser.add_argument("--rates", default="25,50,100,200,400", help="offered updates/s, comma-separated")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per rate")
+    parser.add_argument("--users", type=int, default=300, help="distinct people the updates come from")
+    asyncio.run(_bench(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

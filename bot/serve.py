@@ -1,0 +1,213 @@
+"""`backcoach serve`: one ASGI application (Starlette under uvicorn) for both platforms, plus the scheduler.
+
+- `POST <path of TELEGRAM_WEBHOOK_URL>`: Telegram updates, secret-token checked, handled before answering.
+- `POST /slack/events` (SLACK_EVENTS_PATH) and `GET /slack/install`, `/slack/oauth_redirect`: Bolt's own
+  Starlette handler; listeners run inline so a failure answers 500.
+- `GET /healthz`: database reachable and scheduler tick recent (200, else 503). `GET /metrics`: Prometheus.
+
+Any number of these processes may share one PostgreSQL: each runs the tick (claims use SKIP LOCKED), and
+one person's events are serialised by the row lock in `repository.load_user`. A webhook that fails (the
+database dropped) answers 5xx; Telegram and Slack deliver it again and processed_events drops a repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot import health
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.metrics import CONTENT_TYPE, MeteredRunner, MeteredSender, Metrics, metered_engine
+from bot.storage.db import _upgrade, make_engine
+from content.loader import default_content
+from scheduler.sender import Sender
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_DEFAULT_PATH = "/telegram"
+MIGRATION_LOCK = 0x6261636B  # "back": one process migrates at a time on PostgreSQL
+
+
+def telegram_path(settings: Settings) -> str:
+    return (urlparse(settings.telegram_webhook_url).path if settings.telegram_webhook_url else "") or \
+        TELEGRAM_DEFAULT_PATH
+
+
+async def migrate_locked(db: AsyncEngine) -> None:
+    """Alembic upgrade; on PostgreSQL under an advisory lock, so processes starting together take turns
+    (the second finds the schema current and does nothing)."""
+    async with db.begin() as conn:
+        if db.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        await conn.run_sync(_upgrade)
+
+
+async def wait_for_database(db: AsyncEngine, patience: float) -> None:
+    """Start-up: retry (with backoff, up to `patience` seconds) until the database answers, then migrate.
+    A process started before its database (containers, a reboot) waits instead of crashing."""
+    deadline = time.monotonic() + patience
+    delay = 0.25
+    while True:
+        try:
+            await migrate_locked(db)
+            return
+        except Exception as exc:  # refused, DNS, asyncpg's "database does not exist", ...
+            if time.monotonic() + delay > deadline:
+                log.error("database not reachable; giving up", extra={"error": type(exc).__name__})
+                raise
+            log.warning("database not reachable yet; retrying", extra={"error": type(exc).__name__,
+                                                                        "retry_in": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+@dataclass
+class Service:
+    """Everything one serving process runs; built at start-up, torn down at shutdown."""
+
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    db: AsyncEngine | None = None
+    runner: MeteredRunner | None = None
+    adapters: list[Any] = field(default_factory=list)
+    telegram: Any = None
+    slack_handler: Any = None
+    started_at: float = field(default_factory=time.monotonic)
+
+    async def start(self) -> None:
+        from adapters import configured_adapters
+        from scheduler.ratelimit import pacers_for
+
+        settings = self.settings
+        self.db = make_engine(settings.database_url)
+        self.db.sync_engine.hide_parameters = True  # a logged database error must not quote a person's data
+        await wait_for_database(self.db, settings.db_wait_seconds)
+        engine = metered_engine(_engine(self.db), self.metrics)
+        senders: dict[str, Sender] = {}
+        for adapter in configured_adapters(settings, engine):
+            await self._host(adapter)
+            self.adapters.append(adapter)
+            senders[adapter.platform] = MeteredSender(adapter.sender, self.metrics)
+        if not senders:
+            raise RuntimeError("backcoach serve needs Telegram or Slack configured (see backcoach check-config)")
+        self.runner = MeteredRunner(engine, senders, tick_seconds=settings.tick_seconds,
+                                    grace=timedelta(minutes=settings.reminder_grace_minutes),
+                                    pacers=pacers_for(list(senders)))
+        self.runner.metrics = self.metrics
+        self.started_at = time.monotonic()
+        self.runner.start()
+        log.info("serving", extra={"platforms": sorted(senders), "port": settings.port})
+
+    async def _host(self, adapter: Any) -> None:
+        if adapter.platform == "telegram":
+            if not adapter.config.webhook_url:
+                raise RuntimeError("backcoach serve needs TELEGRAM_WEBHOOK_URL (polling: use backcoach run)")
+            await adapter.start_hosted()
+            self.telegram = adapter
+        elif adapter.platform == "slack" and adapter._app_token is None:
+            from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+
+            adapter.inline = True
+            self.slack_handler = AsyncSlackRequestHandler(adapter.app)
+        else:
+            await adapter.start()  # Slack Socket Mode: works here too, one process per app token
+
+    async def stop(self) -> None:
+        """SIGTERM (uvicorn has already stopped taking requests and let in-flight ones finish): no new
+        tick, the one in flight finishes its batch, adapters close; unsent messages stay in the outbox."""
+        if self.runner is not None:
+            await self.runner.stop()
+        for adapter in self.adapters:
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("adapter stop failed", extra={"platform": adapter.platform})
+        if self.db is not None:
+            await self.db.dispose()
+        log.info("stopped", extra={"ticks": self.runner.ticks if self.runner else 0})
+
+
+def _engine(db: AsyncEngine) -> Any:
+    from bot.engine import Engine
+
+    return Engine(db, default_content(), SystemClock())
+
+
+def build_app(settings: Settings) -> Starlette:
+    service = Service(settings)
+
+    async def telegram(request: Request) -> Response:
+        if service.telegram is None:
+            return Response(status_code=404)
+        from adapters.telegram import SECRET_HEADER
+
+        status = await service.telegram.handle_webhook(await request.body(), request.headers.get(SECRET_HEADER, ""))
+        return Response(status_code=status)
+
+    async def slack(request: Request) -> Response:
+        if service.slack_handler is None:
+            return Response(status_code=404)
+        return await service.slack_handler.handle(request)
+
+    async def healthz(_request: Request) -> Response:
+        assert service.db is not None
+        last = service.runner.last_tick_at if service.runner else None
+        report = await health.check(service.db, last, settings.tick_seconds, service.started_at)
+        return JSONResponse(report.as_json(), status_code=200 if report.ok else 503)
+
+    async def metrics(_request: Request) -> Response:
+        assert service.db is not None
+        await service.metrics.refresh_from_database(service.db, SystemClock().now())
+        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            await service.start()
+        except BaseException:
+            await service.stop()
+            raise
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    from adapters.slack import SlackOptions
+
+    slack_path = SlackOptions().path
+    routes = [
+        Route(telegram_path(settings), telegram, methods=["POST"]),
+        Route(slack_path, slack, methods=["POST"]),
+        Route("/slack/{rest:path}", slack, methods=["GET"]),  # install page and OAuth redirect (Bolt decides)
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.service = service
+    return app
+
+
+def serve(settings: Settings) -> int:
+    """Run under uvicorn until SIGTERM/SIGINT; non-zero when start-up failed (e.g. no database in time)."""
+    import uvicorn
+
+    config = uvicorn.Config(build_app(settings), host=settings.host, port=settings.port, lifespan="on",
+                            log_config=None, access_log=False, timeout_graceful_shutdown=20)
+    server = uvicorn.Server(config)
+    asyncio.run(server.serve())
+    return 0 if server.started else 1
