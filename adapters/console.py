@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TextIO
 
 from bot.engine import Engine
-from bot.types import Inbound, InboundKind, Reply, UserRef
-from scheduler import outbox
+from bot.types import Attachment, Inbound, InboundKind, Reply, UserRef
+from scheduler.runner import tick
 
 CONSOLE_USER = UserRef(platform="console", workspace="", user_id="local", chat_id="local")
 _DURATION = re.compile(r"^(\d+)\s*(s|sec|m|min|h|hour|hours|d|day|days)$")
@@ -35,10 +37,24 @@ def render(reply: Reply) -> str:
     for index, button in enumerate(reply.buttons, start=1):
         lines.append(f"   {index}) {button.label}")
     if reply.image:
-        lines.append(f"   [image: {reply.image.filename}]")
+        lines.append(f"   [image saved: {save_attachment(reply.image)}]")
     if reply.document:
-        lines.append(f"   [file: {reply.document.filename}]")
+        lines.append(f"   [file saved: {save_attachment(reply.document)}]")
     return "\n".join(lines)
+
+
+def files_dir() -> Path:
+    """Where the console puts images and documents: <system temp dir>/backcoach-files."""
+    return Path(tempfile.gettempdir()) / "backcoach-files"
+
+
+def save_attachment(attachment: Attachment) -> Path:
+    """A terminal cannot show a picture: write it to a file and print its path."""
+    folder = files_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (Path(attachment.filename).name or "file")  # never a path the bot did not choose
+    path.write_bytes(attachment.data)
+    return path
 
 
 class ConsoleSender:
@@ -85,10 +101,8 @@ class ConsoleChat:
         return Inbound(self.user, kind, text=text, at=now)
 
     async def deliver_due(self) -> None:
-        """Run due timers and send due messages, as the scheduler tick does."""
-        await outbox.run_due_events(self.engine, self.engine.clock.now())
-        # a fresh "now": the messages those events just queued are due at the time they were written
-        await outbox.send_due_messages(self.engine, {"console": self.sender}, self.engine.clock.now())
+        """The scheduler's own tick (due reminders, timers, messages) at the simulated clock's time."""
+        await tick(self.engine, {"console": self.sender})
 
     async def say(self, line: str) -> None:
         text = line.strip()

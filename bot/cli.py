@@ -34,6 +34,18 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> None:
         await db.dispose()
 
 
+async def _stats(args: argparse.Namespace, settings: Settings) -> str:
+    from bot.clock import SystemClock
+    from bot.stats import report
+
+    db = make_engine(args.db or settings.database_url)
+    try:
+        await migrate(db)
+        return await report(db, _parse_now(args.now) or SystemClock().now())
+    finally:
+        await db.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="backcoach", description="BackCoach: a back-exercise coaching bot.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,7 +53,30 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--db", help="database URL (default: BACKCOACH_DATABASE_URL or ./backcoach.sqlite3)")
     chat.add_argument("--now", help="start the simulated clock at this UTC time, e.g. 2026-03-08T07:00")
     sub.add_parser("triage-report", help="print symptom recognition recall and false alarms on the labelled set")
+    stats = sub.add_parser("stats", help="operator figures for the last 7 days (no personal data)")
+    stats.add_argument("--db", help="database URL (default: BACKCOACH_DATABASE_URL or ./backcoach.sqlite3)")
+    stats.add_argument("--now", help="end of the 7-day window (UTC), default: now")
+    run = sub.add_parser("run", help="run the bot: scheduler plus every configured adapter (console if none)")
+    run.add_argument("--db", help="database URL (default: BACKCOACH_DATABASE_URL or ./backcoach.sqlite3)")
+    sub.add_parser("serve", help="production: one web process for Telegram webhooks and Slack, /healthz, /metrics")
+    sub.add_parser("check-config", help="say which settings are missing or wrong (never prints secrets)")
+    bench = sub.add_parser("bench", help="benchmarks (print figures); `bench core --help`, `bench serve --help`")
+    bench.add_argument("what", choices=["reminders", "core", "serve"])
+    bench.add_argument("--users", type=int, default=100_000)
+    bench.add_argument("--batch", type=int, default=500)
+    bench.add_argument("--pg", help="also on PostgreSQL (a throw-away database) at this URL; "
+                       "default BACKCOACH_TEST_POSTGRES_URL")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] in (["bench", "core"], ["bench", "serve"]):  # these benchmarks parse their own options
+        from importlib import import_module
+
+        import_module(f"bot.bench_{argv[1]}").main(argv[2:])
+        return 0
     args = parser.parse_args(argv)
+    if args.command == "check-config":  # before Settings(): a malformed value is reported, not raised
+        from bot.check_config import main as check_config
+
+        return check_config()
 
     settings = Settings()
     configure_logging(settings.log_level if args.command != "chat" else "WARNING")
@@ -53,6 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     del content
     if args.command == "chat":
         asyncio.run(_chat(args, settings))
+    elif args.command == "run":
+        from scheduler.runner import serve
+
+        asyncio.run(serve(settings, args.db))
+    elif args.command == "serve":
+        from bot.serve import serve as serve_web
+
+        return serve_web(settings)
+    elif args.command == "bench":
+        from scheduler.bench import main as bench_main
+
+        bench_main(args.users, args.pg, args.batch)
+    elif args.command == "stats":
+        print(asyncio.run(_stats(args, settings)))
     elif args.command == "triage-report":
         from bot.triage_report import main as report
 

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="BACKCOACH_LOG_LEVEL")
     reminder_grace_minutes: int = Field(default=120, validation_alias="BACKCOACH_REMINDER_GRACE_MINUTES")
     tick_seconds: float = Field(default=5.0, validation_alias="BACKCOACH_TICK_SECONDS")
+    host: str = Field(default="0.0.0.0", validation_alias="BACKCOACH_HOST")  # `backcoach serve` listens here
+    port: int = Field(default=8080, validation_alias="BACKCOACH_PORT")
+    db_wait_seconds: float = Field(default=120.0, validation_alias="BACKCOACH_DB_WAIT_SECONDS")
 
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.flows import dispatch
 from bot.flows.common import Outcome, zone_named
-from bot.state import Schedule, UserView
+from bot.state import History, HistoryNeeded, Schedule, UserView
 from bot.storage import repository as repo
 from bot.storage.db import session_factory
 from bot.storage.models import OutboxMessage, User
@@ -50,7 +50,7 @@ class Engine:
             ):
                 log.info("duplicate event dropped", extra={"platform": inbound.user.platform})
                 return []
-            full = inbound.kind is InboundKind.COMMAND and inbound.text.strip().lower().startswith("/history")
+            full = dispatch.wants_records(inbound)
             outcome = await self._run(session, user, inbound, now, full_history=full)
         log.info(
             "event handled",
@@ -71,7 +71,7 @@ class Engine:
                 return 0
             ref = UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
             inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action=action, text=data.get("token", ""), at=now)
-            outcome = await self._run(session, user, inbound, now, full_history=False)
+            outcome = await self._run(session, user, inbound, now, full_history=dispatch.wants_records(inbound))
             if outcome.replies:
                 await repo.enqueue(
                     session, user.id, "message", f"reply:{outbox_id}",
@@ -89,19 +89,28 @@ class Engine:
     ) -> Outcome:
         """Load, run the pure flow, save. The caller owns the transaction and the lock."""
         ref = UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
-        view = await self.load_view(session, user, ref, now, full_history=full_history)
-        outcome = dispatch.handle(view, inbound, now, self.content)
+        view = await self.load_view(session, user, ref, now, history=full_history, full_history=full_history)
+        try:
+            outcome = dispatch.handle(view, inbound, now, self.content)
+        except HistoryNeeded:  # the flow is pure, so running it again with history is safe
+            view.loaded_history = await self._history(session, user, now, full=full_history)
+            outcome = dispatch.handle(view, inbound, now, self.content)
         self.replan(view.schedule, outcome.view, now)
         repo.save_view(user, outcome.view)
         await repo.apply_effects(session, user, outcome.effects, now)
         return outcome
 
     async def load_view(
-        self, session: AsyncSession, user: User, ref: UserRef, now: datetime, *, full_history: bool = False
+        self, session: AsyncSession, user: User, ref: UserRef, now: datetime, *, history: bool = True,
+        full_history: bool = False,
     ) -> UserView:
+        loaded = await self._history(session, user, now, full=full_history) if history else None
+        return repo.to_view(user, ref, loaded)
+
+    @staticmethod
+    async def _history(session: AsyncSession, user: User, now: datetime, *, full: bool) -> History:
         today = now.astimezone(zone_named(user.timezone)).date()
-        history = await repo.load_history(session, user.id, now, today, full=full_history)
-        return repo.to_view(user, ref, history)
+        return await repo.load_history(session, user.id, now, today, full=full)
 
     @staticmethod
     def replan(before: Schedule, after: UserView, now: datetime) -> None:

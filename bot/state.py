@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.progress import Records
 from bot.types import UserRef
 
 
@@ -28,6 +29,12 @@ class Profile(BaseModel):
     quiet_start: str | None = None  # "HH:MM" local
     quiet_end: str | None = None
     milestones: list[str] = Field(default_factory=list)  # small wins already named
+    # Weekly summary (bot/flows/summary.py): the weekday (0 = Monday), on/off (/stop turns it off), the local
+    # date of the one summary currently planned (an outbox event for any other date is stale), the last sent.
+    summary_day: int = 6
+    summary_on: bool = True
+    summary_next: date | None = None
+    summary_last: date | None = None
 
 
 class Conversation(BaseModel):
@@ -67,6 +74,7 @@ class History(BaseModel):
     sessions_total: int = 0
     sessions_14d: int = 0
     pain_skips_14d: int = 0
+    reminders_ignored: int = 0  # reminders sent in a row with no answer and no session since
     activity_minutes_7d: int = 0
     activity_days_7d: int = 0
     activity_minutes_today: int = 0
@@ -75,6 +83,11 @@ class History(BaseModel):
     recent_sessions: list[SessionSummary] = Field(default_factory=list)
     activity_by_day: dict[date, int] = Field(default_factory=dict)
     symptoms_30d: dict[str, int] = Field(default_factory=dict)
+    records: Records | None = None  # every record, for the weekly summary and /export (full loads only)
+
+
+class HistoryNeeded(Exception):
+    """Raised when a flow reads history that was not loaded for this event."""
 
 
 class UserView(BaseModel):
@@ -86,4 +99,12 @@ class UserView(BaseModel):
     profile: Profile = Field(default_factory=Profile)
     conversation: Conversation = Field(default_factory=Conversation)
     schedule: Schedule = Field(default_factory=Schedule)
-    history: History = Field(default_factory=History)
+    loaded_history: History | None = None
+
+    @property
+    def history(self) -> History:
+        """The person's figures, loaded on demand: most events never need them, so the engine loads
+        them only when a flow asks (it catches HistoryNeeded and runs the pure flow again)."""
+        if self.loaded_history is None:
+            raise HistoryNeeded
+        return self.loaded_history

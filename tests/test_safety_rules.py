@@ -124,7 +124,8 @@ async def test_weekly_hold_checkin_asks_if_cleared(chat: Chat, engine: Engine) -
     assert "Have you had guidance" in chat.texts(sent)
     async with engine.sessions() as s:
         pending = (
-            await s.execute(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending"))
+            await s.execute(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.status == "pending", OutboxMessage.dedupe_key.not_like("summary:%")))  # not the summary
         ).scalar_one()
     assert pending == 1, "the next weekly check-in is queued"
 

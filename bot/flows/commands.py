@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from bot.effects import EraseUser
 from bot.flows import rest, session
-from bot.flows.common import Outcome, answer_of, go, interrupt, reset
+from bot.flows.common import Outcome, answer_of, go, interrupt, reset, zone_of
 from bot.flows.preferences import describe_schedule
-from bot.types import Button, Inbound
+from bot.types import Attachment, Button, Inbound, Reply
 from content.loader import Content
 
 Back = Callable[[Outcome], Outcome]
@@ -23,6 +23,7 @@ def help_text(out: Outcome, content: Content) -> Outcome:
 
 
 def history(out: Outcome, now: datetime, content: Content) -> Outcome:
+    """Short enough for a chat: the last sessions, this week's activity against the goal, symptoms, pauses."""
     h = out.view.history
     if not h.recent_sessions and not h.activity_by_day and not h.symptoms_30d:
         return out.say(content.msg("history.empty"))
@@ -37,14 +38,53 @@ def history(out: Outcome, now: datetime, content: Content) -> Outcome:
         goal = content.program.general_activity.daily_minutes
         lines.append(content.msg("history.activity_title", low=goal.low, high=goal.high))
         for day, minutes in sorted(h.activity_by_day.items()):
-            lines.append(content.msg("history.activity_day", date=day.isoformat(), minutes=minutes))
+            mark = content.msg("history.goal_met") if minutes >= goal.low else ""
+            lines.append(content.msg("history.activity_day", date=day.isoformat(), minutes=minutes)
+                         + mark)
+        met = sum(1 for m in h.activity_by_day.values() if m >= goal.low)
+        lines.append(content.msg("history.goal_days", days=met, low=goal.low))
     if h.symptoms_30d:
         lines.append(content.msg("history.symptoms_title"))
         for rule_id, count in sorted(h.symptoms_30d.items()):
             lines.append(content.msg("history.symptom", label=content.safety.rule(rule_id).label, count=count))
     if out.view.schedule.hold_reason:
         lines.append(content.msg("history.on_hold", reason=content.safety.rule(out.view.schedule.hold_reason).label))
+    paused = out.view.schedule.paused_until
+    if paused and paused > now:
+        lines.append(content.msg("history.paused", until=f"{paused.astimezone(zone_of(out.view)):%a %d %b %H:%M}"))
+    elif not out.view.schedule.reminders_on and out.view.schedule.reminder_time:
+        lines.append(content.msg("history.reminders_off"))
+    lines.append(content.msg("history.export_hint"))
     return out.say("\n".join(lines))
+
+
+def export(out: Outcome, now: datetime, content: Content) -> Outcome:
+    """`/export`: the person's own records as CSV, and a one-page PDF summary, to give to their clinician."""
+    from bot.charts import summary_pdf
+    from bot.export import rows, to_csv
+    from bot.flows.summary import chart_labels, summary_text
+    from bot.progress import Records, week_summary
+
+    view = out.view
+    records = view.history.records or Records()
+    if not (records.sessions or records.activities or records.symptoms):
+        return out.say(content.msg("export.empty"))
+    zone = zone_of(view)
+    today = now.astimezone(zone).date()
+    stamp = today.isoformat()
+    out.replies.append(Reply(text=content.msg("export.csv"), document=Attachment(
+        f"backcoach-history-{stamp}.csv", "text/csv", to_csv(rows(records, zone)))))
+    goal = content.program.general_activity.daily_minutes
+    week = week_summary(records, today, zone, goal.low, view.profile.progress)
+    lines = [content.msg("export.pdf_title", date=stamp), "", summary_text(week, content), "",
+             content.msg("export.totals", sessions=sum(1 for s in records.sessions if s.status == "completed"),
+                         first=records.sessions[0].local_date.isoformat() if records.sessions else "—",
+                         minutes=sum(a.minutes for a in records.activities)),
+             "", content.safety.disclaimer]
+    pdf = summary_pdf(lines, week, chart_labels(content), goal.low, goal.high)
+    out.replies.append(Reply(text=content.msg("export.pdf"), document=Attachment(
+        f"backcoach-summary-{stamp}.pdf", "application/pdf", pdf)))
+    return out
 
 
 def ask_pause(out: Outcome, content: Content) -> Outcome:
@@ -74,6 +114,7 @@ def resume(out: Outcome, now: datetime, content: Content) -> Outcome:
     if schedule.hold_reason:
         return rest.ask_cleared(out, content)
     schedule.paused_until = None
+    out.view.profile.summary_on = True
     if schedule.reminder_time:
         schedule.reminders_on = True
     out.say(content.msg("resume.done", schedule=describe_schedule(out, content)))
@@ -111,6 +152,7 @@ def stop(out: Outcome, now: datetime, content: Content, *, reminders_off: bool) 
         reset(view)
     if reminders_off:
         view.schedule.reminders_on = False
+        view.profile.summary_on = False
         out.say(content.msg("stop.reminders_off"))
     else:
         out.say(content.msg("stop.reminders_hint"))

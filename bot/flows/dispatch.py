@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from bot.flows import activity, commands, onboarding, rest, session, settings, symptoms
+from bot.effects import EraseUser
+from bot.flows import activity, commands, onboarding, reminder, rest, session, settings, summary, symptoms
 from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, interrupt, normalise, reset, yes_no
 from bot.state import UserView
 from bot.triage import classify
@@ -21,18 +22,37 @@ MAX_TEXT = 4000  # longer messages are cut before matching; nothing is stored
 STOP_WORDS = {"stop", "stop it", "quit", "exit", "cancel", "end", "end session", "stop session"}
 COMMANDS = {
     "/start", "/today", "/symptoms", "/pause", "/resume", "/settings", "/history",
-    "/help", "/stop", "/delete", "/activity", "/cancel",
+    "/help", "/stop", "/delete", "/activity", "/cancel", "/export",
 }
+# Events that read every record (bot/progress.Records): the engine loads them only for these.
+RECORD_COMMANDS = ("/history", "/export")
 
 
 def handle(view: UserView, event: Inbound, now: datetime, content: Content) -> Outcome:
     """Pure: never mutates `view`; returns the new view, replies (buttons stamped) and effects."""
-    out = Outcome(view=view.model_copy(deep=True))
+    return handle_owned(view.model_copy(deep=True), event, now, content)
+
+
+def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content) -> Outcome:
+    """`handle` without the defensive copy, for a caller that hands over a view it will not read again
+    (the reminder claim builds thousands of views a second; the deep copy was its largest cost)."""
+    out = Outcome(view=view)
     if event.kind is InboundKind.TEXT and len(event.text) > MAX_TEXT:
         event = replace(event, text=event.text[:MAX_TEXT])
     _route(out, event, now, content)
+    if event.kind is not InboundKind.SYSTEM and out.view.profile.onboarded \
+            and not any(isinstance(e, EraseUser) for e in out.effects):
+        summary.plan(out, now)  # the first weekly summary, once onboarding is done (a no-op when planned)
     _stamp(out)
     return out
+
+
+def wants_records(event: Inbound) -> bool:
+    """Whether this event needs the person's full records loaded (/history, /export, the weekly summary)."""
+    if event.kind is InboundKind.SYSTEM:
+        return event.action == summary.ACTION
+    text = event.text.strip().lower()
+    return text.startswith(RECORD_COMMANDS) and event.kind in {InboundKind.COMMAND, InboundKind.TEXT}
 
 
 def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
@@ -97,6 +117,8 @@ def _flow(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outc
         return _on_confirm_symptom(out, event, now, content)
     if flow == "drop":
         return _on_drop(out, event, content)
+    if flow == reminder.FLOW:
+        return reminder.handle(out, event, now, content)
     # idle: friendly pointer to what they can do
     out.say(content.msg("idle.hint"))
     return out.ask(content.msg("idle.ask"), _idle_buttons(content))
@@ -137,6 +159,8 @@ def _command(out: Outcome, text: str, event: Inbound, now: datetime, content: Co
             else onboarding.reprompt(out, content)
     if name == "/history":
         return commands.history(out, now, content)
+    if name == "/export":
+        return commands.export(out, now, content)
     return _global(out, GLOBAL_PREFIX + name[1:], now, content)
 
 
@@ -168,6 +192,8 @@ def _global(out: Outcome, action: str, now: datetime, content: Content) -> Outco
         return out.say(content.msg("hold.not_yet"))
     if name == "symptoms":
         return symptoms.symptom_menu(out, content)
+    if reminder.is_action(name):
+        return reminder.on_action(out, name, now, content)
     out.say(content.msg("error.stale_button"))
     return reprompt(out, content)
 
@@ -179,6 +205,10 @@ def _system(out: Outcome, event: Inbound, now: datetime, content: Content) -> Ou
         return rest.checkin(out, now, content)
     if event.action == "checkin.hold":
         return rest.hold_checkin(out, now, content)
+    if event.action == summary.ACTION:
+        return summary.fire(out, event.text, now, content)
+    if event.action in {"reminder", "reminder.snooze"}:
+        return reminder.fire(out, event, now, content, snoozed=event.action == "reminder.snooze")
     return out
 
 
@@ -253,6 +283,8 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
         return out.ask(content.msg("symptoms.unclear"), yes_no(content))
     if flow == "drop":
         return symptoms.offer_drop_any(out, content)
+    if flow == reminder.FLOW:
+        return reminder.reprompt(out, content)
     if flow == "new" or not view.profile.consented:
         return onboarding.start(out, content)
     return out.ask(content.msg("idle.ask"), _idle_buttons(content))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.flows import preferences
+from bot.flows import preferences, summary
 from bot.flows.common import Outcome, answer_of, go, reset
 from bot.types import Button, Inbound
 from content.loader import Content
@@ -26,6 +26,8 @@ def show(out: Outcome, content: Content) -> Outcome:
         exercises=names,
         zone=view.schedule.timezone or "UTC",
     )
+    text += "\n" + (content.msg("settings.summary_day_is", day=summary.day_name(view.profile.summary_day, content))
+                    if view.profile.summary_on else content.msg("settings.summary_off"))
     return out.ask(
         text,
         [
@@ -33,6 +35,7 @@ def show(out: Outcome, content: Content) -> Outcome:
             Button(content.msg("settings.zone"), "set:zone"),
             Button(content.msg("settings.days"), "set:days"),
             Button(content.msg("settings.plan"), "set:plan"),
+            Button(content.msg("settings.summary_day"), "set:summary"),
             Button(content.msg(toggle), "set:toggle"),
             Button(content.msg("button.close"), "set:close"),
         ],
@@ -52,6 +55,8 @@ def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
             return preferences.ask_days(out, FLOW, content)
         if answer == "set:plan":
             return preferences.ask_plan(out, FLOW, content)
+        if answer == "set:summary":
+            return ask_summary_day(out, content)
         if answer == "set:toggle":
             if view.schedule.reminders_on or view.schedule.reminder_time:
                 view.schedule.reminders_on = not view.schedule.reminders_on
@@ -71,6 +76,8 @@ def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
         done = preferences.on_zone(out, event, content)
     elif step == "days":
         done = preferences.on_days(out, event, content)
+    elif step == "summary_day":
+        done = on_summary_day(out, event, now, content)
     else:
         return show(out, content)
     return _saved(out, content) if done else out
@@ -88,7 +95,33 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
         return preferences.ask_plan(out, FLOW, content)
     if step == "pick":
         return preferences.ask_pick(out, FLOW, content)
+    if step == "summary_day":
+        return ask_summary_day(out, content)
     return show(out, content)
+
+
+def ask_summary_day(out: Outcome, content: Content) -> Outcome:
+    """Which day the weekly summary comes (at the reminder time), or none at all."""
+    go(out.view, FLOW, "summary_day")
+    buttons = [Button(summary.day_name(d, content), f"sday:{d}") for d in range(7)]
+    buttons.append(Button(content.msg("settings.summary_none"), "sday:off"))
+    return out.ask(content.msg("settings.summary_day_ask"), buttons)
+
+
+def on_summary_day(out: Outcome, event: Inbound, now: datetime, content: Content) -> bool:
+    """Save the choice and replan at once (a stale event for the old day then does nothing)."""
+    answer = answer_of(event, out.view, content)
+    profile = out.view.profile
+    if answer == "sday:off":
+        profile.summary_on = False
+        return True
+    if answer.startswith("sday:") and answer[5:].isdigit() and int(answer[5:]) in range(7):
+        profile.summary_day, profile.summary_on = int(answer[5:]), True
+        summary.plan(out, now, force=True)
+        return True
+    out.say(content.msg("error.choose_button"))
+    ask_summary_day(out, content)
+    return False
 
 
 def _saved(out: Outcome, content: Content) -> Outcome:

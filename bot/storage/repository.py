@@ -23,6 +23,7 @@ from bot.effects import (
     SessionRecord,
     SymptomLogged,
 )
+from bot.progress import ActivityRow, ExerciseRow, Records, SessionRow, SymptomRow
 from bot.state import Conversation, History, Profile, Schedule, SessionSummary, UserView
 from bot.storage.models import (
     ActivityLog,
@@ -74,6 +75,8 @@ async def load_user(session: AsyncSession, ref: UserRef, now: datetime) -> User:
         user = (await session.execute(query)).scalar_one()
     if ref.chat_id and user.chat_id != ref.chat_id:
         user.chat_id = ref.chat_id
+    if not user.active:  # they blocked the bot, then wrote again (unblocking sends /start): welcome back
+        user.active = True
     return user
 
 
@@ -90,7 +93,7 @@ async def mark_processed(session: AsyncSession, user: User, ref: UserRef, event_
     return result.scalar_one_or_none() is not None
 
 
-def to_view(user: User, ref: UserRef, history: History) -> UserView:
+def to_view(user: User, ref: UserRef, history: History | None) -> UserView:
     return UserView(
         user_id=user.id,
         ref=ref,
@@ -98,7 +101,7 @@ def to_view(user: User, ref: UserRef, history: History) -> UserView:
         profile=Profile.model_validate(user.profile or {}),
         conversation=Conversation.model_validate(user.conversation or {}),
         schedule=schedule_of(user),
-        history=history,
+        loaded_history=history,
     )
 
 
@@ -125,16 +128,7 @@ async def load_history(session: AsyncSession, user_id: int, now: datetime, today
             )
         )
     ).one()
-    pain_skips = (
-        await session.execute(
-            select(func.count()).where(
-                ReminderResponse.user_id == user_id,
-                ReminderResponse.response == "skipped",
-                ReminderResponse.reason == "pain",
-                ReminderResponse.at >= since14,
-            )
-        )
-    ).scalar_one()
+    pain_skips, ignored = (await reminder_counts(session, [user_id], now)).get(user_id, (0, 0))
     week_rows = (
         await session.execute(
             select(ActivityLog.local_date, func.sum(ActivityLog.minutes))
@@ -158,6 +152,7 @@ async def load_history(session: AsyncSession, user_id: int, now: datetime, today
         sessions_total=sessions_total,
         sessions_14d=sessions_14d,
         pain_skips_14d=pain_skips,
+        reminders_ignored=ignored,
         activity_minutes_7d=sum(by_day.values()),
         activity_days_7d=sum(1 for m in by_day.values() if m >= 30),
         activity_minutes_today=by_day.get(today, 0),
@@ -174,7 +169,85 @@ async def load_history(session: AsyncSession, user_id: int, now: datetime, today
             )
         ).all()
         history.symptoms_30d = dict(Counter(r for (r,) in rows))
+        history.records = await load_records(session, user_id)
     return history
+
+
+async def load_records(session: AsyncSession, user_id: int) -> Records:
+    """Every session (with its exercises), activity and symptom row of one person, oldest first: three
+    queries plus one for exercises, run only for /history, /export and the weekly summary."""
+    sessions = (
+        await session.execute(
+            select(ExerciseSession).where(ExerciseSession.user_id == user_id).order_by(ExerciseSession.started_at)
+        )
+    ).scalars().all()
+    logs: dict[int, list[ExerciseRow]] = {}
+    for log in (
+        await session.execute(select(ExerciseLog).where(ExerciseLog.user_id == user_id).order_by(ExerciseLog.at))
+    ).scalars():
+        logs.setdefault(log.session_id, []).append(ExerciseRow(
+            exercise_id=log.exercise_id, result=log.result, repetitions=log.repetitions,
+            hold_seconds=log.hold_seconds, at=log.at,
+        ))
+    activities = (
+        await session.execute(select(ActivityLog).where(ActivityLog.user_id == user_id).order_by(ActivityLog.at))
+    ).scalars().all()
+    symptoms = (
+        await session.execute(select(SymptomReport).where(SymptomReport.user_id == user_id).order_by(SymptomReport.at))
+    ).scalars().all()
+    return Records(
+        sessions=[
+            SessionRow(started_at=s.started_at, local_date=s.local_date, status=s.status, pain_before=s.pain_before,
+                       pain_after=s.pain_after, ended_at=s.ended_at, exercises=logs.get(s.id, []))
+            for s in sessions
+        ],
+        activities=[ActivityRow(local_date=a.local_date, minutes=a.minutes, exertion=a.exertion, at=a.at)
+                    for a in activities],
+        symptoms=[SymptomRow(rule_id=r.rule_id, source=r.source, at=r.at) for r in symptoms],
+    )
+
+
+async def reminder_counts(session: AsyncSession, user_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
+    """Per user: skips for pain in 14 days, and reminders sent in a row with no answer and no session since.
+
+    Batched (two queries for any number of users) so the reminder claim can use it for a whole batch.
+    A skip's reason is its own row (response "reason"), so any row with reason "pain" counts once.
+    """
+    pain = dict(
+        (
+            await session.execute(
+                select(ReminderResponse.user_id, func.count())
+                .where(
+                    ReminderResponse.user_id.in_(user_ids),
+                    ReminderResponse.reason == "pain",
+                    ReminderResponse.at >= now - timedelta(days=14),
+                )
+                .group_by(ReminderResponse.user_id)
+            )
+        ).all()
+    )
+    answered = select(ReminderResponse.id).where(
+        ReminderResponse.user_id == OutboxMessage.user_id, ReminderResponse.at >= OutboxMessage.not_before
+    )
+    exercised = select(ExerciseSession.id).where(
+        ExerciseSession.user_id == OutboxMessage.user_id, ExerciseSession.started_at >= OutboxMessage.not_before
+    )
+    ignored = dict(
+        (
+            await session.execute(
+                select(OutboxMessage.user_id, func.count())
+                .where(
+                    OutboxMessage.user_id.in_(user_ids),
+                    OutboxMessage.kind == "reminder",
+                    OutboxMessage.status == "sent",
+                    ~answered.exists(),
+                    ~exercised.exists(),
+                )
+                .group_by(OutboxMessage.user_id)
+            )
+        ).all()
+    )
+    return {uid: (int(pain.get(uid, 0)), int(ignored.get(uid, 0))) for uid in user_ids}
 
 
 async def _recent_sessions(session: AsyncSession, user_id: int, limit: int = 5) -> list[SessionSummary]:
