@@ -294,7 +294,7 @@ async def _commanded(adapter: SlackAdapter, body: dict[str, Any], context: Async
 
 async def _publish_home(adapter: SlackAdapter, client: AsyncWebClient, workspace: str, user_id: str) -> None:
     summary = await home_summary(adapter.engine, workspace, user_id)
-    await client.views_publish(user_id=user_id, view=home_view(summary))
+    await client.views_publish(user_id=user_id, view=home_view(summary, adapter.engine.content))
 
 
 def _web_client(token: str | None, base_url: str | None, *, retry_429: bool) -> AsyncWebClient:

@@ -18,21 +18,7 @@ from bot.flows.common import zone_named
 from bot.state import Profile
 from bot.storage import repository as repo
 from bot.storage.models import ExerciseSession, User
-
-# Home-tab wording. TODO(lead): move into content/messages.yaml under "home.*" with the other sentences.
-TEXT = {
-    "title": "BackCoach",
-    "new": "Send me a message in the *Messages* tab (or type `/backcoach start`) to set up your plan.",
-    "plan": "*Your plan*",
-    "plan_empty": "No exercises chosen yet.",
-    "next": "*Next reminder*",
-    "next_off": "Reminders are off. Type `/backcoach settings` to set a time.",
-    "next_paused": "Paused until {until}.",
-    "next_held": "On hold until you confirm guidance from your medical team (`/backcoach resume`).",
-    "week": "*This week*",
-    "week_line": "Sessions completed: {sessions}\nActivity: {minutes} minutes over {days} day(s) of 30+ minutes",
-    "disclaimer": "BackCoach is not a diagnosis and does not replace your physical therapist or doctor.",
-}
+from content.loader import Content
 
 
 @dataclass(frozen=True)
@@ -92,28 +78,33 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def home_view(summary: HomeSummary | None) -> dict[str, Any]:
+def home_view(summary: HomeSummary | None, content: Content) -> dict[str, Any]:
     """The Block Kit `home` view for views.publish."""
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": TEXT["title"]}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": content.msg("home.title")}}
+    ]
     if summary is None or not summary.onboarded:
-        blocks.append(_section(TEXT["new"]))
+        blocks.append(_section(content.msg("home.new")))
     else:
-        plan = "\n".join(f"• {escape(name)}" for name in summary.exercises) or TEXT["plan_empty"]
-        blocks.append(_section(f"{TEXT['plan']}\n{plan}"))
+        plan = "\n".join(f"• {escape(name)}" for name in summary.exercises) or content.msg("home.plan_empty")
+        blocks.append(_section(f"{content.msg('home.plan')}\n{plan}"))
         if summary.held:
-            nxt = TEXT["next_held"]
+            nxt = content.msg("home.next_held")
         elif summary.paused_until:
-            nxt = TEXT["next_paused"].format(until=f"{summary.paused_until:%a %d %b %H:%M}")
+            nxt = content.msg("home.next_paused").format(until=f"{summary.paused_until:%a %d %b %H:%M}")
         elif summary.reminders_on and summary.next_reminder:
             nxt = f"{summary.next_reminder:%A %d %B, %H:%M} ({summary.next_reminder.tzname()})"
         else:
-            nxt = TEXT["next_off"]
-        blocks.append(_section(f"{TEXT['next']}\n{nxt}"))
-        week = TEXT["week_line"].format(
-            sessions=summary.sessions_7d, minutes=summary.activity_minutes_7d, days=summary.activity_days_7d
+            nxt = content.msg("home.next_off")
+        blocks.append(_section(f"{content.msg('home.next')}\n{nxt}"))
+        week = content.msg("home.week_line").format(
+            goal=content.program.general_activity.daily_minutes.low,
+            sessions=summary.sessions_7d,
+            minutes=summary.activity_minutes_7d,
+            days=summary.activity_days_7d,
         )
-        blocks.append(_section(f"{TEXT['week']}\n{week}"))
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": TEXT["disclaimer"]}]})
+        blocks.append(_section(f"{content.msg('home.week')}\n{week}"))
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": content.msg("home.disclaimer")}]})
     return {"type": "home", "blocks": blocks}
 
 

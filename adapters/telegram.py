@@ -95,6 +95,7 @@ def command_menu(content: Content) -> list[BotCommand]:
         BotCommand("symptoms", content.msg("telegram.command.symptoms")),
         BotCommand("activity", content.msg("telegram.command.activity")),
         BotCommand("history", content.msg("telegram.command.history")),
+        BotCommand("export", content.msg("telegram.command.export")),
         BotCommand("settings", content.msg("telegram.command.settings")),
         BotCommand("pause", content.msg("telegram.command.pause")),
         BotCommand("resume", content.msg("telegram.command.resume")),

@@ -22,7 +22,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,28 +32,18 @@ from bot import health
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.metrics import CONTENT_TYPE, MeteredRunner, MeteredSender, Metrics, metered_engine
-from bot.storage.db import _upgrade, make_engine
+from bot.storage.db import make_engine, migrate
 from content.loader import default_content
 from scheduler.sender import Sender
 
 log = logging.getLogger(__name__)
 
 TELEGRAM_DEFAULT_PATH = "/telegram"
-MIGRATION_LOCK = 0x6261636B  # "back": one process migrates at a time on PostgreSQL
 
 
 def telegram_path(settings: Settings) -> str:
     return (urlparse(settings.telegram_webhook_url).path if settings.telegram_webhook_url else "") or \
         TELEGRAM_DEFAULT_PATH
-
-
-async def migrate_locked(db: AsyncEngine) -> None:
-    """Alembic upgrade; on PostgreSQL under an advisory lock, so processes starting together take turns
-    (the second finds the schema current and does nothing)."""
-    async with db.begin() as conn:
-        if db.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        await conn.run_sync(_upgrade)
 
 
 async def wait_for_database(db: AsyncEngine, patience: float) -> None:
@@ -64,7 +53,7 @@ async def wait_for_database(db: AsyncEngine, patience: float) -> None:
     delay = 0.25
     while True:
         try:
-            await migrate_locked(db)
+            await migrate(db)
             return
         except Exception as exc:  # refused, DNS, asyncpg's "database does not exist", ...
             if time.monotonic() + delay > deadline:
@@ -95,7 +84,6 @@ class Service:
 
         settings = self.settings
         self.db = make_engine(settings.database_url)
-        self.db.sync_engine.hide_parameters = True  # a logged database error must not quote a person's data
         await wait_for_database(self.db, settings.db_wait_seconds)
         engine = metered_engine(_engine(self.db), self.metrics)
         senders: dict[str, Sender] = {}

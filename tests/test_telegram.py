@@ -101,7 +101,7 @@ async def test_start_registers_menu_and_polls(fake: FakeTelegram, tg: TelegramAd
     assert [c.method for c in fake.calls[:3]] == ["getMe", "setMyCommands", "deleteWebhook"]
     commands = fake.calls[1].params["commands"]
     assert [c["command"] for c in commands] == [
-        "today", "symptoms", "activity", "history", "settings", "pause", "resume", "stop", "delete", "help"]
+        "today", "symptoms", "activity", "history", "export", "settings", "pause", "resume", "stop", "delete", "help"]
     assert commands[0]["description"] == content.msg("telegram.command.today")
 
 

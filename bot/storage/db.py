@@ -1,4 +1,7 @@
-"""Database engine creation and start-up migrations (Alembic), for SQLite and PostgreSQL alike."""
+"""Database engines and start-up migrations (Alembic), for SQLite and PostgreSQL alike.
+
+Bound parameters never appear in logged errors: they can hold a person's health data.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -19,7 +22,7 @@ def is_sqlite(url: str) -> bool:
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -32,7 +35,9 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
@@ -51,7 +56,13 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "heads")  # independent branches (e.g. the Slack store) may coexist
 
 
+MIGRATION_LOCK = 0x6261636B  # "back": on PostgreSQL one process migrates at a time
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration; safe to call at every start."""
+    """Bring the schema to the newest migration; safe to call at every start. On PostgreSQL under an
+    advisory lock, so processes starting together take turns (the second finds the schema current)."""
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
