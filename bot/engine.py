@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.flows import dispatch
 from bot.flows.common import Outcome, zone_named
+from bot.rendering import materialise
 from bot.state import History, HistoryNeeded, Schedule, UserView
 from bot.storage import repository as repo
 from bot.storage.db import session_factory
@@ -56,7 +57,7 @@ class Engine:
             "event handled",
             extra={"platform": inbound.user.platform, "kind": inbound.kind.value, "replies": len(outcome.replies)},
         )
-        return outcome.replies
+        return await materialise(outcome.replies, self.content)  # charts are drawn after the commit
 
     async def handle_system(self, outbox_id: int, user_id: int, action: str, data: dict[str, str]) -> int:
         """Run a due timer or check-in through the core; its replies become one outbox message, written

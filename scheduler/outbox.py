@@ -27,6 +27,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.engine import Engine
+from bot.rendering import materialise
 from bot.storage import repository as repo
 from bot.storage.models import OutboxMessage, User
 from bot.types import UserRef
@@ -142,7 +143,7 @@ async def _deliver(engine: Engine, senders: dict[str, Sender], now: datetime, cl
         if sender is None or not item.active:
             await _finish(sessions, engine, item, status="dropped", error="no sender" if sender is None else "inactive")
             continue
-        replies = replies_from_json(item.payload["replies"])
+        replies = await materialise(replies_from_json(item.payload["replies"]), engine.content)
         pacer = (pacers or {}).get(item.ref.platform)
         if pacer is not None:
             wait = pacer.chat_wait(item.ref.chat_id)

@@ -60,10 +60,10 @@ def history(out: Outcome, now: datetime, content: Content) -> Outcome:
 
 def export(out: Outcome, now: datetime, content: Content) -> Outcome:
     """`/export`: the person's own records as CSV, and a one-page PDF summary, to give to their clinician."""
-    from bot.charts import summary_pdf
     from bot.export import rows, to_csv
-    from bot.flows.summary import chart_labels, summary_text
+    from bot.flows.summary import summary_text
     from bot.progress import Records, week_summary
+    from bot.rendering import pdf_job
 
     view = out.view
     records = view.history.records or Records()
@@ -81,9 +81,7 @@ def export(out: Outcome, now: datetime, content: Content) -> Outcome:
                          first=records.sessions[0].local_date.isoformat() if records.sessions else "—",
                          minutes=sum(a.minutes for a in records.activities)),
              "", content.safety.disclaimer]
-    pdf = summary_pdf(lines, week, chart_labels(content), goal.low, goal.high)
-    out.replies.append(Reply(text=content.msg("export.pdf"), document=Attachment(
-        f"backcoach-summary-{stamp}.pdf", "application/pdf", pdf)))
+    out.replies.append(pdf_job(content.msg("export.pdf"), f"backcoach-summary-{stamp}.pdf", week, lines))
     return out
 
 

@@ -18,7 +18,8 @@ from datetime import datetime, time, timedelta
 from bot.effects import ScheduleEvent
 from bot.flows.common import Outcome, zone_of
 from bot.progress import Records, WeekSummary, next_summary_date, week_summary
-from bot.types import Attachment, Reply
+from bot.rendering import chart_job
+from bot.types import Reply
 from content.loader import Content
 from scheduler.timing import local_instant
 
@@ -95,12 +96,8 @@ def summary_text(week: WeekSummary, content: Content) -> str:
 
 
 def chart_reply(week: WeekSummary, content: Content) -> Reply:
-    from bot.charts import weekly_png
-
-    goal = content.program.general_activity.daily_minutes
-    png = weekly_png(week, chart_labels(content), goal.low, goal.high)
-    return Reply(text=content.msg("summary_week.chart_caption"),
-                 image=Attachment(f"backcoach-week-{week.end.isoformat()}.png", "image/png", png))
+    """The chart is drawn when the message is sent (bot.rendering), not inside this transaction."""
+    return chart_job(content.msg("summary_week.chart_caption"), f"backcoach-week-{week.end.isoformat()}.png", week)
 
 
 def chart_labels(content: Content):  # type: ignore[no-untyped-def]  # bot.charts is imported lazily
