@@ -7,6 +7,7 @@ then the current flow gets the event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -86,7 +87,7 @@ def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
             return symptoms.apply_rule(out, verdict.rule_id, "text", now, content)
         if verdict.unclear and not typed and view.conversation.flow != "confirm":
             interrupt(view, "confirm", "symptom")
-            return out.ask(content.msg("symptoms.unclear"), yes_no(content))
+            return _ask_confirm(out, content)
     return _flow(out, event, now, content)
 
 
@@ -97,28 +98,8 @@ def _flow(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outc
         if flow == "onboarding":
             return onboarding.handle(out, event, now, content)
         return onboarding.start(out, content, event.timezone_hint)
-    if flow == "onboarding":
-        return onboarding.handle(out, event, now, content)
-    if flow == "session":
-        return session.handle(out, event, now, content)
-    if flow == "activity":
-        return activity.handle(out, event, now, content)
-    if flow == "settings":
-        return settings.handle(out, event, now, content)
-    if flow == "rest":
-        return rest.handle(out, event, now, content)
-    if flow == "pause":
-        return commands.on_pause(out, event, now, content)
-    if flow == "delete":
-        return commands.on_delete(out, event, content, lambda o: _back(o, content))
-    if flow == "symptoms":
-        return _on_symptom_menu(out, event, now, content)
-    if flow == "confirm":
-        return _on_confirm_symptom(out, event, now, content)
-    if flow == "drop":
-        return _on_drop(out, event, content)
-    if flow == reminder.FLOW:
-        return reminder.handle(out, event, now, content)
+    if flow in FLOWS:
+        return FLOWS[flow][0](out, event, now, content)
     # idle: friendly pointer to what they can do
     out.say(content.msg("idle.hint"))
     return out.ask(content.msg("idle.ask"), _idle_buttons(content))
@@ -237,7 +218,7 @@ def _on_confirm_symptom(out: Outcome, event: Inbound, now: datetime, content: Co
         out.say(content.msg("symptoms.none_reply"))
         return _back(out, content)
     out.say(content.msg("error.choose_button"))
-    return out.ask(content.msg("symptoms.unclear"), yes_no(content))
+    return _ask_confirm(out, content)
 
 
 def _on_drop(out: Outcome, event: Inbound, content: Content) -> Outcome:
@@ -263,31 +244,34 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
     """Show the current question again, whichever flow it belongs to."""
     view = out.view
     flow = view.conversation.flow
-    if flow == "session":
-        return session.reprompt(out, content)
-    if flow == "onboarding":
-        return onboarding.reprompt(out, content)
-    if flow == "activity":
-        return activity.reprompt(out, content)
-    if flow == "settings":
-        return settings.reprompt(out, content)
-    if flow == "rest":
-        return rest.ask_rest_days(out, content)
-    if flow == "pause":
-        return commands.ask_pause(out, content)
-    if flow == "delete":
-        return commands.ask_delete(out, content)
-    if flow == "symptoms":
-        return symptoms.symptom_menu(out, content)
-    if flow == "confirm":
-        return out.ask(content.msg("symptoms.unclear"), yes_no(content))
-    if flow == "drop":
-        return symptoms.offer_drop_any(out, content)
-    if flow == reminder.FLOW:
-        return reminder.reprompt(out, content)
+    if flow in FLOWS:
+        return FLOWS[flow][1](out, content)
     if flow == "new" or not view.profile.consented:
         return onboarding.start(out, content)
     return out.ask(content.msg("idle.ask"), _idle_buttons(content))
+
+
+def _ask_confirm(out: Outcome, content: Content) -> Outcome:
+    return out.ask(content.msg("symptoms.unclear"), yes_no(content))
+
+
+Handler = Callable[[Outcome, Inbound, datetime, Content], Outcome]
+Prompt = Callable[[Outcome, Content], Outcome]
+
+# Every flow a person can be in: how it takes the next event, and how it asks its current question again.
+FLOWS: dict[str, tuple[Handler, Prompt]] = {
+    "onboarding": (onboarding.handle, onboarding.reprompt),
+    "session": (session.handle, session.reprompt),
+    "activity": (activity.handle, activity.reprompt),
+    "settings": (settings.handle, settings.reprompt),
+    "rest": (rest.handle, rest.ask_rest_days),
+    "pause": (commands.on_pause, commands.ask_pause),
+    "delete": (lambda o, e, n, c: commands.on_delete(o, e, c, lambda x: _back(x, c)), commands.ask_delete),
+    "symptoms": (_on_symptom_menu, symptoms.symptom_menu),
+    "confirm": (_on_confirm_symptom, _ask_confirm),
+    "drop": (lambda o, e, n, c: _on_drop(o, e, c), symptoms.offer_drop_any),
+    reminder.FLOW: (reminder.handle, reminder.reprompt),
+}
 
 
 def _stamp(out: Outcome) -> None:
