@@ -19,6 +19,8 @@ from bot.engine import Engine
 from bot.storage.db import make_engine, migrate
 from content.loader import Content, default_content
 from tests.chat import Chat
+from tests.fake_slack import FakeSlack
+from tests.fake_telegram import FakeTelegram
 
 PG_URL = os.environ.get("BACKCOACH_TEST_POSTGRES_URL")
 START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday
@@ -108,3 +110,21 @@ def engine(db: AsyncEngine, content: Content, clock: FakeClock) -> Engine:
 @pytest.fixture
 def chat(engine: Engine) -> Chat:
     return Chat(engine)
+
+
+@pytest.fixture
+async def fake_tg() -> AsyncIterator[FakeTelegram]:
+    """The Telegram Bot API, played on 127.0.0.1."""
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    """The Slack Web API on 127.0.0.1, with one workspace (T1) and its bot token."""
+    server = FakeSlack(tokens={"xoxb-one": "T1"})
+    await server.start()
+    yield server
+    await server.close()

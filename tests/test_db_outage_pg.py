@@ -13,7 +13,6 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,22 +28,6 @@ from tests.slack_client import SECRET as SLACK_SECRET
 from tests.test_serve_pg import SlackPerson, WebhookPerson, get, metric, onboard_slack, onboard_telegram
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
-
-
-@pytest.fixture
-async def fake_tg() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack(tokens={"xoxb-one": "T1"})
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def admin_sql(sql: str, **params: object) -> int:

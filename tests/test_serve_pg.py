@@ -164,22 +164,6 @@ async def onboard_slack(person: SlackPerson) -> None:
 
 
 @pytest.fixture
-async def fake_tg() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack(tokens={"xoxb-one": "T1"})
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     name, url = await _fresh_pg_database()
     yield url
