@@ -65,3 +65,23 @@ async def test_full_session_from_onboarding_to_summary(chat: Chat, engine: Engin
         user = (await s.execute(select(User))).scalar_one()
         assert user.profile["progress"]["pelvic_tilt"]["repetitions"] == 4  # 3 to start, +1 after a pain-free session
         assert user.profile["progress"]["hamstring_stretch"]["hold_seconds"] == 25
+
+
+async def test_a_stretch_is_held_on_both_sides_with_a_timer_each(chat: Chat, content: Content) -> None:
+    stretch = next(e for e in content.program.exercises if e.dosage.sides == "both" and e.dosage.hold_seconds)
+    await chat.onboard()
+    await chat.say("/today")
+    for _ in content.safety.session_precheck:
+        await chat.tap("No")
+    await chat.tap("2")
+    for _ in range(content.program.exercises.index(stretch)):
+        await chat.tap("Skip")
+    await chat.tap("Start")
+    for _ in stretch.steps:
+        await chat.tap("Done")
+    assert stretch.dosage.hold_text in chat.texts() and "20 seconds" in chat.texts()
+    first_side = await chat.advance(timedelta(seconds=21))
+    assert "release" in chat.texts(first_side) and "switch sides" in chat.texts(first_side)
+    assert "on this side too" in chat.texts(first_side) and "then switch sides" not in first_side[-1].text
+    second_side = await chat.advance(timedelta(seconds=21))
+    assert "release" in chat.texts(second_side) and f"Done: {stretch.name}" in chat.texts(second_side)

@@ -213,7 +213,9 @@ def _show_exercise(out: Outcome, content: Content) -> Outcome:
         text = content.msg("exercise.rep", rep=ctx["rep"], reps=dose.repetitions, count=beats)
         return out.ask(text, _step_buttons(content))
     # phase == "hold"
-    if dose.hold_seconds:
+    if dose.hold_seconds and ctx["side"] == 2:  # the sheet's "then switch sides" is already done
+        text = content.msg("exercise.hold_timed_other_side", seconds=dose.hold_seconds)
+    elif dose.hold_seconds:
         text = content.msg("exercise.hold_timed", seconds=dose.hold_seconds, hold=exercise.dosage.hold_text)
     else:
         text = content.msg("exercise.hold_untimed", hold=exercise.dosage.hold_text)
