@@ -21,6 +21,19 @@ async def start_session_to_first_step(chat: Chat, content: Content) -> None:
     assert "Step 1 of" in chat.texts(), chat.texts()
 
 
+async def skipped_session_and_activity(chat: Chat, content: Content, *, pain: int, minutes: int) -> None:
+    """A session stopped after skipping the first exercise, then some activity logged: a small history."""
+    await chat.say("/today")
+    for _ in content.safety.session_precheck:
+        await chat.tap("No")
+    await chat.tap(str(pain))
+    await chat.tap("Skip")
+    await chat.say("stop")
+    await chat.say("/activity")
+    await chat.say(str(minutes))
+    await chat.tap("5")
+
+
 async def user_row(engine: Engine, user_id: str = "u1") -> User:
     async with engine.sessions() as s:
         return (await s.execute(select(User).where(User.platform_user_id == user_id))).scalar_one()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bot.engine import Engine
 from content.loader import Content
 from tests.chat import Chat
-from tests.flow_helpers import start_session_to_first_step, user_row
+from tests.flow_helpers import skipped_session_and_activity, start_session_to_first_step, user_row
 
 
 async def test_help_shows_commands_and_disclaimer(chat: Chat, content: Content) -> None:
@@ -78,15 +78,7 @@ async def test_reminders_off_and_on(chat: Chat, engine: Engine) -> None:
 async def test_history_after_a_session(chat: Chat, content: Content) -> None:
     await chat.onboard()
     assert "No history yet" in (await chat.say("/history"))[0].text
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
-    await chat.tap("5")
-    await chat.tap("Skip")
-    await chat.say("stop")
-    await chat.say("/activity")
-    await chat.say("25")
-    await chat.tap("5")
+    await skipped_session_and_activity(chat, content, pain=5, minutes=25)
     history = chat.texts(await chat.say("/history"))
     assert "2026-03-02: stopped early — 0 done, 1 skipped" in history
     assert "pain 5 → ?" in history

@@ -20,6 +20,7 @@ from bot.storage.models import ActivityLog, ExerciseLog, ExerciseSession, Sympto
 from bot.types import Attachment, Reply
 from content.loader import Content
 from tests.chat import Chat
+from tests.flow_helpers import skipped_session_and_activity
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -66,15 +67,7 @@ async def test_export_sends_csv_and_one_page_pdf_matching_the_database(chat: Cha
                                                                        content: Content) -> None:
     await chat.onboard()
     assert "Nothing to export yet" in (await chat.say("/export"))[0].text
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
-    await chat.tap("5")
-    await chat.tap("Skip")
-    await chat.say("stop")
-    await chat.say("/activity")
-    await chat.say("40")
-    await chat.tap("5")
+    await skipped_session_and_activity(chat, content, pain=5, minutes=40)
     await chat.say("my leg is tingling")
     replies = await chat.say("/export")
     csv_reply, pdf_reply = replies

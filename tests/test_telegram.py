@@ -34,11 +34,9 @@ def config(fake: FakeTelegram, **overrides: Any) -> TelegramConfig:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
+def fake(fake_tg: FakeTelegram) -> FakeTelegram:
+    """The shared fake Bot API (tests/conftest.py), under this module's short name."""
+    return fake_tg
 
 
 @pytest.fixture

@@ -28,11 +28,9 @@ TIMEOUT = 0.5  # the bot's read timeout here; Fault.slow waits longer
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
+def fake(fake_tg: FakeTelegram) -> FakeTelegram:
+    """The shared fake Bot API (tests/conftest.py), under this module's short name."""
+    return fake_tg
 
 
 @pytest.fixture
