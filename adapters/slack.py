@@ -222,7 +222,8 @@ class SlackAdapter:
                                           User.platform_user_id == ref.user_id)
                 )
             ).scalar_one()
-            await repo.enqueue(session, user_id, "message", key, {"replies": replies_to_json(replies)}, now, now)
+            payload = {"replies": replies_to_json(replies)}
+            await session.run_sync(repo.enqueue, user_id, "message", key, payload, now, now)
 
 
 def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:

@@ -49,7 +49,7 @@ async def home_summary(engine: Engine, workspace: str, user_id: str) -> HomeSumm
             return None
         zone = zone_named(user.timezone)
         today = now.astimezone(zone).date()
-        history = await repo.load_history(session, user.id, now, today, full=False)
+        history = await session.run_sync(repo.load_history, user.id, now, today, full=False)
         sessions_7d = (
             await session.execute(
                 select(func.count()).where(

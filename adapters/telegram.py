@@ -375,7 +375,7 @@ class TelegramAdapter:
         async with self.engine.writer(), self.engine.sessions() as session, session.begin():
             user_id = await _user_id(session, inbound.user)
             if user_id is not None:
-                await repo.enqueue(session, user_id, "message", f"late:{inbound.event_id}",
+                await session.run_sync(repo.enqueue, user_id, "message", f"late:{inbound.event_id}",
                                    {"replies": replies_to_json(rest)}, now + timedelta(seconds=wait), now)
         log.info("telegram replies queued for retry", extra={"count": len(rest), "error": type(exc).__name__})
 
@@ -383,7 +383,7 @@ class TelegramAdapter:
         async with self.engine.writer(), self.engine.sessions() as session, session.begin():
             user_id = await _user_id(session, ref)
             if user_id is not None:
-                await repo.mark_inactive(session, user_id)
+                await session.run_sync(repo.mark_inactive, user_id)
         log.info("telegram user blocked the bot; marked inactive")
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

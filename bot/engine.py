@@ -1,17 +1,24 @@
 """The engine: one event, one transaction. Load the person's state, run the pure flow, save, reply.
 
+The transaction is one synchronous function (`_handle_in`), run whole: on SQLite in the writer thread
+(bot/storage/sqlite_writer.py), on PostgreSQL through `AsyncSession.run_sync`.
+
 Per-user serialisation: a row lock (`SELECT ... FOR UPDATE`) on PostgreSQL; a single writer on SQLite
-(one asyncio lock per process — SQLite is the one-process deployment).
+(one asyncio lock per process, which the outbox and adapters take too — SQLite is the one-process deployment).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.flows import dispatch
@@ -20,13 +27,16 @@ from bot.rendering import materialise
 from bot.state import History, HistoryNeeded, Schedule, UserView
 from bot.storage import repository as repo
 from bot.storage.db import session_factory
-from bot.storage.models import OutboxMessage, User
+from bot.storage.models import OutboxMessage
+from bot.storage.sqlite_writer import SqliteWriter
 from bot.types import Inbound, InboundKind, Reply, UserRef
 from bot.wire import replies_to_json
 from content.loader import Content
 from scheduler.planning import plan_next_fire
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Engine:
@@ -35,83 +45,101 @@ class Engine:
         self.content = content
         self.clock = clock
         self.sessions: async_sessionmaker = session_factory(db)
-        self._sqlite_writer = asyncio.Lock() if db.dialect.name == "sqlite" else None
+        sqlite = db.dialect.name == "sqlite"
+        self._sqlite_writer = asyncio.Lock() if sqlite else None
+        self._sqlite_thread = SqliteWriter(db.url) if sqlite else None
 
     def writer(self) -> AbstractAsyncContextManager[object]:
         """Serialise writers on SQLite; PostgreSQL relies on row locks instead."""
         return self._sqlite_writer if self._sqlite_writer is not None else nullcontext()
 
+    async def transaction(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` as one transaction, committed when it returns, rolled back if it raises."""
+        if self._sqlite_thread is not None:
+            async with self.writer():
+                return await self._sqlite_thread.run(work)
+        async with self.sessions() as session, session.begin():
+            return await session.run_sync(work)
+
+    def close(self) -> None:
+        """Release the SQLite writer thread and its connection (the async engine is the caller's)."""
+        if self._sqlite_thread is not None:
+            self._sqlite_thread.close()
+
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Handle one event exactly once; returns the replies to send (empty for a duplicate)."""
         now = self.clock.now()
-        async with self.writer(), self.sessions() as session, session.begin():
-            user = await repo.load_user(session, inbound.user, now)
-            if inbound.event_id and not await repo.mark_processed(
-                session, user, inbound.user, inbound.event_id, now
-            ):
-                log.info("duplicate event dropped", extra={"platform": inbound.user.platform})
-                return []
-            full = dispatch.wants_records(inbound)
-            outcome = await self._run(session, user, inbound, now, full_history=full)
+        outcome = await self.transaction(lambda session: self._handle_in(session, inbound, now))
+        if outcome is None:
+            log.info("duplicate event dropped", extra={"platform": inbound.user.platform})
+            return []
         log.info(
             "event handled",
             extra={"platform": inbound.user.platform, "kind": inbound.kind.value, "replies": len(outcome.replies)},
         )
         return await materialise(outcome.replies, self.content)  # charts are drawn after the commit
 
+    def _handle_in(self, session: Session, inbound: Inbound, now: datetime) -> Outcome | None:
+        user = repo.load_user(session, inbound.user, now)
+        if inbound.event_id and not repo.mark_processed(session, user.id, inbound.user, inbound.event_id, now):
+            return None
+        ref = UserRef(user.platform, user.workspace, user.platform_user_id, inbound.user.chat_id or user.chat_id)
+        # Someone writing is active: a person who blocked the bot and came back is welcomed back.
+        return self._run(session, user, ref, inbound, now, active=True)
+
     async def handle_system(self, outbox_id: int, user_id: int, action: str, data: dict[str, str]) -> int:
         """Run a due timer or check-in through the core; its replies become one outbox message, written
         in the same transaction that marks the event done, so a crash can neither lose nor repeat it."""
         now = self.clock.now()
-        async with self.writer(), self.sessions() as session, session.begin():
-            event_row = await session.get(OutboxMessage, outbox_id, with_for_update=self._pg)
-            if event_row is None or event_row.status != "pending":
-                return 0
-            user = await session.get(User, user_id, with_for_update=self._pg)
-            if user is None:
-                return 0
-            ref = UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
-            inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action=action, text=data.get("token", ""), at=now)
-            outcome = await self._run(session, user, inbound, now, full_history=dispatch.wants_records(inbound))
-            if outcome.replies:
-                await repo.enqueue(
-                    session, user.id, "message", f"reply:{outbox_id}",
-                    {"replies": replies_to_json(outcome.replies)}, now, now,
-                )
-            event_row.status, event_row.sent_at, event_row.claimed_until = "sent", now, None
+        return await self.transaction(
+            lambda session: self._system_in(session, outbox_id, user_id, action, data, now)
+        )
+
+    def _system_in(
+        self, session: Session, outbox_id: int, user_id: int, action: str, data: dict[str, str], now: datetime
+    ) -> int:
+        event_row = session.get(OutboxMessage, outbox_id, with_for_update=self._pg)
+        if event_row is None or event_row.status != "pending":
+            return 0
+        user = repo.user_by_id(session, user_id)
+        if user is None:
+            return 0
+        ref = UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
+        inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action=action, text=data.get("token", ""), at=now)
+        outcome = self._run(session, user, ref, inbound, now, active=user.active)
+        if outcome.replies:
+            repo.enqueue(
+                session, user.id, "message", f"reply:{outbox_id}",
+                {"replies": replies_to_json(outcome.replies)}, now, now,
+            )
+        event_row.status, event_row.sent_at, event_row.claimed_until = "sent", now, None
         return len(outcome.replies)
 
     @property
     def _pg(self) -> bool:
         return self.db.dialect.name == "postgresql"
 
-    async def _run(
-        self, session: AsyncSession, user: User, inbound: Inbound, now: datetime, *, full_history: bool
+    def _run(
+        self, session: Session, user: Row[Any], ref: UserRef, inbound: Inbound, now: datetime, *, active: bool
     ) -> Outcome:
         """Load, run the pure flow, save. The caller owns the transaction and the lock."""
-        ref = UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
-        view = await self.load_view(session, user, ref, now, history=full_history, full_history=full_history)
+        full = dispatch.wants_records(inbound)
+        loaded = self._history(session, user, now, full=True) if full else None
+        view = repo.to_view(user, ref, loaded, active=active)
         try:
             outcome = dispatch.handle(view, inbound, now, self.content)
         except HistoryNeeded:  # the flow is pure, so running it again with history is safe
-            view.loaded_history = await self._history(session, user, now, full=full_history)
+            view.loaded_history = self._history(session, user, now, full=full)
             outcome = dispatch.handle(view, inbound, now, self.content)
         self.replan(view.schedule, outcome.view, now)
-        repo.save_view(user, outcome.view)
-        await repo.apply_effects(session, user, outcome.effects, now)
+        repo.save_user(session, user.id, outcome.view, ref.chat_id)  # before effects: an erase comes after
+        repo.apply_effects(session, user.id, outcome.effects, now)
         return outcome
 
-    async def load_view(
-        self, session: AsyncSession, user: User, ref: UserRef, now: datetime, *, history: bool = True,
-        full_history: bool = False,
-    ) -> UserView:
-        loaded = await self._history(session, user, now, full=full_history) if history else None
-        return repo.to_view(user, ref, loaded)
-
     @staticmethod
-    async def _history(session: AsyncSession, user: User, now: datetime, *, full: bool) -> History:
+    def _history(session: Session, user: Row[Any], now: datetime, *, full: bool) -> History:
         today = now.astimezone(zone_named(user.timezone)).date()
-        return await repo.load_history(session, user.id, now, today, full=full)
+        return repo.load_history(session, user.id, now, today, full=full)
 
     @staticmethod
     def replan(before: Schedule, after: UserView, now: datetime) -> None:

@@ -181,7 +181,7 @@ async def _finish(sessions: async_sessionmaker, engine: Engine, item: Claimed, *
             .values(status=status, last_error=error, sent_at=sent_at, claimed_until=None)
         )
         if block_user:
-            await repo.mark_inactive(session, item.user_id)
+            await session.run_sync(repo.mark_inactive, item.user_id)
 
 
 async def _retry(sessions: async_sessionmaker, engine: Engine, item: Claimed, when: datetime, error: str, *,

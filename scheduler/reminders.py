@@ -94,7 +94,7 @@ async def claim_batch(
     users = list(users)
     if not users:
         return stats
-    counts = await repo.reminder_counts(session, [u.id for u in users], now)
+    counts = await session.run_sync(repo.reminder_counts, [u.id for u in users], now)
     rows: list[dict] = []
     for user in users:
         stats.claimed += 1
@@ -131,7 +131,7 @@ async def _one(engine: Engine, session: AsyncSession, user: User, now: datetime,
     engine.replan(before, outcome.view, now)
     repo.save_view(user, outcome.view)
     if outcome.effects:  # a plain reminder has none (so no per-user flush); kept general all the same
-        await repo.apply_effects(session, user, outcome.effects, now)
+        await session.run_sync(repo.apply_effects, user.id, outcome.effects, now)
     if not outcome.replies:
         stats.silent += 1
         return None

@@ -37,9 +37,9 @@ async def test_sends_overlap_across_chats_and_keep_order_within_a_chat(engine: E
     now = engine.clock.now()
     async with engine.sessions() as s, s.begin():
         for n in range(20):
-            user = await repo.load_user(s, UserRef("console", "", f"p{n}", f"chat{n}"), now)
+            user = await s.run_sync(repo.load_user, UserRef("console", "", f"p{n}", f"chat{n}"), now)
             for k in range(2):
-                await repo.enqueue(s, user.id, "message", f"m:{n}:{k}",
+                await s.run_sync(repo.enqueue, user.id, "message", f"m:{n}:{k}",
                                    {"replies": replies_to_json([Reply(text=f"{n}-{k}")])},
                                    now - timedelta(seconds=2 - k), now)
     sender = SlowSender()

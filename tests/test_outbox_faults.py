@@ -180,7 +180,8 @@ async def test_pacer_spaces_messages_to_one_chat_and_defers_rather_than_waits(db
         from bot.wire import replies_to_json
 
         for n in range(2):
-            await repo.enqueue(s, 1, "message", f"m{n}", {"replies": replies_to_json([Reply(f"m{n}")])}, DUE, DUE)
+            payload = {"replies": replies_to_json([Reply(f"m{n}")])}
+            await s.run_sync(repo.enqueue, 1, "message", f"m{n}", payload, DUE, DUE)
     sender = ScriptedSender()
     await outbox.send_due_messages(engine, {"console": sender}, clock.now(), pacers={"console": pacer})
     assert sender.delivered == ["c0"] and pacer.deferred == 1

@@ -216,7 +216,7 @@ async def _queue_message(engine: Engine, slack: SlackSide, key: str) -> int:
     now = engine.clock.now()
     async with engine.sessions() as s, s.begin():
         user = (await s.execute(select(User))).scalar_one()
-        await repo.enqueue(s, user.id, "message", key, {"replies": replies_to_json([Reply("Time to move!")])},
+        await s.run_sync(repo.enqueue, user.id, "message", key, {"replies": replies_to_json([Reply("Time to move!")])},
                            now, now)
         return user.id
 

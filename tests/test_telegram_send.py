@@ -72,7 +72,8 @@ async def _queue_message(engine: Engine, text: str) -> int:
     await engine.handle(Inbound(ANN, InboundKind.COMMAND, text="/start", event_id="tg:1"))
     async with engine.sessions() as s, s.begin():
         user_id = (await s.execute(select(User.id))).scalar_one()
-        await repo.enqueue(s, user_id, "message", "note:1", {"replies": replies_to_json([Reply(text)])}, now, now)
+        payload = {"replies": replies_to_json([Reply(text)])}
+        await s.run_sync(repo.enqueue, user_id, "message", "note:1", payload, now, now)
         return (await s.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == "note:1"))).scalar_one()
 
 

@@ -5,7 +5,9 @@ Bound parameters never appear in logged errors: they can hold a person's health 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -19,21 +21,26 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def sqlite_pragmas(url: str) -> Callable[[Any, Any], None]:
+    """A `connect` listener: WAL (on a file), a busy timeout and enforced foreign keys."""
+
+    def apply(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        if ":memory:" not in url:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return apply
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            cursor = dbapi_conn.cursor()
-            if ":memory:" not in url:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas(url))
         return engine
     return create_async_engine(
         url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10

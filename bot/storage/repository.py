@@ -1,4 +1,8 @@
-"""Reading and writing one person's rows. All I/O for the engine lives here, inside one transaction."""
+"""Reading and writing one person's rows. All I/O for the engine lives here, inside one transaction.
+
+Plain synchronous functions on a `Session`: the engine runs a whole event in one call (a worker thread on
+SQLite, the greenlet bridge `AsyncSession.run_sync` on PostgreSQL), and async callers use `run_sync` too.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import JSON, Row, Select, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.effects import (
     ActivityLogged,
@@ -25,6 +29,7 @@ from bot.effects import (
 )
 from bot.progress import ActivityRow, ExerciseRow, Records, SessionRow, SymptomRow
 from bot.state import Conversation, History, Profile, Schedule, SessionSummary, UserView
+from bot.storage.coltypes import UTCDateTime
 from bot.storage.models import (
     ActivityLog,
     ExerciseLog,
@@ -41,22 +46,61 @@ from bot.wire import replies_to_json
 EVENT_ID_MAX = 128
 
 
-def _insert(session: AsyncSession, table: Any):  # type: ignore[no-untyped-def]
+def _insert(session: Session, table: Any):  # type: ignore[no-untyped-def]
     """INSERT ... ON CONFLICT DO NOTHING for whichever dialect we are on."""
     dialect = session.bind.dialect.name
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
-async def load_user(session: AsyncSession, ref: UserRef, now: datetime) -> User:
+USERS = User.__table__
+# What a view is built from: an ORM `User` (the reminder claim) or a Core row of `users` (the engine's hot
+# path, which skips the ORM's identity map and unit of work). Both have the same attribute names.
+UserRecord = User | Row[Any]
+
+# Built once: SQLAlchemy then serves their compiled form from its cache on every event. The dialects'
+# INSERT ... ON CONFLICT cannot be cached in SQLAlchemy 2.0 (it was recompiled on every call, about a
+# millisecond), so the hot path avoids it, and `enqueue` spells it out in one portable statement.
+_USER_BY_REF = select(USERS).where(
+    USERS.c.platform == bindparam("platform"),
+    USERS.c.workspace == bindparam("workspace"),
+    USERS.c.platform_user_id == bindparam("user_id"),
+)
+_USER_BY_ID = select(USERS).where(USERS.c.id == bindparam("id"))
+_STATE_COLUMNS = (
+    "chat_id", "active", "profile", "conversation", "timezone", "reminder_time", "weekdays", "reminders_on",
+    "paused_until", "hold_reason", "next_fire_at", "served_through",
+)
+_SAVE_USER = update(USERS).where(USERS.c.id == bindparam("row_id")).values(
+    {name: bindparam(f"new_{name}") for name in _STATE_COLUMNS}
+)
+_EVENT_SEEN = select(ProcessedEvent.id).where(
+    ProcessedEvent.platform == bindparam("platform"),
+    ProcessedEvent.workspace == bindparam("workspace"),
+    ProcessedEvent.event_id == bindparam("event_id"),
+)
+_MARK_EVENT = insert(ProcessedEvent.__table__)
+_ENQUEUE = text(
+    "INSERT INTO outbox (user_id, kind, dedupe_key, payload, created_at, not_before, attempts, status) "
+    "VALUES (:user_id, :kind, :dedupe_key, :payload, :created_at, :not_before, 0, 'pending') "
+    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+).bindparams(
+    bindparam("payload", type_=JSON()),
+    bindparam("created_at", type_=UTCDateTime()),
+    bindparam("not_before", type_=UTCDateTime()),
+)
+
+
+def _locked(query: Select, session: Session) -> Select:
+    return query.with_for_update() if session.bind.dialect.name == "postgresql" else query
+
+
+def load_user(session: Session, ref: UserRef, now: datetime) -> Row[Any]:
     """The user's row, created on first contact, locked for this transaction on PostgreSQL."""
-    query = select(User).where(
-        User.platform == ref.platform, User.workspace == ref.workspace, User.platform_user_id == ref.user_id
-    )
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    user = (await session.execute(query)).scalar_one_or_none()
+    query = _locked(_USER_BY_REF, session)
+    params = {"platform": ref.platform, "workspace": ref.workspace, "user_id": ref.user_id}
+    user = session.execute(query, params).one_or_none()
     if user is None:
-        await session.execute(
+        session.execute(
             _insert(session, User)
             .values(
                 platform=ref.platform,
@@ -72,32 +116,36 @@ async def load_user(session: AsyncSession, ref: UserRef, now: datetime) -> User:
             )
             .on_conflict_do_nothing()
         )
-        user = (await session.execute(query)).scalar_one()
-    if ref.chat_id and user.chat_id != ref.chat_id:
-        user.chat_id = ref.chat_id
-    if not user.active:  # they blocked the bot, then wrote again (unblocking sends /start): welcome back
-        user.active = True
+        user = session.execute(query, params).one()
     return user
 
 
-async def mark_processed(session: AsyncSession, user: User, ref: UserRef, event_id: str, now: datetime) -> bool:
-    """Record the platform's event id; False when it was already handled (a duplicate delivery)."""
+def user_by_id(session: Session, user_id: int) -> Row[Any] | None:
+    """The user's row by id, locked for this transaction on PostgreSQL."""
+    return session.execute(_locked(_USER_BY_ID, session), {"id": user_id}).one_or_none()
+
+
+def mark_processed(session: Session, user_id: int, ref: UserRef, event_id: str, now: datetime) -> bool:
+    """Record the platform's event id; False when it was already handled (a duplicate delivery).
+
+    A check, then an insert: safe because the caller holds the user's lock (an event belongs to one
+    person), and the unique key still stops a duplicate that slipped past (the transaction then fails
+    and the platform redelivers, to be dropped here)."""
     if len(event_id) > EVENT_ID_MAX:  # never trust a platform (or a forger) to keep ids short
         event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
-    result = await session.execute(
-        _insert(session, ProcessedEvent)
-        .values(user_id=user.id, platform=ref.platform, workspace=ref.workspace, event_id=event_id, at=now)
-        .on_conflict_do_nothing()
-        .returning(ProcessedEvent.id)
-    )
-    return result.scalar_one_or_none() is not None
+    params = {"platform": ref.platform, "workspace": ref.workspace, "event_id": event_id}
+    if session.execute(_EVENT_SEEN, params).first() is not None:
+        return False
+    session.execute(_MARK_EVENT, {"user_id": user_id, "at": now, **params})
+    return True
 
 
-def to_view(user: User, ref: UserRef, history: History | None) -> UserView:
+def to_view(user: UserRecord, ref: UserRef, history: History | None, *, active: bool | None = None) -> UserView:
+    """The flow's snapshot of a person; `active` overrides the stored flag (someone writing is active)."""
     return UserView(
         user_id=user.id,
         ref=ref,
-        active=user.active,
+        active=user.active if active is None else active,
         profile=Profile.model_validate(user.profile or {}),
         conversation=Conversation.model_validate(user.conversation or {}),
         schedule=schedule_of(user),
@@ -105,7 +153,7 @@ def to_view(user: User, ref: UserRef, history: History | None) -> UserView:
     )
 
 
-def schedule_of(user: User) -> Schedule:
+def schedule_of(user: UserRecord) -> Schedule:
     return Schedule(
         timezone=user.timezone,
         reminder_time=user.reminder_time,
@@ -118,19 +166,44 @@ def schedule_of(user: User) -> Schedule:
     )
 
 
-async def load_history(session: AsyncSession, user_id: int, now: datetime, today: date, *, full: bool) -> History:
+def state_of(view: UserView, chat_id: str) -> dict[str, Any]:
+    """The user row's columns that a flow may change, from its new view."""
+    s = view.schedule
+    return {
+        "chat_id": chat_id,
+        "active": view.active,
+        "profile": view.profile.model_dump(mode="json"),
+        "conversation": view.conversation.model_dump(mode="json"),
+        "timezone": s.timezone,
+        "reminder_time": s.reminder_time,
+        "weekdays": s.weekdays,
+        "reminders_on": s.reminders_on,
+        "paused_until": s.paused_until,
+        "hold_reason": s.hold_reason,
+        "next_fire_at": s.next_fire_at,
+        "served_through": s.served_through,
+    }
+
+
+def save_user(session: Session, user_id: int, view: UserView, chat_id: str) -> None:
+    """Write the flow's new state to the (locked) user row: one cached UPDATE."""
+    values = state_of(view, chat_id)
+    session.execute(_SAVE_USER, {"row_id": user_id, **{f"new_{k}": v for k, v in values.items()}})
+
+
+def load_history(session: Session, user_id: int, now: datetime, today: date, *, full: bool) -> History:
     """The figures flows need; the detailed lists only when `full` (for /history)."""
     since14 = now - timedelta(days=14)
     sessions_total, sessions_14d = (
-        await session.execute(
+        session.execute(
             select(func.count(), func.count().filter(ExerciseSession.started_at >= since14)).where(
                 ExerciseSession.user_id == user_id, ExerciseSession.status == "completed"
             )
         )
     ).one()
-    pain_skips, ignored = (await reminder_counts(session, [user_id], now)).get(user_id, (0, 0))
+    pain_skips, ignored = (reminder_counts(session, [user_id], now)).get(user_id, (0, 0))
     week_rows = (
-        await session.execute(
+        session.execute(
             select(ActivityLog.local_date, func.sum(ActivityLog.minutes))
             .where(ActivityLog.user_id == user_id, ActivityLog.local_date > today - timedelta(days=7))
             .group_by(ActivityLog.local_date)
@@ -140,7 +213,7 @@ async def load_history(session: AsyncSession, user_id: int, now: datetime, today
     recent_pain = [
         p
         for (p,) in (
-            await session.execute(
+            session.execute(
                 select(ExerciseSession.pain_before)
                 .where(ExerciseSession.user_id == user_id, ExerciseSession.pain_before.is_not(None))
                 .order_by(ExerciseSession.started_at.desc())
@@ -160,40 +233,40 @@ async def load_history(session: AsyncSession, user_id: int, now: datetime, today
     )
     if full:
         history.activity_by_day = by_day
-        history.recent_sessions = await _recent_sessions(session, user_id)
+        history.recent_sessions = _recent_sessions(session, user_id)
         rows = (
-            await session.execute(
+            session.execute(
                 select(SymptomReport.rule_id).where(
                     SymptomReport.user_id == user_id, SymptomReport.at >= now - timedelta(days=30)
                 )
             )
         ).all()
         history.symptoms_30d = dict(Counter(r for (r,) in rows))
-        history.records = await load_records(session, user_id)
+        history.records = load_records(session, user_id)
     return history
 
 
-async def load_records(session: AsyncSession, user_id: int) -> Records:
+def load_records(session: Session, user_id: int) -> Records:
     """Every session (with its exercises), activity and symptom row of one person, oldest first: three
     queries plus one for exercises, run only for /history, /export and the weekly summary."""
     sessions = (
-        await session.execute(
+        session.execute(
             select(ExerciseSession).where(ExerciseSession.user_id == user_id).order_by(ExerciseSession.started_at)
         )
     ).scalars().all()
     logs: dict[int, list[ExerciseRow]] = {}
     for log in (
-        await session.execute(select(ExerciseLog).where(ExerciseLog.user_id == user_id).order_by(ExerciseLog.at))
+        session.execute(select(ExerciseLog).where(ExerciseLog.user_id == user_id).order_by(ExerciseLog.at))
     ).scalars():
         logs.setdefault(log.session_id, []).append(ExerciseRow(
             exercise_id=log.exercise_id, result=log.result, repetitions=log.repetitions,
             hold_seconds=log.hold_seconds, at=log.at,
         ))
     activities = (
-        await session.execute(select(ActivityLog).where(ActivityLog.user_id == user_id).order_by(ActivityLog.at))
+        session.execute(select(ActivityLog).where(ActivityLog.user_id == user_id).order_by(ActivityLog.at))
     ).scalars().all()
     symptoms = (
-        await session.execute(select(SymptomReport).where(SymptomReport.user_id == user_id).order_by(SymptomReport.at))
+        session.execute(select(SymptomReport).where(SymptomReport.user_id == user_id).order_by(SymptomReport.at))
     ).scalars().all()
     return Records(
         sessions=[
@@ -207,7 +280,7 @@ async def load_records(session: AsyncSession, user_id: int) -> Records:
     )
 
 
-async def reminder_counts(session: AsyncSession, user_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
+def reminder_counts(session: Session, user_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
     """Per user: skips for pain in 14 days, and reminders sent in a row with no answer and no session since.
 
     Batched (two queries for any number of users) so the reminder claim can use it for a whole batch.
@@ -215,7 +288,7 @@ async def reminder_counts(session: AsyncSession, user_ids: list[int], now: datet
     """
     pain = dict(
         (
-            await session.execute(
+            session.execute(
                 select(ReminderResponse.user_id, func.count())
                 .where(
                     ReminderResponse.user_id.in_(user_ids),
@@ -234,7 +307,7 @@ async def reminder_counts(session: AsyncSession, user_ids: list[int], now: datet
     )
     ignored = dict(
         (
-            await session.execute(
+            session.execute(
                 select(OutboxMessage.user_id, func.count())
                 .where(
                     OutboxMessage.user_id.in_(user_ids),
@@ -250,10 +323,10 @@ async def reminder_counts(session: AsyncSession, user_ids: list[int], now: datet
     return {uid: (int(pain.get(uid, 0)), int(ignored.get(uid, 0))) for uid in user_ids}
 
 
-async def _recent_sessions(session: AsyncSession, user_id: int, limit: int = 5) -> list[SessionSummary]:
+def _recent_sessions(session: Session, user_id: int, limit: int = 5) -> list[SessionSummary]:
     rows = (
         (
-            await session.execute(
+            session.execute(
                 select(ExerciseSession)
                 .where(ExerciseSession.user_id == user_id)
                 .order_by(ExerciseSession.started_at.desc())
@@ -268,7 +341,7 @@ async def _recent_sessions(session: AsyncSession, user_id: int, limit: int = 5) 
         counts = Counter(
             r
             for (r,) in (
-                await session.execute(select(ExerciseLog.result).where(ExerciseLog.session_id == row.id))
+                session.execute(select(ExerciseLog.result).where(ExerciseLog.session_id == row.id))
             ).all()
         )
         summaries.append(
@@ -286,31 +359,26 @@ async def _recent_sessions(session: AsyncSession, user_id: int, limit: int = 5) 
 
 
 def save_view(user: User, view: UserView) -> None:
-    """Write the flow's new state back onto the (locked) user row."""
-    user.profile = view.profile.model_dump(mode="json")
-    user.conversation = view.conversation.model_dump(mode="json")
-    s = view.schedule
-    user.timezone, user.reminder_time, user.weekdays = s.timezone, s.reminder_time, s.weekdays
-    user.reminders_on, user.paused_until, user.hold_reason = s.reminders_on, s.paused_until, s.hold_reason
-    user.next_fire_at, user.served_through = s.next_fire_at, s.served_through
-    user.active = view.active
+    """Write the flow's new state back onto an ORM user row (the reminder claim's batch path)."""
+    for name, value in state_of(view, user.chat_id).items():
+        setattr(user, name, value)
 
 
-async def apply_effects(session: AsyncSession, user: User, effects: list[Effect], now: datetime) -> bool:
+def apply_effects(session: Session, user_id: int, effects: list[Effect], now: datetime) -> bool:
     """Carry out the flow's effects. Returns False when the user was erased."""
     for effect in effects:
         match effect:
             case EraseUser():
-                session.expunge(user)  # its pending state must not be flushed back after the delete
-                await erase_user(session, user.id)
+                session.flush()  # anything pending is written first, so the erase below removes it too
+                erase_user(session, user_id)
                 return False
             case SessionRecord():
-                await _upsert_session(session, user.id, effect)
+                _upsert_session(session, user_id, effect)
             case ExerciseLogged():
-                session_id = await _session_id(session, user.id, effect.session_started_at)
+                session_id = _session_id(session, user_id, effect.session_started_at)
                 session.add(
                     ExerciseLog(
-                        user_id=user.id,
+                        user_id=user_id,
                         session_id=session_id,
                         exercise_id=effect.exercise_id,
                         result=effect.result,
@@ -320,11 +388,11 @@ async def apply_effects(session: AsyncSession, user: User, effects: list[Effect]
                     )
                 )
             case SymptomLogged():
-                session.add(SymptomReport(user_id=user.id, rule_id=effect.rule_id, source=effect.source, at=effect.at))
+                session.add(SymptomReport(user_id=user_id, rule_id=effect.rule_id, source=effect.source, at=effect.at))
             case ActivityLogged():
                 session.add(
                     ActivityLog(
-                        user_id=user.id,
+                        user_id=user_id,
                         local_date=effect.local_date,
                         minutes=effect.minutes,
                         exertion=effect.exertion,
@@ -334,7 +402,7 @@ async def apply_effects(session: AsyncSession, user: User, effects: list[Effect]
             case ReminderAnswered():
                 session.add(
                     ReminderResponse(
-                        user_id=user.id,
+                        user_id=user_id,
                         local_date=effect.local_date,
                         response=effect.response,
                         reason=effect.reason,
@@ -342,9 +410,9 @@ async def apply_effects(session: AsyncSession, user: User, effects: list[Effect]
                     )
                 )
             case ScheduleEvent():
-                await enqueue(
+                enqueue(
                     session,
-                    user.id,
+                    user_id,
                     "event",
                     effect.dedupe_key,
                     {"action": effect.action, "data": effect.data},
@@ -352,44 +420,31 @@ async def apply_effects(session: AsyncSession, user: User, effects: list[Effect]
                     now,
                 )
             case SendLater():
-                await enqueue(
+                enqueue(
                     session,
-                    user.id,
+                    user_id,
                     "message",
                     effect.dedupe_key,
                     {"replies": replies_to_json(effect.replies)},
                     effect.due_at,
                     now,
                 )
-    await session.flush()
+    session.flush()
     return True
 
 
-async def enqueue(
-    session: AsyncSession, user_id: int, kind: str, dedupe_key: str, payload: dict, not_before: datetime, now: datetime
+def enqueue(
+    session: Session, user_id: int, kind: str, dedupe_key: str, payload: dict, not_before: datetime, now: datetime
 ) -> bool:
     """Add an outbox row unless one with the same dedupe key exists. True when a row was added."""
-    result = await session.execute(
-        _insert(session, OutboxMessage)
-        .values(
-            user_id=user_id,
-            kind=kind,
-            dedupe_key=dedupe_key,
-            payload=payload,
-            created_at=now,
-            not_before=not_before,
-            attempts=0,
-            status="pending",
-        )
-        .on_conflict_do_nothing()
-        .returning(OutboxMessage.id)
-    )
-    return result.scalar_one_or_none() is not None
+    params = {"user_id": user_id, "kind": kind, "dedupe_key": dedupe_key, "payload": payload,
+              "created_at": now, "not_before": not_before}
+    return session.execute(_ENQUEUE, params).scalar_one_or_none() is not None
 
 
-async def _upsert_session(session: AsyncSession, user_id: int, record: SessionRecord) -> None:
+def _upsert_session(session: Session, user_id: int, record: SessionRecord) -> None:
     row = (
-        await session.execute(
+        session.execute(
             select(ExerciseSession).where(
                 ExerciseSession.user_id == user_id, ExerciseSession.started_at == record.started_at
             )
@@ -402,12 +457,12 @@ async def _upsert_session(session: AsyncSession, user_id: int, record: SessionRe
     row.pain_before, row.pain_after = record.pain_before, record.pain_after
     row.helped = list(record.helped)
     row.ended_at = record.ended_at
-    await session.flush()
+    session.flush()
 
 
-async def _session_id(session: AsyncSession, user_id: int, started_at: datetime) -> int:
+def _session_id(session: Session, user_id: int, started_at: datetime) -> int:
     return (
-        await session.execute(
+        session.execute(
             select(ExerciseSession.id).where(
                 ExerciseSession.user_id == user_id, ExerciseSession.started_at == started_at
             )
@@ -415,7 +470,7 @@ async def _session_id(session: AsyncSession, user_id: int, started_at: datetime)
     ).scalar_one()
 
 
-async def erase_user(session: AsyncSession, user_id: int) -> None:
+def erase_user(session: Session, user_id: int) -> None:
     """Every row about the person goes, children first (SQLite may run without FK cascades)."""
     for model in (
         ExerciseLog,
@@ -426,10 +481,10 @@ async def erase_user(session: AsyncSession, user_id: int) -> None:
         OutboxMessage,
         ProcessedEvent,
     ):
-        await session.execute(delete(model).where(model.user_id == user_id))
-    await session.execute(delete(User).where(User.id == user_id))
+        session.execute(delete(model).where(model.user_id == user_id))
+    session.execute(delete(User).where(User.id == user_id))
 
 
-async def mark_inactive(session: AsyncSession, user_id: int) -> None:
+def mark_inactive(session: Session, user_id: int) -> None:
     """The person blocked the bot: send nothing more until they come back."""
-    await session.execute(update(User).where(User.id == user_id).values(active=False))
+    session.execute(update(User).where(User.id == user_id).values(active=False))
