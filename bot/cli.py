@@ -29,7 +29,10 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> None:
     try:
         await migrate(db)
         engine = Engine(db, default_content(), OffsetClock(_parse_now(args.now)))
-        await ConsoleChat(engine).run()
+        try:
+            await ConsoleChat(engine).run()
+        finally:
+            engine.close()
     finally:
         await db.dispose()
 

@@ -1,10 +1,11 @@
 """The engine: one event, one transaction. Load the person's state, run the pure flow, save, reply.
 
-The transaction is one synchronous function (`_handle_in`), run whole: on SQLite in the writer thread
-(bot/storage/sqlite_writer.py), on PostgreSQL through `AsyncSession.run_sync`.
+The transaction is one synchronous function (`_handle_in`) on a Core connection, run whole: on SQLite in
+the writer thread (bot/storage/sqlite_writer.py), on PostgreSQL through `AsyncConnection.run_sync`.
 
-Per-user serialisation: a row lock (`SELECT ... FOR UPDATE`) on PostgreSQL; a single writer on SQLite
-(one asyncio lock per process, which the outbox and adapters take too — SQLite is the one-process deployment).
+Per-user serialisation: a row lock (`SELECT ... FOR UPDATE`) on PostgreSQL. On SQLite the writer thread runs
+one event at a time; the async writers (outbox, reminder claims, adapters) take `writer()` among themselves,
+and every SQLite transaction begins IMMEDIATE, so the two sides wait for each other's lock instead of failing.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.flows import dispatch
@@ -27,7 +27,6 @@ from bot.rendering import materialise
 from bot.state import History, HistoryNeeded, Schedule, UserView
 from bot.storage import repository as repo
 from bot.storage.db import session_factory
-from bot.storage.models import OutboxMessage
 from bot.storage.sqlite_writer import SqliteWriter
 from bot.types import Inbound, InboundKind, Reply, UserRef
 from bot.wire import replies_to_json
@@ -50,16 +49,16 @@ class Engine:
         self._sqlite_thread = SqliteWriter(db.url) if sqlite else None
 
     def writer(self) -> AbstractAsyncContextManager[object]:
-        """Serialise writers on SQLite; PostgreSQL relies on row locks instead."""
+        """Serialise the async writers on SQLite; PostgreSQL relies on row locks instead."""
         return self._sqlite_writer if self._sqlite_writer is not None else nullcontext()
 
-    async def transaction(self, work: Callable[[Session], T]) -> T:
-        """Run `work(session)` as one transaction, committed when it returns, rolled back if it raises."""
-        if self._sqlite_thread is not None:
-            async with self.writer():
-                return await self._sqlite_thread.run(work)
-        async with self.sessions() as session, session.begin():
-            return await session.run_sync(work)
+    async def transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)` as one transaction, committed when it returns, rolled back if it raises.
+        A Core connection, not an ORM session: the session's bookkeeping cost more than the event's SQL."""
+        if self._sqlite_thread is not None:  # the thread runs one at a time; the next waits in its queue
+            return await self._sqlite_thread.run(work)
+        async with self.db.begin() as connection:
+            return await connection.run_sync(work)
 
     def close(self) -> None:
         """Release the SQLite writer thread and its connection (the async engine is the caller's)."""
@@ -69,7 +68,7 @@ class Engine:
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Handle one event exactly once; returns the replies to send (empty for a duplicate)."""
         now = self.clock.now()
-        outcome = await self.transaction(lambda session: self._handle_in(session, inbound, now))
+        outcome = await self.transaction(lambda db: self._handle_in(db, inbound, now))
         if outcome is None:
             log.info("duplicate event dropped", extra={"platform": inbound.user.platform})
             return []
@@ -79,40 +78,39 @@ class Engine:
         )
         return await materialise(outcome.replies, self.content)  # charts are drawn after the commit
 
-    def _handle_in(self, session: Session, inbound: Inbound, now: datetime) -> Outcome | None:
-        user = repo.load_user(session, inbound.user, now)
-        if inbound.event_id and not repo.mark_processed(session, user.id, inbound.user, inbound.event_id, now):
+    def _handle_in(self, db: Connection, inbound: Inbound, now: datetime) -> Outcome | None:
+        user = repo.load_user(db, inbound.user, now)
+        if inbound.event_id and not repo.mark_processed(db, user.id, inbound.user, inbound.event_id, now):
             return None
         ref = UserRef(user.platform, user.workspace, user.platform_user_id, inbound.user.chat_id or user.chat_id)
         # Someone writing is active: a person who blocked the bot and came back is welcomed back.
-        return self._run(session, user, ref, inbound, now, active=True)
+        return self._run(db, user, ref, inbound, now, active=True)
 
     async def handle_system(self, outbox_id: int, user_id: int, action: str, data: dict[str, str]) -> int:
         """Run a due timer or check-in through the core; its replies become one outbox message, written
         in the same transaction that marks the event done, so a crash can neither lose nor repeat it."""
         now = self.clock.now()
         return await self.transaction(
-            lambda session: self._system_in(session, outbox_id, user_id, action, data, now)
+            lambda db: self._system_in(db, outbox_id, user_id, action, data, now)
         )
 
     def _system_in(
-        self, session: Session, outbox_id: int, user_id: int, action: str, data: dict[str, str], now: datetime
+        self, db: Connection, outbox_id: int, user_id: int, action: str, data: dict[str, str], now: datetime
     ) -> int:
-        event_row = session.get(OutboxMessage, outbox_id, with_for_update=self._pg)
-        if event_row is None or event_row.status != "pending":
+        if not repo.claim_event(db, outbox_id):
             return 0
-        user = repo.user_by_id(session, user_id)
+        user = repo.user_by_id(db, user_id)
         if user is None:
             return 0
         ref = UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
         inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action=action, text=data.get("token", ""), at=now)
-        outcome = self._run(session, user, ref, inbound, now, active=user.active)
+        outcome = self._run(db, user, ref, inbound, now, active=user.active)
         if outcome.replies:
             repo.enqueue(
-                session, user.id, "message", f"reply:{outbox_id}",
+                db, user.id, "message", f"reply:{outbox_id}",
                 {"replies": replies_to_json(outcome.replies)}, now, now,
             )
-        event_row.status, event_row.sent_at, event_row.claimed_until = "sent", now, None
+        repo.mark_sent(db, outbox_id, now)
         return len(outcome.replies)
 
     @property
@@ -120,26 +118,29 @@ class Engine:
         return self.db.dialect.name == "postgresql"
 
     def _run(
-        self, session: Session, user: Row[Any], ref: UserRef, inbound: Inbound, now: datetime, *, active: bool
+        self, db: Connection, user: Row[Any], ref: UserRef, inbound: Inbound, now: datetime, *, active: bool
     ) -> Outcome:
         """Load, run the pure flow, save. The caller owns the transaction and the lock."""
         full = dispatch.wants_records(inbound)
-        loaded = self._history(session, user, now, full=True) if full else None
-        view = repo.to_view(user, ref, loaded, active=active)
-        try:
-            outcome = dispatch.handle(view, inbound, now, self.content)
-        except HistoryNeeded:  # the flow is pure, so running it again with history is safe
-            view.loaded_history = self._history(session, user, now, full=full)
-            outcome = dispatch.handle(view, inbound, now, self.content)
-        self.replan(view.schedule, outcome.view, now)
-        repo.save_user(session, user.id, outcome.view, ref.chat_id)  # before effects: an erase comes after
-        repo.apply_effects(session, user.id, outcome.effects, now)
+        before = repo.schedule_of(user)
+        loaded = self._history(db, user, now, full=True) if full else None
+        try:  # the view is built here and read by nobody else, so the flow may have it (no defensive copy)
+            outcome = dispatch.handle_owned(repo.to_view(user, ref, loaded, active=active), inbound, now, self.content)
+        except HistoryNeeded:
+            # The flow is pure, so running it again with history is safe. It may have changed nested values
+            # it shared with the row, so it gets a freshly read row (a Core row is decoded anew on every read).
+            user = repo.user_by_id(db, user.id) or user
+            loaded = self._history(db, user, now, full=full)
+            outcome = dispatch.handle_owned(repo.to_view(user, ref, loaded, active=active), inbound, now, self.content)
+        self.replan(before, outcome.view, now)
+        repo.save_user(db, user.id, outcome.view, ref.chat_id)  # before effects: an erase comes after
+        repo.apply_effects(db, user.id, outcome.effects, now)
         return outcome
 
     @staticmethod
-    def _history(session: Session, user: Row[Any], now: datetime, *, full: bool) -> History:
+    def _history(db: Connection, user: Row[Any], now: datetime, *, full: bool) -> History:
         today = now.astimezone(zone_named(user.timezone)).date()
-        return repo.load_history(session, user.id, now, today, full=full)
+        return repo.load_history(db, user.id, now, today, full=full)
 
     @staticmethod
     def replan(before: Schedule, after: UserView, now: datetime) -> None:

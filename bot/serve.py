@@ -72,6 +72,7 @@ class Service:
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
     db: AsyncEngine | None = None
+    engine: Any = None
     runner: MeteredRunner | None = None
     adapters: list[Any] = field(default_factory=list)
     telegram: Any = None
@@ -85,7 +86,7 @@ class Service:
         settings = self.settings
         self.db = make_engine(settings.database_url)
         await wait_for_database(self.db, settings.db_wait_seconds)
-        engine = metered_engine(_engine(self.db), self.metrics)
+        self.engine = engine = metered_engine(_engine(self.db), self.metrics)
         senders: dict[str, Sender] = {}
         for adapter in configured_adapters(settings, engine):
             await self._host(adapter)
@@ -125,6 +126,8 @@ class Service:
                 await adapter.stop()
             except Exception:
                 log.exception("adapter stop failed", extra={"platform": adapter.platform})
+        if self.engine is not None:
+            self.engine.close()  # the SQLite writer thread finishes its event, then closes its connection
         if self.db is not None:
             await self.db.dispose()
         log.info("stopped", extra={"ticks": self.runner.ticks if self.runner else 0})

@@ -178,6 +178,7 @@ async def serve(settings: Settings, db_url: str | None = None) -> None:
         if chat_task is not None:  # let its cancellation finish while the database is still open
             chat_task.cancel()
             await asyncio.gather(chat_task, return_exceptions=True)
+        engine.close()
         log.info("stopped", extra={"ticks": runner.ticks})
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

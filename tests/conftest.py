@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,8 +103,10 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[As
 
 
 @pytest.fixture
-def engine(db: AsyncEngine, content: Content, clock: FakeClock) -> Engine:
-    return Engine(db, content, clock)
+def engine(db: AsyncEngine, content: Content, clock: FakeClock) -> Iterator[Engine]:
+    engine = Engine(db, content, clock)
+    yield engine
+    engine.close()
 
 
 @pytest.fixture

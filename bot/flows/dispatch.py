@@ -31,7 +31,13 @@ RECORD_COMMANDS = ("/history", "/export")
 
 def handle(view: UserView, event: Inbound, now: datetime, content: Content) -> Outcome:
     """Pure: never mutates `view`; returns the new view, replies (buttons stamped) and effects."""
-    return handle_owned(view.model_copy(deep=True), event, now, content)
+    return handle_owned(copy_view(view), event, now, content)
+
+
+def copy_view(view: UserView) -> UserView:
+    """A deep, independent copy: dump and re-validate (pydantic-core builds new containers all the way
+    down), about three times faster than `model_copy(deep=True)`, which was the core's largest cost."""
+    return UserView.model_validate(view.model_dump())
 
 
 def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content) -> Outcome:

@@ -36,11 +36,25 @@ def sqlite_pragmas(url: str) -> Callable[[Any, Any], None]:
     return apply
 
 
+def sqlite_no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+    """pysqlite must not BEGIN on its own (it would be a deferred BEGIN, and late); see below."""
+    dbapi_conn.isolation_level = None
+
+
+def sqlite_begin_immediate(conn: Connection) -> None:
+    """Every transaction takes SQLite's write lock at its start (waiting up to the busy timeout). A deferred
+    transaction that read first and wrote later would fail outright if another connection (the engine's
+    writer thread, another process) committed in between; an immediate one simply waits its turn."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", sqlite_pragmas(url))
+        event.listen(engine.sync_engine, "connect", sqlite_no_implicit_begin)
+        event.listen(engine.sync_engine, "begin", sqlite_begin_immediate)
         return engine
     return create_async_engine(
         url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10

@@ -1,7 +1,8 @@
 """Reading and writing one person's rows. All I/O for the engine lives here, inside one transaction.
 
-Plain synchronous functions on a `Session`: the engine runs a whole event in one call (a worker thread on
-SQLite, the greenlet bridge `AsyncSession.run_sync` on PostgreSQL), and async callers use `run_sync` too.
+Plain synchronous functions: the engine runs a whole event in one call (a worker thread on SQLite, the
+greenlet bridge `run_sync` on PostgreSQL), and async callers use `AsyncSession.run_sync` too. Statements
+are built once at import where they can be, so SQLAlchemy serves them from its compiled cache.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Row, Select, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import JSON, Connection, Row, Select, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -45,10 +46,18 @@ from bot.wire import replies_to_json
 
 EVENT_ID_MAX = 128
 
+# Every function here runs on a Core connection (the engine's per-event transaction) or an ORM session (async
+# callers via `run_sync`): only Core statements are used, which both execute alike.
+Db = Connection | Session
 
-def _insert(session: Session, table: Any):  # type: ignore[no-untyped-def]
+
+def dialect_of(db: Db) -> str:
+    return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
+
+
+def _insert(db: Db, table: Any):  # type: ignore[no-untyped-def]
     """INSERT ... ON CONFLICT DO NOTHING for whichever dialect we are on."""
-    dialect = session.bind.dialect.name
+    dialect = dialect_of(db)
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
@@ -59,7 +68,7 @@ UserRecord = User | Row[Any]
 
 # Built once: SQLAlchemy then serves their compiled form from its cache on every event. The dialects'
 # INSERT ... ON CONFLICT cannot be cached in SQLAlchemy 2.0 (it was recompiled on every call, about a
-# millisecond), so the hot path avoids it, and `enqueue` spells it out in one portable statement.
+# millisecond), so the hot path spells it out: the same SQL on both databases.
 _USER_BY_REF = select(USERS).where(
     USERS.c.platform == bindparam("platform"),
     USERS.c.workspace == bindparam("workspace"),
@@ -73,12 +82,11 @@ _STATE_COLUMNS = (
 _SAVE_USER = update(USERS).where(USERS.c.id == bindparam("row_id")).values(
     {name: bindparam(f"new_{name}") for name in _STATE_COLUMNS}
 )
-_EVENT_SEEN = select(ProcessedEvent.id).where(
-    ProcessedEvent.platform == bindparam("platform"),
-    ProcessedEvent.workspace == bindparam("workspace"),
-    ProcessedEvent.event_id == bindparam("event_id"),
-)
-_MARK_EVENT = insert(ProcessedEvent.__table__)
+_MARK_EVENT = text(
+    "INSERT INTO processed_events (user_id, platform, workspace, event_id, at) "
+    "VALUES (:user_id, :platform, :workspace, :event_id, :at) "
+    "ON CONFLICT (platform, workspace, event_id) DO NOTHING RETURNING id"
+).bindparams(bindparam("at", type_=UTCDateTime()))
 _ENQUEUE = text(
     "INSERT INTO outbox (user_id, kind, dedupe_key, payload, created_at, not_before, attempts, status) "
     "VALUES (:user_id, :kind, :dedupe_key, :payload, :created_at, :not_before, 0, 'pending') "
@@ -90,18 +98,40 @@ _ENQUEUE = text(
 )
 
 
-def _locked(query: Select, session: Session) -> Select:
-    return query.with_for_update() if session.bind.dialect.name == "postgresql" else query
+SESSIONS = ExerciseSession.__table__
+OUTBOX = OutboxMessage.__table__
+LOGS = ExerciseLog.__table__
+ACTIVITIES = ActivityLog.__table__
+SYMPTOMS = SymptomReport.__table__
+_LOG_EXERCISE = insert(LOGS).values(  # its session's id looked up in the same statement
+    session_id=select(SESSIONS.c.id).where(
+        SESSIONS.c.user_id == bindparam("of_user"), SESSIONS.c.started_at == bindparam("of_start")
+    ).scalar_subquery()
+)
+_INSERT_SYMPTOM = insert(SYMPTOMS)
+_INSERT_ACTIVITY = insert(ACTIVITIES)
+_INSERT_ANSWER = insert(ReminderResponse.__table__)
+_INSERT_SESSION = insert(SESSIONS)
+_UPDATE_SESSION = update(SESSIONS).where(
+    SESSIONS.c.user_id == bindparam("of_user"), SESSIONS.c.started_at == bindparam("of_start")
+).values(
+    status=bindparam("new_status"), pain_before=bindparam("new_pain_before"),
+    pain_after=bindparam("new_pain_after"), helped=bindparam("new_helped"), ended_at=bindparam("new_ended_at"),
+)
 
 
-def load_user(session: Session, ref: UserRef, now: datetime) -> Row[Any]:
+def _locked(query: Select, db: Db) -> Select:
+    return query.with_for_update() if dialect_of(db) == "postgresql" else query
+
+
+def load_user(db: Db, ref: UserRef, now: datetime) -> Row[Any]:
     """The user's row, created on first contact, locked for this transaction on PostgreSQL."""
-    query = _locked(_USER_BY_REF, session)
+    query = _locked(_USER_BY_REF, db)
     params = {"platform": ref.platform, "workspace": ref.workspace, "user_id": ref.user_id}
-    user = session.execute(query, params).one_or_none()
+    user = db.execute(query, params).one_or_none()
     if user is None:
-        session.execute(
-            _insert(session, User)
+        db.execute(
+            _insert(db, User)
             .values(
                 platform=ref.platform,
                 workspace=ref.workspace,
@@ -116,28 +146,22 @@ def load_user(session: Session, ref: UserRef, now: datetime) -> Row[Any]:
             )
             .on_conflict_do_nothing()
         )
-        user = session.execute(query, params).one()
+        user = db.execute(query, params).one()
     return user
 
 
-def user_by_id(session: Session, user_id: int) -> Row[Any] | None:
+def user_by_id(db: Db, user_id: int) -> Row[Any] | None:
     """The user's row by id, locked for this transaction on PostgreSQL."""
-    return session.execute(_locked(_USER_BY_ID, session), {"id": user_id}).one_or_none()
+    return db.execute(_locked(_USER_BY_ID, db), {"id": user_id}).one_or_none()
 
 
-def mark_processed(session: Session, user_id: int, ref: UserRef, event_id: str, now: datetime) -> bool:
-    """Record the platform's event id; False when it was already handled (a duplicate delivery).
-
-    A check, then an insert: safe because the caller holds the user's lock (an event belongs to one
-    person), and the unique key still stops a duplicate that slipped past (the transaction then fails
-    and the platform redelivers, to be dropped here)."""
+def mark_processed(db: Db, user_id: int, ref: UserRef, event_id: str, now: datetime) -> bool:
+    """Record the platform's event id; False when it was already handled (a duplicate delivery)."""
     if len(event_id) > EVENT_ID_MAX:  # never trust a platform (or a forger) to keep ids short
         event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
-    params = {"platform": ref.platform, "workspace": ref.workspace, "event_id": event_id}
-    if session.execute(_EVENT_SEEN, params).first() is not None:
-        return False
-    session.execute(_MARK_EVENT, {"user_id": user_id, "at": now, **params})
-    return True
+    params = {"user_id": user_id, "platform": ref.platform, "workspace": ref.workspace, "event_id": event_id,
+              "at": now}
+    return db.execute(_MARK_EVENT, params).scalar_one_or_none() is not None
 
 
 def to_view(user: UserRecord, ref: UserRef, history: History | None, *, active: bool | None = None) -> UserView:
@@ -185,25 +209,25 @@ def state_of(view: UserView, chat_id: str) -> dict[str, Any]:
     }
 
 
-def save_user(session: Session, user_id: int, view: UserView, chat_id: str) -> None:
+def save_user(db: Db, user_id: int, view: UserView, chat_id: str) -> None:
     """Write the flow's new state to the (locked) user row: one cached UPDATE."""
     values = state_of(view, chat_id)
-    session.execute(_SAVE_USER, {"row_id": user_id, **{f"new_{k}": v for k, v in values.items()}})
+    db.execute(_SAVE_USER, {"row_id": user_id, **{f"new_{k}": v for k, v in values.items()}})
 
 
-def load_history(session: Session, user_id: int, now: datetime, today: date, *, full: bool) -> History:
+def load_history(db: Db, user_id: int, now: datetime, today: date, *, full: bool) -> History:
     """The figures flows need; the detailed lists only when `full` (for /history)."""
     since14 = now - timedelta(days=14)
     sessions_total, sessions_14d = (
-        session.execute(
+        db.execute(
             select(func.count(), func.count().filter(ExerciseSession.started_at >= since14)).where(
                 ExerciseSession.user_id == user_id, ExerciseSession.status == "completed"
             )
         )
     ).one()
-    pain_skips, ignored = (reminder_counts(session, [user_id], now)).get(user_id, (0, 0))
+    pain_skips, ignored = (reminder_counts(db, [user_id], now)).get(user_id, (0, 0))
     week_rows = (
-        session.execute(
+        db.execute(
             select(ActivityLog.local_date, func.sum(ActivityLog.minutes))
             .where(ActivityLog.user_id == user_id, ActivityLog.local_date > today - timedelta(days=7))
             .group_by(ActivityLog.local_date)
@@ -213,7 +237,7 @@ def load_history(session: Session, user_id: int, now: datetime, today: date, *, 
     recent_pain = [
         p
         for (p,) in (
-            session.execute(
+            db.execute(
                 select(ExerciseSession.pain_before)
                 .where(ExerciseSession.user_id == user_id, ExerciseSession.pain_before.is_not(None))
                 .order_by(ExerciseSession.started_at.desc())
@@ -233,41 +257,35 @@ def load_history(session: Session, user_id: int, now: datetime, today: date, *, 
     )
     if full:
         history.activity_by_day = by_day
-        history.recent_sessions = _recent_sessions(session, user_id)
+        history.recent_sessions = _recent_sessions(db, user_id)
         rows = (
-            session.execute(
+            db.execute(
                 select(SymptomReport.rule_id).where(
                     SymptomReport.user_id == user_id, SymptomReport.at >= now - timedelta(days=30)
                 )
             )
         ).all()
         history.symptoms_30d = dict(Counter(r for (r,) in rows))
-        history.records = load_records(session, user_id)
+        history.records = load_records(db, user_id)
     return history
 
 
-def load_records(session: Session, user_id: int) -> Records:
+def load_records(db: Db, user_id: int) -> Records:
     """Every session (with its exercises), activity and symptom row of one person, oldest first: three
     queries plus one for exercises, run only for /history, /export and the weekly summary."""
-    sessions = (
-        session.execute(
-            select(ExerciseSession).where(ExerciseSession.user_id == user_id).order_by(ExerciseSession.started_at)
-        )
-    ).scalars().all()
+    sessions = db.execute(
+        select(SESSIONS).where(SESSIONS.c.user_id == user_id).order_by(SESSIONS.c.started_at)
+    ).all()
     logs: dict[int, list[ExerciseRow]] = {}
-    for log in (
-        session.execute(select(ExerciseLog).where(ExerciseLog.user_id == user_id).order_by(ExerciseLog.at))
-    ).scalars():
+    for log in db.execute(select(LOGS).where(LOGS.c.user_id == user_id).order_by(LOGS.c.at)):
         logs.setdefault(log.session_id, []).append(ExerciseRow(
             exercise_id=log.exercise_id, result=log.result, repetitions=log.repetitions,
             hold_seconds=log.hold_seconds, at=log.at,
         ))
-    activities = (
-        session.execute(select(ActivityLog).where(ActivityLog.user_id == user_id).order_by(ActivityLog.at))
-    ).scalars().all()
-    symptoms = (
-        session.execute(select(SymptomReport).where(SymptomReport.user_id == user_id).order_by(SymptomReport.at))
-    ).scalars().all()
+    activities = db.execute(
+        select(ACTIVITIES).where(ACTIVITIES.c.user_id == user_id).order_by(ACTIVITIES.c.at)
+    )
+    symptoms = db.execute(select(SYMPTOMS).where(SYMPTOMS.c.user_id == user_id).order_by(SYMPTOMS.c.at))
     return Records(
         sessions=[
             SessionRow(started_at=s.started_at, local_date=s.local_date, status=s.status, pain_before=s.pain_before,
@@ -280,7 +298,7 @@ def load_records(session: Session, user_id: int) -> Records:
     )
 
 
-def reminder_counts(session: Session, user_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
+def reminder_counts(db: Db, user_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
     """Per user: skips for pain in 14 days, and reminders sent in a row with no answer and no session since.
 
     Batched (two queries for any number of users) so the reminder claim can use it for a whole batch.
@@ -288,7 +306,7 @@ def reminder_counts(session: Session, user_ids: list[int], now: datetime) -> dic
     """
     pain = dict(
         (
-            session.execute(
+            db.execute(
                 select(ReminderResponse.user_id, func.count())
                 .where(
                     ReminderResponse.user_id.in_(user_ids),
@@ -307,7 +325,7 @@ def reminder_counts(session: Session, user_ids: list[int], now: datetime) -> dic
     )
     ignored = dict(
         (
-            session.execute(
+            db.execute(
                 select(OutboxMessage.user_id, func.count())
                 .where(
                     OutboxMessage.user_id.in_(user_ids),
@@ -323,27 +341,13 @@ def reminder_counts(session: Session, user_ids: list[int], now: datetime) -> dic
     return {uid: (int(pain.get(uid, 0)), int(ignored.get(uid, 0))) for uid in user_ids}
 
 
-def _recent_sessions(session: Session, user_id: int, limit: int = 5) -> list[SessionSummary]:
-    rows = (
-        (
-            session.execute(
-                select(ExerciseSession)
-                .where(ExerciseSession.user_id == user_id)
-                .order_by(ExerciseSession.started_at.desc())
-                .limit(limit)
-            )
-        )
-        .scalars()
-        .all()
-    )
+def _recent_sessions(db: Db, user_id: int, limit: int = 5) -> list[SessionSummary]:
+    rows = db.execute(
+        select(SESSIONS).where(SESSIONS.c.user_id == user_id).order_by(SESSIONS.c.started_at.desc()).limit(limit)
+    ).all()
     summaries = []
     for row in rows:
-        counts = Counter(
-            r
-            for (r,) in (
-                session.execute(select(ExerciseLog.result).where(ExerciseLog.session_id == row.id))
-            ).all()
-        )
+        counts = Counter(r for (r,) in db.execute(select(LOGS.c.result).where(LOGS.c.session_id == row.id)))
         summaries.append(
             SessionSummary(
                 local_date=row.local_date,
@@ -364,113 +368,65 @@ def save_view(user: User, view: UserView) -> None:
         setattr(user, name, value)
 
 
-def apply_effects(session: Session, user_id: int, effects: list[Effect], now: datetime) -> bool:
-    """Carry out the flow's effects. Returns False when the user was erased."""
+def apply_effects(db: Db, user_id: int, effects: list[Effect], now: datetime) -> bool:
+    """Carry out the flow's effects with cached Core statements. Returns False when the user was erased."""
     for effect in effects:
         match effect:
             case EraseUser():
-                session.flush()  # anything pending is written first, so the erase below removes it too
-                erase_user(session, user_id)
+                erase_user(db, user_id)
                 return False
             case SessionRecord():
-                _upsert_session(session, user_id, effect)
+                _upsert_session(db, user_id, effect)
             case ExerciseLogged():
-                session_id = _session_id(session, user_id, effect.session_started_at)
-                session.add(
-                    ExerciseLog(
-                        user_id=user_id,
-                        session_id=session_id,
-                        exercise_id=effect.exercise_id,
-                        result=effect.result,
-                        repetitions=effect.repetitions,
-                        hold_seconds=effect.hold_seconds,
-                        at=effect.at,
-                    )
-                )
+                db.execute(_LOG_EXERCISE, {
+                    "of_user": user_id, "of_start": effect.session_started_at,
+                    "user_id": user_id, "exercise_id": effect.exercise_id,
+                    "result": effect.result, "repetitions": effect.repetitions,
+                    "hold_seconds": effect.hold_seconds, "at": effect.at,
+                })
             case SymptomLogged():
-                session.add(SymptomReport(user_id=user_id, rule_id=effect.rule_id, source=effect.source, at=effect.at))
+                db.execute(_INSERT_SYMPTOM, {
+                    "user_id": user_id, "rule_id": effect.rule_id, "source": effect.source, "at": effect.at,
+                })
             case ActivityLogged():
-                session.add(
-                    ActivityLog(
-                        user_id=user_id,
-                        local_date=effect.local_date,
-                        minutes=effect.minutes,
-                        exertion=effect.exertion,
-                        at=effect.at,
-                    )
-                )
+                db.execute(_INSERT_ACTIVITY, {
+                    "user_id": user_id, "local_date": effect.local_date, "minutes": effect.minutes,
+                    "exertion": effect.exertion, "at": effect.at,
+                })
             case ReminderAnswered():
-                session.add(
-                    ReminderResponse(
-                        user_id=user_id,
-                        local_date=effect.local_date,
-                        response=effect.response,
-                        reason=effect.reason,
-                        at=effect.at,
-                    )
-                )
+                db.execute(_INSERT_ANSWER, {
+                    "user_id": user_id, "local_date": effect.local_date, "response": effect.response,
+                    "reason": effect.reason, "at": effect.at,
+                })
             case ScheduleEvent():
-                enqueue(
-                    session,
-                    user_id,
-                    "event",
-                    effect.dedupe_key,
-                    {"action": effect.action, "data": effect.data},
-                    effect.due_at,
-                    now,
-                )
+                payload = {"action": effect.action, "data": effect.data}
+                enqueue(db, user_id, "event", effect.dedupe_key, payload, effect.due_at, now)
             case SendLater():
-                enqueue(
-                    session,
-                    user_id,
-                    "message",
-                    effect.dedupe_key,
-                    {"replies": replies_to_json(effect.replies)},
-                    effect.due_at,
-                    now,
-                )
-    session.flush()
+                payload = {"replies": replies_to_json(effect.replies)}
+                enqueue(db, user_id, "message", effect.dedupe_key, payload, effect.due_at, now)
     return True
 
 
 def enqueue(
-    session: Session, user_id: int, kind: str, dedupe_key: str, payload: dict, not_before: datetime, now: datetime
+    db: Db, user_id: int, kind: str, dedupe_key: str, payload: dict, not_before: datetime, now: datetime
 ) -> bool:
     """Add an outbox row unless one with the same dedupe key exists. True when a row was added."""
     params = {"user_id": user_id, "kind": kind, "dedupe_key": dedupe_key, "payload": payload,
               "created_at": now, "not_before": not_before}
-    return session.execute(_ENQUEUE, params).scalar_one_or_none() is not None
+    return db.execute(_ENQUEUE, params).scalar_one_or_none() is not None
 
 
-def _upsert_session(session: Session, user_id: int, record: SessionRecord) -> None:
-    row = (
-        session.execute(
-            select(ExerciseSession).where(
-                ExerciseSession.user_id == user_id, ExerciseSession.started_at == record.started_at
-            )
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        row = ExerciseSession(user_id=user_id, started_at=record.started_at, local_date=record.local_date)
-        session.add(row)
-    row.status = record.status
-    row.pain_before, row.pain_after = record.pain_before, record.pain_after
-    row.helped = list(record.helped)
-    row.ended_at = record.ended_at
-    session.flush()
+def _upsert_session(db: Db, user_id: int, record: SessionRecord) -> None:
+    changes = {"status": record.status, "pain_before": record.pain_before, "pain_after": record.pain_after,
+               "helped": list(record.helped), "ended_at": record.ended_at}
+    key = {"of_user": user_id, "of_start": record.started_at}
+    updated = db.execute(_UPDATE_SESSION, {**key, **{f"new_{k}": v for k, v in changes.items()}}).rowcount
+    if updated == 0:  # the user is locked, so nobody races this insert
+        db.execute(_INSERT_SESSION, {"user_id": user_id, "started_at": record.started_at, **changes,
+                                     "local_date": record.local_date})
 
 
-def _session_id(session: Session, user_id: int, started_at: datetime) -> int:
-    return (
-        session.execute(
-            select(ExerciseSession.id).where(
-                ExerciseSession.user_id == user_id, ExerciseSession.started_at == started_at
-            )
-        )
-    ).scalar_one()
-
-
-def erase_user(session: Session, user_id: int) -> None:
+def erase_user(db: Db, user_id: int) -> None:
     """Every row about the person goes, children first (SQLite may run without FK cascades)."""
     for model in (
         ExerciseLog,
@@ -481,10 +437,20 @@ def erase_user(session: Session, user_id: int) -> None:
         OutboxMessage,
         ProcessedEvent,
     ):
-        session.execute(delete(model).where(model.user_id == user_id))
-    session.execute(delete(User).where(User.id == user_id))
+        db.execute(delete(model).where(model.user_id == user_id))
+    db.execute(delete(User).where(User.id == user_id))
 
 
-def mark_inactive(session: Session, user_id: int) -> None:
+def claim_event(db: Db, outbox_id: int) -> bool:
+    """Lock a due outbox event for this transaction; False when it is gone or already done."""
+    query = _locked(select(OUTBOX.c.status).where(OUTBOX.c.id == outbox_id), db)
+    return db.execute(query).scalar_one_or_none() == "pending"
+
+
+def mark_sent(db: Db, outbox_id: int, now: datetime) -> None:
+    db.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(status="sent", sent_at=now, claimed_until=None))
+
+
+def mark_inactive(db: Db, user_id: int) -> None:
     """The person blocked the bot: send nothing more until they come back."""
-    session.execute(update(User).where(User.id == user_id).values(active=False))
+    db.execute(update(User).where(User.id == user_id).values(active=False))

@@ -1,0 +1,195 @@
+"""SQLite's write path: the engine's writer thread, the async writers beside it, another process on the
+same file, and the background WAL checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.clock import FakeClock
+from bot.engine import Engine
+from bot.flows import dispatch
+from bot.state import HistoryNeeded, UserView
+from bot.storage import repository as repo
+from bot.storage.models import ProcessedEvent, User
+from bot.storage.sqlite_writer import SqliteWriter
+from bot.types import Inbound, InboundKind, UserRef
+from content.loader import Content
+from tests.chat import Chat
+
+
+def _db_file(db: AsyncEngine) -> str:
+    path = db.url.database
+    assert path
+    return path
+
+
+async def test_writer_thread_and_async_writers_interleave_without_lock_errors(
+    sqlite_db: AsyncEngine, content: Content, clock: FakeClock
+) -> None:
+    engine = Engine(sqlite_db, content, clock)
+    first = Chat(engine, "u0")
+    await first.say("/start")
+
+    async def read_then_write(n: int) -> None:  # the shape of the outbox's and the claims' transactions
+        async with engine.writer(), engine.sessions() as session, session.begin():
+            count = (await session.execute(select(func.count()).select_from(User))).scalar_one()
+            await session.execute(update(User).where(User.platform_user_id == "u0").values(chat_id=f"c{count}-{n}"))
+
+    people = [Chat(engine, f"p{n}") for n in range(30)]
+    results = await asyncio.gather(
+        *(person.say("/start") for person in people), *(read_then_write(n) for n in range(30)),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert errors == []
+    assert all(person.last for person in people)  # every event answered
+    async with sqlite_db.connect() as conn:
+        handled = (await conn.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one()
+    assert handled == 31
+    engine.close()
+
+
+async def test_an_async_transaction_holds_the_write_lock_from_its_first_read(
+    sqlite_db: AsyncEngine, content: Content, clock: FakeClock
+) -> None:
+    """BEGIN IMMEDIATE: nobody (the writer thread, another process) can write between its read and its write."""
+    engine = Engine(sqlite_db, content, clock)
+    await Chat(engine, "u0").say("/start")
+    async with engine.sessions() as session, session.begin():
+        await session.execute(select(User.chat_id))
+        other = sqlite3.connect(_db_file(sqlite_db), timeout=0.2, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("UPDATE users SET chat_id = 'sneaked in'")
+        other.close()
+    engine.close()
+
+
+async def test_another_process_holding_the_write_lock_makes_an_event_wait_not_fail(
+    sqlite_db: AsyncEngine, content: Content, clock: FakeClock
+) -> None:
+    engine = Engine(sqlite_db, content, clock)
+    other = sqlite3.connect(_db_file(sqlite_db), isolation_level=None)  # e.g. a backup or `backcoach stats`
+    other.execute("BEGIN IMMEDIATE")
+    event = asyncio.create_task(Chat(engine, "waiting").say("/start"))
+    await asyncio.sleep(0.3)
+    assert not event.done()  # waiting on SQLite's busy timeout, not failed
+    other.execute("COMMIT")
+    other.close()
+    replies = await asyncio.wait_for(event, timeout=10)
+    assert replies
+    engine.close()
+
+
+def _wal_size(path: str) -> int:
+    wal = Path(path + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def _add_user(n: int, now: datetime):  # type: ignore[no-untyped-def]
+    def work(conn: Connection) -> None:
+        conn.execute(insert(User.__table__).values(
+            platform="console", workspace="", platform_user_id=f"w{n}", chat_id=f"w{n}", created_at=now,
+            active=True, profile={"pad": "x" * 2000}, conversation={}, weekdays=127, reminders_on=False,
+        ))
+    return work
+
+
+async def _write_many(writer: SqliteWriter, count: int, now: datetime, offset: int) -> None:
+    for n in range(count):
+        await writer.run(_add_user(offset + n, now))
+        if n % 50 == 0:
+            await asyncio.sleep(0.02)  # let the checkpointer have its turn, as real traffic would
+
+
+async def test_background_checkpoints_keep_the_wal_small(sqlite_db: AsyncEngine, clock: FakeClock) -> None:
+    path = _db_file(sqlite_db)
+    await sqlite_db.dispose()  # only the writers below use the file
+    unchecked = SqliteWriter(sqlite_db.url, checkpoint_every=None)
+    await _write_many(unchecked, 600, clock.now(), 0)
+    grown = _wal_size(path)
+    unchecked.close()
+    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # start the second run empty
+
+    checked = SqliteWriter(sqlite_db.url, checkpoint_every=0.01)
+    await _write_many(checked, 600, clock.now(), 1000)
+    kept = _wal_size(path)
+    assert checked.checkpointing
+    checked.close()
+    assert not checked.checkpointing
+    assert grown > 1_000_000  # 600 commits of a 2 KB row, never checkpointed
+    assert kept < grown / 4
+
+
+async def test_an_engine_dropped_without_close_stops_its_checkpointer(
+    sqlite_db: AsyncEngine, content: Content, clock: FakeClock
+) -> None:
+    engine = Engine(sqlite_db, content, clock)
+    await Chat(engine, "u0").say("/start")
+    writer = engine._sqlite_thread
+    assert writer is not None and writer.checkpointing
+    checkpointer = writer._checkpointer
+    assert checkpointer is not None
+    del engine, writer
+    gc.collect()
+    for _ in range(50):
+        if not checkpointer.alive:
+            break
+        await asyncio.sleep(0.1)
+    assert not checkpointer.alive
+
+
+async def test_a_flow_rerun_for_history_gets_an_untouched_view(
+    db: AsyncEngine, content: Content, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow may change the view before it finds it needs history; the rerun must not see those changes."""
+    engine = Engine(db, content, clock)
+    chat = Chat(engine, "rerun")
+    await chat.say("/start")
+    async with db.begin() as conn:
+        await conn.execute(update(User).where(User.platform_user_id == "rerun").values(
+            conversation={"flow": "idle", "step": "", "ctx": {"trail": [1]}, "seq": 3, "choices": {}}
+        ))
+    real = dispatch.handle_owned
+    seen: list[list[int]] = []
+
+    def flaky_flow(view: UserView, event: Inbound, now: datetime, content: Content):  # type: ignore[no-untyped-def]
+        seen.append(list(view.conversation.ctx["trail"]))
+        if len(seen) == 1:
+            view.conversation.ctx["trail"].append(99)  # changed in place, then...
+            raise HistoryNeeded  # ...the flow asks for history
+        return real(view, event, now, content)
+
+    monkeypatch.setattr(dispatch, "handle_owned", flaky_flow)
+    await engine.handle(Inbound(chat.user, InboundKind.COMMAND, text="/help", event_id="rerun-1"))
+    assert seen == [[1], [1]]
+    engine.close()
+
+
+def test_the_core_never_changes_the_view_it_is_given(content: Content, clock: FakeClock) -> None:
+    view = UserView(user_id=1, ref=UserRef("console", "", "u", "c"))
+    view.conversation.ctx = {"trail": [1, {"deep": [2]}]}
+    before = view.model_dump()
+    copy = dispatch.copy_view(view)
+    copy.conversation.ctx["trail"][1]["deep"].append(3)
+    dispatch.handle(view, Inbound(view.ref, InboundKind.COMMAND, text="/start"), clock.now(), content)
+    assert view.model_dump() == before
+    assert dispatch.copy_view(view) == view
+
+
+async def test_repository_runs_on_an_orm_session_too(sqlite_db: AsyncEngine, clock: FakeClock) -> None:
+    """Async callers reach the same Core functions through `AsyncSession.run_sync`."""
+    engine = Engine(sqlite_db, Content.model_construct(), clock)
+    async with engine.sessions() as session, session.begin():
+        user = await session.run_sync(repo.load_user, UserRef("console", "", "orm", "orm"), clock.now())
+        assert await session.run_sync(repo.enqueue, user.id, "message", "k1", {"replies": []}, clock.now(),
+                                      clock.now())
+        assert not await session.run_sync(repo.enqueue, user.id, "message", "k1", {"replies": []}, clock.now(),
+                                          clock.now())
