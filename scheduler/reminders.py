@@ -1,12 +1,13 @@
 """Claiming due reminders: the one place a daily reminder is born.
 
-A batch of due users is locked (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so two processes take disjoint
-batches; SQLite: the engine's single writer), and for each, in the same transaction: decide send-late or skip
-(`missed_decision` with the grace period), build the reminder through the core (SYSTEM "reminder"), write
-the outbox row with the unique key `reminder:<user id>:<local date>`, set `served_through` to that date and
-replan `next_fire_at`. Commit. A crash before the commit leaves the users due (claimed again, nothing sent);
-after it the reminder is in the outbox (sent by the outbox, at least once). Two reminders for one local
-day are impossible twice over: `served_through` moves the next fire past the day, and the dedupe key is unique.
+A batch of due users is locked (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so two processes take disjoint batches;
+SQLite: the async writers' lock and an IMMEDIATE transaction), and for each, in the same transaction: decide
+send-late or skip (`missed_decision` with the grace period), build the reminder through the core (SYSTEM
+"reminder"), write the outbox row with the unique key `reminder:<user id>:<local date>`, set `served_through`
+to that date and replan `next_fire_at`. Commit. A crash before the commit leaves the users due (claimed again,
+nothing sent); after it the reminder is in the outbox (sent by the outbox, at least once). Two reminders for
+one local day are impossible twice over: `served_through` moves the next fire past the day, and the dedupe key
+is unique.
 
 Cheap path: a plain reminder needs only two history figures, loaded for the whole batch in two queries
 (`repository.reminder_counts`), and the outbox rows go in as one multi-row insert.
@@ -88,7 +89,7 @@ async def claim_due_reminders(
 async def claim_batch(
     engine: Engine, session: AsyncSession, now: datetime, *, grace: timedelta, limit: int
 ) -> ClaimStats:
-    """One batch inside the caller's transaction (and, on SQLite, its writer lock)."""
+    """One batch inside the caller's transaction (and, on SQLite, the async writers' lock)."""
     stats = ClaimStats(batches=1)
     users = (await session.execute(due_query(now, limit, postgres=engine.db.dialect.name == "postgresql"))).scalars()
     users = list(users)

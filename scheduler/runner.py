@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
 from bot.engine import Engine
-from scheduler import outbox
+from scheduler import outbox, retention
 from scheduler.ratelimit import Pacer
 from scheduler.reminders import BATCH, claim_due_reminders
 from scheduler.sender import Sender
@@ -27,6 +27,8 @@ from scheduler.sender import Sender
 log = logging.getLogger(__name__)
 
 JOB_ID = "backcoach-tick"
+RETENTION_JOB_ID = "backcoach-retention"
+RETENTION_EVERY = timedelta(hours=1)
 SEND_BATCH = 200
 DEFAULT_GRACE = timedelta(hours=2)
 
@@ -76,12 +78,14 @@ class Runner:
         tick_seconds: float = 5.0,
         grace: timedelta = DEFAULT_GRACE,
         pacers: dict[str, Pacer] | None = None,
+        retention_every: timedelta | None = RETENTION_EVERY,
     ) -> None:
         self.engine = engine
         self.senders = senders
         self.tick_seconds = tick_seconds
         self.grace = grace
         self.pacers = pacers
+        self.retention_every = retention_every
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._running = asyncio.Event()
         self._current: asyncio.Task[TickStats] | None = None
@@ -100,7 +104,20 @@ class Runner:
             max_instances=1,  # a slow tick is never overlapped by the next
             misfire_grace_time=max(int(self.tick_seconds * 6), 30),  # a late tick still runs (default: 1 s)
         )
+        if self.retention_every is not None:
+            self.scheduler.add_job(
+                self._prune, "interval", seconds=self.retention_every.total_seconds(), id=RETENTION_JOB_ID,
+                replace_existing=True, coalesce=True, max_instances=1,
+            )
         self.scheduler.start()
+
+    async def _prune(self) -> None:
+        if not self._running.is_set():
+            return
+        try:
+            await retention.prune(self.engine, self.engine.clock.now())
+        except Exception:  # the next hour tries again; nothing is lost by pruning late
+            log.exception("pruning failed")
 
     async def _job(self) -> None:
         if not self._running.is_set():

@@ -1,0 +1,64 @@
+"""Pruning bookkeeping rows that have done their job, so the database does not grow without end.
+
+- `processed_events` exist to drop a platform's redelivery (Telegram keeps an unconfirmed update for up to
+  24 hours; Slack retries within minutes). Kept 30 days: well past any redelivery, and `backcoach stats`
+  counts active people over the last 7.
+- Outbox rows that were sent, dropped or failed are kept 30 days (the "reminders ignored in a row" count
+  and `backcoach stats` look back less than that). Pending rows are never touched.
+
+A person's health records (sessions, exercises, activity, symptoms, reminder answers) are not bookkeeping:
+they stay until the person sends /delete. Deletes go in batches, each its own short transaction, so a large
+backlog never holds SQLite's write lock (or PostgreSQL row locks) for long. Safe to run in every process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, Table, delete, func, select
+
+from bot.engine import Engine
+from bot.storage.models import OutboxMessage, ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+EVENTS_KEPT = timedelta(days=30)
+OUTBOX_KEPT = timedelta(days=30)
+BATCH = 5000
+
+
+@dataclass
+class PruneStats:
+    events: int = 0
+    outbox: int = 0
+
+
+async def prune(engine: Engine, now: datetime, *, batch: int = BATCH) -> PruneStats:
+    """Delete expired processed events and finished outbox rows; returns how many of each went."""
+    events_before, outbox_before = now - EVENTS_KEPT, now - OUTBOX_KEPT
+    expired_events = select(ProcessedEvent.id).where(ProcessedEvent.at < events_before)
+    finished_outbox = select(OutboxMessage.id).where(
+        OutboxMessage.status != "pending",
+        func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < outbox_before,
+    )
+    stats = PruneStats(
+        events=await _delete_in_batches(engine, ProcessedEvent.__table__, expired_events, batch),
+        outbox=await _delete_in_batches(engine, OutboxMessage.__table__, finished_outbox, batch),
+    )
+    if stats.events or stats.outbox:
+        log.info("pruned", extra={"events": stats.events, "outbox": stats.outbox})
+    return stats
+
+
+async def _delete_in_batches(engine: Engine, table: Table, ids: Select[tuple[int]], batch: int) -> int:
+    total = 0
+    while True:
+        async with engine.writer(), engine.sessions() as session, session.begin():
+            chosen = (await session.execute(ids.limit(batch))).scalars().all()
+            if chosen:
+                await session.execute(delete(table).where(table.c.id.in_(chosen)))
+        total += len(chosen)
+        if len(chosen) < batch:
+            return total

@@ -1,0 +1,83 @@
+"""Pruning: expired duplicate-check ids and finished outbox rows go; everything still needed stays."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.clock import FakeClock
+from bot.engine import Engine
+from bot.storage.models import ActivityLog, ExerciseSession, OutboxMessage, ProcessedEvent
+from content.loader import Content
+from scheduler import retention
+from scheduler.runner import RETENTION_JOB_ID, Runner
+from tests.chat import Chat
+from tests.flow_helpers import skipped_session_and_activity
+
+
+async def _count(db: AsyncEngine, model: type) -> int:
+    async with db.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def _outbox_keys(db: AsyncEngine) -> set[str]:
+    async with db.connect() as conn:
+        return set((await conn.execute(select(OutboxMessage.dedupe_key))).scalars())
+
+
+async def test_prune_keeps_what_is_still_needed(
+    engine: Engine, db: AsyncEngine, clock: FakeClock, content: Content
+) -> None:
+    prune_at = clock.now() + timedelta(days=31)
+    chat = Chat(engine, "old")
+    await chat.onboard()
+    await skipped_session_and_activity(chat, content, pain=3, minutes=20)
+    async with engine.sessions() as session, session.begin():
+        user_id = (await session.execute(select(ProcessedEvent.user_id))).scalars().first()
+        assert user_id is not None
+        for key, status, age_days in (("sent-old", "sent", 40), ("failed-old", "failed", 40),
+                                      ("sent-recent", "sent", 3), ("pending-old", "pending", 40)):
+            at = prune_at - timedelta(days=age_days)
+            session.add(OutboxMessage(user_id=user_id, kind="message", dedupe_key=key, payload={"replies": []},
+                                      created_at=at, not_before=at, attempts=0, status=status,
+                                      sent_at=at if status == "sent" else None))
+    events_at_start = await _count(db, ProcessedEvent)
+    records = (await _count(db, ExerciseSession), await _count(db, ActivityLog))
+
+    clock.set(prune_at)
+    await chat.say("/help")  # a fresh event, to be kept
+    stats = await retention.prune(engine, clock.now(), batch=2)  # small batches: the loop is exercised
+
+    assert stats.events == events_at_start
+    assert await _count(db, ProcessedEvent) == 1
+    keys = await _outbox_keys(db)
+    assert {"sent-old", "failed-old"}.isdisjoint(keys)
+    assert {"sent-recent", "pending-old"} <= keys  # recent, or still to be sent
+    assert records[0] >= 1 and records[1] >= 1
+    assert (await _count(db, ExerciseSession), await _count(db, ActivityLog)) == records  # health records stay
+    assert await retention.prune(engine, clock.now()) == retention.PruneStats()  # nothing left to do
+
+
+async def test_a_duplicate_within_the_kept_window_is_still_dropped(engine: Engine, clock: FakeClock) -> None:
+    chat = Chat(engine, "dup")
+    await chat.say("/start", event_id="tg:1")
+    clock.advance(retention.EVENTS_KEPT - timedelta(hours=1))
+    await retention.prune(engine, clock.now())
+    assert await chat.say("/start", event_id="tg:1") == []
+
+
+async def test_the_runner_prunes_hourly_in_its_own_job(
+    sqlite_db: AsyncEngine, content: Content, clock: FakeClock
+) -> None:
+    runner = Runner(Engine(sqlite_db, content, clock), {}, tick_seconds=3600)
+    runner.start()
+    try:
+        job = runner.scheduler.get_job(RETENTION_JOB_ID)
+        assert job is not None and isinstance(job.trigger, IntervalTrigger)
+        assert job.trigger.interval == timedelta(hours=1)
+        assert (job.coalesce, job.max_instances) == (True, 1)
+    finally:
+        await runner.stop()
