@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.clock import Clock
@@ -68,7 +69,13 @@ class Engine:
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Handle one event exactly once; returns the replies to send (empty for a duplicate)."""
         now = self.clock.now()
-        outcome = await self.transaction(lambda db: self._handle_in(db, inbound, now))
+        done: list[Outcome | None] = []  # the flow's result, kept in case the commit's answer is lost
+        try:
+            outcome = await self.transaction(lambda db: _kept(done, self._handle_in(db, inbound, now)))
+        except DBAPIError:
+            if not (done and done[0] is not None and await self._committed_anyway(inbound)):
+                raise
+            outcome = done[0]
         if outcome is None:
             log.info("duplicate event dropped", extra={"platform": inbound.user.platform})
             return []
@@ -77,6 +84,21 @@ class Engine:
             extra={"platform": inbound.user.platform, "kind": inbound.kind.value, "replies": len(outcome.replies)},
         )
         return await materialise(outcome.replies, self.content)  # charts are drawn after the commit
+
+    async def _committed_anyway(self, inbound: Inbound) -> bool:
+        """After the connection died around COMMIT: did the transaction land? Its event id says so. If it
+        did, the replies must still go out: the platform's redelivery would be dropped as a duplicate."""
+        if not inbound.event_id:
+            return False
+        event_id = inbound.event_id
+        try:
+            landed = await self.transaction(lambda db: repo.was_processed(db, inbound.user, event_id))
+        except DBAPIError:
+            return False  # still unreachable: fail the event; the platform's redelivery decides
+        if landed:
+            log.warning("commit reported an error but had succeeded; replying",
+                        extra={"platform": inbound.user.platform})
+        return landed
 
     def _handle_in(self, db: Connection, inbound: Inbound, now: datetime) -> Outcome | None:
         user = repo.load_user(db, inbound.user, now)
@@ -152,3 +174,8 @@ class Engine:
         if changed or (new.next_fire_at is None and new.reminders_on):
             profile = after.profile
             new.next_fire_at = plan_next_fire(new, now, quiet_start=profile.quiet_start, quiet_end=profile.quiet_end)
+
+
+def _kept(done: list[Outcome | None], outcome: Outcome | None) -> Outcome | None:
+    done.append(outcome)
+    return outcome

@@ -155,12 +155,25 @@ def user_by_id(db: Db, user_id: int) -> Row[Any] | None:
     return db.execute(_locked(_USER_BY_ID, db), {"id": user_id}).one_or_none()
 
 
+def event_key(event_id: str) -> str:
+    """The id as stored: never trust a platform (or a forger) to keep ids short."""
+    if len(event_id) > EVENT_ID_MAX:
+        return "sha256:" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
+    return event_id
+
+
+def was_processed(db: Db, ref: UserRef, event_id: str) -> bool:
+    query = select(ProcessedEvent.id).where(
+        ProcessedEvent.platform == ref.platform, ProcessedEvent.workspace == ref.workspace,
+        ProcessedEvent.event_id == event_key(event_id),
+    )
+    return db.execute(query).first() is not None
+
+
 def mark_processed(db: Db, user_id: int, ref: UserRef, event_id: str, now: datetime) -> bool:
     """Record the platform's event id; False when it was already handled (a duplicate delivery)."""
-    if len(event_id) > EVENT_ID_MAX:  # never trust a platform (or a forger) to keep ids short
-        event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
-    params = {"user_id": user_id, "platform": ref.platform, "workspace": ref.workspace, "event_id": event_id,
-              "at": now}
+    params = {"user_id": user_id, "platform": ref.platform, "workspace": ref.workspace,
+              "event_id": event_key(event_id), "at": now}
     return db.execute(_MARK_EVENT, params).scalar_one_or_none() is not None
 
 
