@@ -10,6 +10,7 @@ import asyncio
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -142,11 +143,12 @@ class ConsoleChat:
                 await self.deliver_due()
 
     async def _read_loop(self, lines: TextIO, interactive: bool, loop: asyncio.AbstractEventLoop) -> None:
+        incoming = _read_lines(lines, loop)
         while True:
             if interactive:
                 self.out.write("you> ")
                 self.out.flush()
-            line = await loop.run_in_executor(None, lines.readline)
+            line = await incoming.get()
             if not line:
                 break
             if not interactive:
@@ -157,3 +159,22 @@ class ConsoleChat:
                 continue  # like a chat app, an empty line sends nothing
             async with self._busy:
                 await self.say(line)
+
+
+def _read_lines(lines: TextIO, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str]:
+    """Lines from a daemon thread: a blocked `readline` must never hold up shutdown (SIGTERM while the
+    terminal waits for input), which a read in the loop's default executor did."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            line = lines.readline()
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            except RuntimeError:  # the loop has closed: nobody is listening any more
+                return
+            if not line:
+                return
+
+    threading.Thread(target=pump, name="console-input", daemon=True).start()
+    return queue

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import pty
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from select import select as readable
 
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
@@ -168,3 +171,29 @@ async def test_backcoach_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
             await proc.wait()
     assert "scheduler.runner: stopped" in rest
+
+
+def test_backcoach_run_stops_on_sigterm_while_the_terminal_waits_for_input(tmp_path: Path) -> None:
+    """In a terminal the console blocks reading a line; SIGTERM must not wait for the person to type."""
+    env = {**os.environ, "BACKCOACH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tty.sqlite3'}",
+           "BACKCOACH_TICK_SECONDS": "0.2"}
+    for key in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+        env.pop(key, None)
+    main, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env,
+                            stdin=terminal, stdout=terminal, stderr=subprocess.DEVNULL)
+    os.close(terminal)
+    try:
+        shown = b""
+        deadline = time.monotonic() + GUARD
+        while b"you>" not in shown and time.monotonic() < deadline:  # the prompt: it is waiting for input
+            if readable([main], [], [], 0.5)[0]:
+                shown += os.read(main, 4096)
+        assert b"you>" in shown, shown.decode(errors="replace")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=GUARD) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
