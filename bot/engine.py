@@ -136,6 +136,10 @@ class Engine:
         return len(outcome.replies)
 
     @property
+    def on_sqlite(self) -> bool:
+        return self._sqlite_thread is not None
+
+    @property
     def _pg(self) -> bool:
         return self.db.dialect.name == "postgresql"
 

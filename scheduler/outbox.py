@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from bot.engine import Engine
 from bot.rendering import materialise
 from bot.storage import repository as repo
 from bot.storage.models import OutboxMessage, User
+from bot.storage.repository import OUTBOX
 from bot.types import UserRef
 from bot.wire import replies_from_json
 from scheduler.ratelimit import Pacer
@@ -119,13 +121,17 @@ async def send_due_messages(
         by_chat.setdefault((item.ref.platform, item.ref.workspace, item.ref.chat_id), []).append(item)
     queue = deque(by_chat.values())
 
-    async def worker() -> int:
+    async def drain(sessions: async_sessionmaker | None) -> int:
         sent = 0
-        async with engine.db.connect() as conn:  # one connection per worker: no pool checkout (and ping) per row
-            sessions = async_sessionmaker(bind=conn, expire_on_commit=False)
-            while queue:
-                sent += await _deliver(engine, senders, now, queue.popleft(), pacers, sessions)
+        while queue:
+            sent += await _deliver(engine, senders, now, queue.popleft(), pacers, sessions)
         return sent
+
+    async def worker() -> int:
+        if engine.on_sqlite:  # outcomes go through the engine's writer thread
+            return await drain(None)
+        async with engine.db.connect() as conn:  # one connection per worker: no pool checkout (and ping) per row
+            return await drain(async_sessionmaker(bind=conn, expire_on_commit=False))
 
     results = await asyncio.gather(*(worker() for _ in range(min(SEND_WORKERS, len(queue)))), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -135,7 +141,7 @@ async def send_due_messages(
 
 
 async def _deliver(engine: Engine, senders: dict[str, Sender], now: datetime, claimed: list[Claimed],
-                   pacers: dict[str, Pacer] | None, sessions: async_sessionmaker) -> int:
+                   pacers: dict[str, Pacer] | None, sessions: async_sessionmaker | None) -> int:
     """Each row's outcome is committed right after its send: the at-least-once window is one message."""
     sent = 0
     for item in claimed:
@@ -173,26 +179,35 @@ async def _deliver(engine: Engine, senders: dict[str, Sender], now: datetime, cl
     return sent
 
 
-async def _finish(sessions: async_sessionmaker, engine: Engine, item: Claimed, *, status: str,
+async def _finish(sessions: async_sessionmaker | None, engine: Engine, item: Claimed, *, status: str,
                   error: str | None = None, sent_at: datetime | None = None, block_user: bool = False) -> None:
-    async with engine.writer(), sessions() as session, session.begin():
-        await session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == item.id)
-            .values(status=status, last_error=error, sent_at=sent_at, claimed_until=None)
-        )
+    def work(db: repo.Db) -> None:
+        db.execute(update(OUTBOX).where(OUTBOX.c.id == item.id)
+                   .values(status=status, last_error=error, sent_at=sent_at, claimed_until=None))
         if block_user:
-            await session.run_sync(repo.mark_inactive, item.user_id)
+            repo.mark_inactive(db, item.user_id)
+
+    await _write(engine, sessions, work)
 
 
-async def _retry(sessions: async_sessionmaker, engine: Engine, item: Claimed, when: datetime, error: str, *,
+async def _retry(sessions: async_sessionmaker | None, engine: Engine, item: Claimed, when: datetime, error: str, *,
                  count_attempt: bool = True) -> None:
     gave_up = count_attempt and item.attempts >= MAX_ATTEMPTS
-    async with engine.writer(), sessions() as session, session.begin():
-        values: dict = {"last_error": error[:200], "claimed_until": None, "not_before": when}
-        if gave_up:
-            values["status"] = "failed"
-        if not count_attempt:
-            values["attempts"] = OutboxMessage.attempts - 1  # a 429 is the platform pacing us, not a failure
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == item.id).values(**values))
+    values: dict = {"last_error": error[:200], "claimed_until": None, "not_before": when}
+    if gave_up:
+        values["status"] = "failed"
+    if not count_attempt:
+        values["attempts"] = OUTBOX.c.attempts - 1  # a 429 is the platform pacing us, not a failure
+    await _write(engine, sessions, lambda db: db.execute(update(OUTBOX).where(OUTBOX.c.id == item.id).values(**values)))
     if gave_up:
         log.error("message gave up after retries", extra={"platform": item.ref.platform, "error": error})
+
+
+async def _write(engine: Engine, sessions: async_sessionmaker | None, work: Callable[[repo.Db], object]) -> None:
+    """One row's outcome in its own transaction: on SQLite on the engine's writer thread (one hop, and no
+    contention with the engine's events), on PostgreSQL on this worker's own connection (no pool checkout)."""
+    if sessions is None:
+        await engine.transaction(work)
+        return
+    async with sessions() as session, session.begin():
+        await session.run_sync(work)
