@@ -15,6 +15,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
+from bot.storage.db import is_sqlite_file
 
 _TELEGRAM_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -71,6 +72,8 @@ def _check_core(s: Settings, report: Report) -> None:
         url = make_url(s.database_url)
         if url.drivername not in _DRIVERS:
             report.errors.append(f"BACKCOACH_DATABASE_URL: driver {url.drivername!r}; use one of {', '.join(_DRIVERS)}")
+        elif url.drivername.startswith("sqlite") and not is_sqlite_file(url.database):
+            report.errors.append("BACKCOACH_DATABASE_URL: SQLite needs a file path (in memory, everything is lost)")
         elif url.drivername.startswith("sqlite"):
             report.warnings.append("BACKCOACH_DATABASE_URL is SQLite: run one process only (PostgreSQL scales out)")
     except Exception:

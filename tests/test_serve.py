@@ -143,6 +143,8 @@ def test_check_config_accepts_a_good_setup_and_hides_secrets(monkeypatch: pytest
     ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
     ({"SLACK_SIGNING_SECRET": "s"}, "SLACK_CLIENT_ID"),
     ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "BACKCOACH_DATABASE_URL": "mysql://x/y"}, "BACKCOACH_DATABASE_URL"),
+    ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "BACKCOACH_DATABASE_URL": "sqlite+aiosqlite:///:memory:"},
+     "BACKCOACH_DATABASE_URL"),
     ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "BACKCOACH_PORT": "eighty"}, "BACKCOACH_PORT"),
 ])
 def test_check_config_names_what_is_wrong(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str],

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, make_url, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import FakeClock
@@ -193,3 +193,9 @@ async def test_repository_runs_on_an_orm_session_too(sqlite_db: AsyncEngine, clo
                                       clock.now())
         assert not await session.run_sync(repo.enqueue, user.id, "message", "k1", {"replies": []}, clock.now(),
                                           clock.now())
+
+
+def test_an_in_memory_database_is_refused() -> None:
+    """The writer opens its own connection: in memory, that would be a second, empty database."""
+    with pytest.raises(ValueError, match="SQLite file"):
+        SqliteWriter(make_url("sqlite+aiosqlite:///:memory:"))

@@ -21,6 +21,12 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def is_sqlite_file(database: str | None) -> bool:
+    """Whether an SQLite URL's database is a file (the engine's writer opens a second connection to it)."""
+    return bool(database) and database != ":memory:" and "mode=memory" not in str(database) \
+        and not str(database).startswith("file::memory:")
+
+
 def sqlite_pragmas(url: str) -> Callable[[Any, Any], None]:
     """A `connect` listener: WAL (on a file), a busy timeout and enforced foreign keys."""
 

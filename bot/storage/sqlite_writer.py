@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection, create_engine, event
 
-from bot.storage.db import sqlite_begin_immediate, sqlite_no_implicit_begin, sqlite_pragmas
+from bot.storage.db import is_sqlite_file, sqlite_begin_immediate, sqlite_no_implicit_begin, sqlite_pragmas
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ class SqliteWriter:
     """Runs `work(connection)` inside one transaction on the writer thread."""
 
     def __init__(self, async_url: URL, *, checkpoint_every: float | None = 1.0) -> None:
+        if not is_sqlite_file(async_url.database):  # a second connection would open a different, empty database
+            raise ValueError("BackCoach needs an SQLite file, not an in-memory database")
         url = async_url.set(drivername="sqlite")
         self.engine = create_engine(url, hide_parameters=True, connect_args={"timeout": 30})
         event.listen(self.engine, "connect", sqlite_pragmas(url.render_as_string(hide_password=False)))
@@ -45,12 +47,12 @@ class SqliteWriter:
         event.listen(self.engine, "connect", _no_autocheckpoint)
         event.listen(self.engine, "begin", sqlite_begin_immediate)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backcoach-sqlite")
-        self._path = url.database if _is_file(url.database) else None
+        self._path = url.database
         self._checkpoint_every = checkpoint_every
         self._checkpointer: _Checkpointer | None = None  # threads start with the first transaction
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        if self._checkpointer is None and self._path is not None and self._checkpoint_every:
+        if self._checkpointer is None and self._checkpoint_every:
             self._checkpointer = _Checkpointer(self._path, self._checkpoint_every)
             weakref.finalize(self, self._checkpointer.stop_soon)  # an engine never closed still stops it
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_transaction, work)
@@ -69,10 +71,6 @@ class SqliteWriter:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self.engine.dispose()
-
-
-def _is_file(database: str | None) -> bool:
-    return bool(database) and database != ":memory:" and not str(database).startswith("file::memory:")
 
 
 class _Checkpointer:
