@@ -47,7 +47,7 @@ class SqliteWriter:
         event.listen(self.engine, "connect", _no_autocheckpoint)
         event.listen(self.engine, "begin", sqlite_begin_immediate)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backcoach-sqlite")
-        self._path = url.database
+        self._path: str = url.database or ""  # non-empty: checked above
         self._checkpoint_every = checkpoint_every
         self._checkpointer: _Checkpointer | None = None  # threads start with the first transaction
 
