@@ -64,7 +64,8 @@ class Chat:
         await outbox.send_due_messages(self.engine, {self.user.platform: self.sender}, now)
         return [r for _, r in self.sender.sent[before:]]
 
-    async def onboard(self, *, time: str = "07:00", zone: str = "London") -> None:
+    async def consent_and_choose_all(self) -> None:
+        """/start, consent, "No" to every screening question, all exercises: the reminder question is next."""
         await self.say("/start")
         await self.tap("I understand")
         for _ in range(10):
@@ -72,6 +73,9 @@ class Chat:
                 break
             await self.tap("No")
         await self.tap("All of them")
+
+    async def onboard(self, *, time: str = "07:00", zone: str = "London") -> None:
+        await self.consent_and_choose_all()
         await self.tap(time)
         await self.tap(zone)
         assert "all set" in self.texts().lower(), self.texts()

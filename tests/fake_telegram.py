@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from content.loader import Content
+
 TOKEN = "123456:TEST-not-a-real-token"
 BOT = {"id": 123456, "is_bot": True, "first_name": "BackCoach", "username": "BackCoachBot",
        "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
@@ -261,3 +263,15 @@ class Person:
 
     def labels(self) -> list[str]:
         return [t for c in self.last for t, _ in c.buttons()]
+
+
+async def onboard(person: Person, content: Content) -> None:
+    """Consent, "No" to every screening question, all exercises, reminders at 07:00 London."""
+    await person.say("/start")
+    await person.tap(content.msg("button.agree"))
+    while "Yes" in person.labels():
+        await person.tap("No")
+    await person.tap("All of them")
+    await person.tap("07:00")
+    await person.tap("London")
+    assert "all set" in person.texts().lower()

@@ -23,9 +23,9 @@ from bot.bench_serve import ServeProcess, free_port, serve_env, telegram_env
 from content.loader import Content
 from tests.conftest import PG_URL, _drop_pg_database
 from tests.fake_slack import FakeSlack
-from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.fake_telegram import TOKEN, FakeTelegram, onboard
 from tests.slack_client import SECRET as SLACK_SECRET
-from tests.test_serve_pg import SlackPerson, WebhookPerson, get, metric, onboard_slack, onboard_telegram
+from tests.test_serve_pg import SlackPerson, WebhookPerson, get, metric, onboard_slack
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
 
@@ -88,7 +88,7 @@ async def test_serve_waits_for_the_database_and_survives_killed_connections(
         stop, killed = asyncio.Event(), []
         killer = asyncio.create_task(kill_connections(name, stop, killed))
         try:
-            await asyncio.gather(*(onboard_telegram(p, content) for p in people),
+            await asyncio.gather(*(onboard(p, content) for p in people),
                                  *(onboard_slack(p) for p in slackers))
         finally:
             stop.set()

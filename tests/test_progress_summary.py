@@ -125,13 +125,7 @@ async def test_stop_holds_the_summary_and_resume_brings_it_back(chat: Chat, engi
 
 async def test_no_reminder_time_gets_the_summary_at_ten(chat: Chat, engine: Engine, clock: FakeClock) -> None:
     """Someone who chose no reminders still gets the weekly summary, at 10:00 local (documented default)."""
-    await chat.say("/start")
-    await chat.tap("I understand")
-    for _ in range(10):
-        if "Yes" not in chat.labels():
-            break
-        await chat.tap("No")
-    await chat.tap("All of them")
+    await chat.consent_and_choose_all()
     await chat.tap("No reminders")
     await chat.tap("New York")
     sender = TimedSender(clock)

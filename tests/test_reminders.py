@@ -25,13 +25,7 @@ ONBOARDED = {"consented": True, "onboarded": True, "exercises": []}
 
 async def onboard(chat: Chat, *, at: str = "07:00", zone: str = "Europe/London") -> None:
     """Onboard by typing the time and zone, as a person would."""
-    await chat.say("/start")
-    await chat.tap("I understand")
-    for _ in range(10):
-        if "Yes" not in chat.labels():
-            break
-        await chat.tap("No")
-    await chat.tap("All of them")
+    await chat.consent_and_choose_all()
     await chat.say(at)
     await chat.say(zone)
     assert "all set" in chat.texts().lower(), chat.texts()

@@ -25,7 +25,7 @@ from content.loader import Content
 from tests.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
 from tests.fake_slack import Call as SlackCall
 from tests.fake_slack import FakeSlack
-from tests.fake_telegram import TOKEN, Call, FakeTelegram, Person, text_update
+from tests.fake_telegram import TOKEN, Call, FakeTelegram, Person, onboard, text_update
 from tests.slack_client import SECRET as SLACK_SECRET
 from tests.slack_client import Response, SlackSide
 
@@ -74,17 +74,6 @@ class WebhookPerson(Person):
         self.last = self.mine(mark)
         self.steps.append(self.sent())
         return self.last
-
-
-async def onboard_telegram(person: Person, content: Content) -> None:
-    await person.say("/start")
-    await person.tap(content.msg("button.agree"))
-    while "Yes" in person.labels():
-        await person.tap("No")
-    await person.tap("All of them")
-    await person.tap("07:00")
-    await person.tap("London")
-    assert "all set" in person.texts().lower(), person.texts()
 
 
 class _Remote:
@@ -211,7 +200,7 @@ async def test_two_serve_processes_share_one_postgres(
     urls = [p.url for p in two_processes]
     tg_people = [WebhookPerson(fake_tg, 7001 + i, urls, first=i) for i in range(3)]
     slack_people = [SlackPerson(fake_slack, f"U{i}", urls, first=i) for i in range(3)]
-    await asyncio.gather(*(onboard_telegram(p, content) for p in tg_people),
+    await asyncio.gather(*(onboard(p, content) for p in tg_people),
                          *(onboard_slack(p) for p in slack_people))
 
     # every step was answered, and no reply text repeats within a step (nothing sent twice)

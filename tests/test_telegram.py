@@ -20,7 +20,17 @@ from bot.storage.models import ExerciseSession, ProcessedEvent, User
 from bot.types import Reply, UserRef
 from content.loader import Content
 from scheduler import outbox
-from tests.fake_telegram import TOKEN, Call, FakeTelegram, Fault, Person, callback_update, private_chat, text_update
+from tests.fake_telegram import (
+    TOKEN,
+    Call,
+    FakeTelegram,
+    Fault,
+    Person,
+    callback_update,
+    onboard,
+    private_chat,
+    text_update,
+)
 
 USER = 4242
 CHAT = str(USER)
@@ -72,17 +82,6 @@ def assert_settled(calls: list[Call], message_id: int) -> None:
     """A tap is answered and its keyboard removed before anything else is sent."""
     assert [c.method for c in calls[:2]] == ["answerCallbackQuery", "editMessageReplyMarkup"]
     assert calls[1].params == {"chat_id": CHAT, "message_id": str(message_id)}  # no reply_markup: removed
-
-
-async def onboard(person: Person, content: Content) -> None:
-    await person.say("/start")
-    await person.tap(content.msg("button.agree"))
-    while "Yes" in person.labels():
-        await person.tap("No")
-    await person.tap("All of them")
-    await person.tap("07:00")
-    await person.tap("London")
-    assert "all set" in person.texts().lower()
 
 
 async def deliver_due(engine: Engine, fake: FakeTelegram, tg: TelegramAdapter, delta: timedelta) -> list[Call]:
