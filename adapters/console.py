@@ -22,8 +22,18 @@ from scheduler.runner import tick
 
 CONSOLE_USER = UserRef(platform="console", workspace="", user_id="local", chat_id="local")
 _DURATION = re.compile(r"^(\d+)\s*(s|sec|m|min|h|hour|hours|d|day|days)$")
-_UNITS = {"s": "seconds", "sec": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "hour": "hours",
-          "hours": "hours", "d": "days", "day": "days", "days": "days"}
+_UNITS = {
+    "s": "seconds",
+    "sec": "seconds",
+    "m": "minutes",
+    "min": "minutes",
+    "h": "hours",
+    "hour": "hours",
+    "hours": "hours",
+    "d": "days",
+    "day": "days",
+    "days": "days",
+}
 
 
 def parse_duration(text: str) -> timedelta | None:
@@ -108,7 +118,7 @@ class ConsoleChat:
     async def say(self, line: str) -> None:
         text = line.strip()
         if text.lower().startswith("/advance"):
-            delta = parse_duration(text[len("/advance"):])
+            delta = parse_duration(text[len("/advance") :])
             advance = getattr(self.engine.clock, "advance", None)
             if delta is None or advance is None:
                 self._print("Use /advance with a duration like 30s, 10m, 2h or 1d (only with the simulated clock).")

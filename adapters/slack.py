@@ -84,8 +84,9 @@ class SlackAdapter:
 
     platform = PLATFORM
 
-    def __init__(self, engine: Engine, app: AsyncApp, sender: SlackSender, options: SlackOptions,
-                 app_token: str | None = None) -> None:
+    def __init__(
+        self, engine: Engine, app: AsyncApp, sender: SlackSender, options: SlackOptions, app_token: str | None = None
+    ) -> None:
         self.engine = engine
         self.app = app
         self.options = options
@@ -194,20 +195,32 @@ class SlackAdapter:
         tz = (info.get("user") or {}).get("tz")
         return tz if isinstance(tz, str) and tz else None
 
-    async def converse(self, client: AsyncWebClient, ref: UserRef, kind: InboundKind, *, text: str = "",
-                       action: str = "", event_id: str | None = None, hint: bool = False) -> None:
+    async def converse(
+        self,
+        client: AsyncWebClient,
+        ref: UserRef,
+        kind: InboundKind,
+        *,
+        text: str = "",
+        action: str = "",
+        event_id: str | None = None,
+        hint: bool = False,
+    ) -> None:
         async with self.turn((ref.workspace, ref.user_id)):
             tz = await self.timezone_hint(client, ref.workspace, ref.user_id) if hint else None
-            inbound = Inbound(ref, kind, text=text, action=action, at=self.engine.clock.now(), event_id=event_id,
-                              timezone_hint=tz)
+            inbound = Inbound(
+                ref, kind, text=text, action=action, at=self.engine.clock.now(), event_id=event_id, timezone_hint=tz
+            )
             replies = render.order_for_sending(await self.engine.handle(inbound))
             for index, reply in enumerate(replies):
                 try:
                     await post_reply(client, ref.chat_id, reply)
                 except Exception as exc:
                     await self.defer(ref, replies[index:], event_id)
-                    log.warning("slack reply deferred to the outbox",
-                                extra={"platform": PLATFORM, "error": type(map_error(exc)).__name__})
+                    log.warning(
+                        "slack reply deferred to the outbox",
+                        extra={"platform": PLATFORM, "error": type(map_error(exc)).__name__},
+                    )
                     return
 
     async def defer(self, ref: UserRef, replies: list[Reply], event_id: str | None) -> None:
@@ -218,8 +231,9 @@ class SlackAdapter:
         async with self.engine.writer(), self.engine.sessions() as session, session.begin():
             user_id = (
                 await session.execute(
-                    select(User.id).where(User.platform == PLATFORM, User.workspace == ref.workspace,
-                                          User.platform_user_id == ref.user_id)
+                    select(User.id).where(
+                        User.platform == PLATFORM, User.workspace == ref.workspace, User.platform_user_id == ref.user_id
+                    )
                 )
             ).scalar_one()
             payload = {"replies": replies_to_json(replies)}
@@ -235,8 +249,9 @@ def _register(app: AsyncApp, adapter: SlackAdapter) -> None:
     """Bolt listeners: each acks at once (Bolt acks events itself) and spawns the real work."""
 
     @app.event("message")
-    async def on_message(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext,
-                         client: AsyncWebClient) -> None:
+    async def on_message(
+        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return  # edits, deletions, joins, bot messages and other channels are not part of the conversation
         text = unescape(str(event.get("text") or ""))
@@ -256,14 +271,16 @@ def _register(app: AsyncApp, adapter: SlackAdapter) -> None:
         await adapter.dispatch(_commanded(adapter, body, context, client))
 
     @app.event("app_home_opened")
-    async def on_home(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext,
-                      client: AsyncWebClient) -> None:
+    async def on_home(
+        event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
         if event.get("tab") == "home":
             await adapter.dispatch(_publish_home(adapter, client, _team(body, context), str(event["user"])))
 
 
-async def _tapped(adapter: SlackAdapter, body: dict[str, Any], context: AsyncBoltContext,
-                  client: AsyncWebClient) -> None:
+async def _tapped(
+    adapter: SlackAdapter, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
     action = body["actions"][0]
     user_id = str(body["user"]["id"])
     workspace = _team(body, context)
@@ -273,24 +290,40 @@ async def _tapped(adapter: SlackAdapter, body: dict[str, Any], context: AsyncBol
     if channel and container.get("message_ts"):  # the tapped message loses its buttons: no second tap
         label = ((action.get("text") or {}).get("text")) or ""
         try:
-            await client.chat_update(channel=channel, ts=container["message_ts"], text=message.get("text") or label,
-                                     blocks=render.answered(message.get("blocks") or [], label))
+            await client.chat_update(
+                channel=channel,
+                ts=container["message_ts"],
+                text=message.get("text") or label,
+                blocks=render.answered(message.get("blocks") or [], label),
+            )
         except Exception:  # cosmetic: the core refuses a second tap anyway, so the answer must still go ahead
             log.warning("chat.update failed", extra={"platform": PLATFORM})
     chat = channel or await adapter.dm_channel(client, workspace, user_id)
     ref = UserRef(PLATFORM, workspace, user_id, str(chat))
-    await adapter.converse(client, ref, InboundKind.BUTTON, action=str(action.get("value") or ""),
-                           event_id=f"action:{user_id}:{action.get('action_ts')}")
+    await adapter.converse(
+        client,
+        ref,
+        InboundKind.BUTTON,
+        action=str(action.get("value") or ""),
+        event_id=f"action:{user_id}:{action.get('action_ts')}",
+    )
 
 
-async def _commanded(adapter: SlackAdapter, body: dict[str, Any], context: AsyncBoltContext,
-                     client: AsyncWebClient) -> None:
+async def _commanded(
+    adapter: SlackAdapter, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
     user_id = str(body["user_id"])
     workspace = _team(body, context)
     chat = await adapter.dm_channel(client, workspace, user_id)
     ref = UserRef(PLATFORM, workspace, user_id, chat)
-    await adapter.converse(client, ref, InboundKind.COMMAND, text=command_text(str(body.get("text") or "")),
-                           event_id=f"command:{body.get('trigger_id')}", hint=True)
+    await adapter.converse(
+        client,
+        ref,
+        InboundKind.COMMAND,
+        text=command_text(str(body.get("text") or "")),
+        event_id=f"command:{body.get('trigger_id')}",
+        hint=True,
+    )
 
 
 async def _publish_home(adapter: SlackAdapter, client: AsyncWebClient, workspace: str, user_id: str) -> None:

@@ -21,11 +21,24 @@ from scheduler.sender import Blocked, RetryLater, SendError, TransientError
 log = logging.getLogger(__name__)
 
 # Errors that mean "this person (or this workspace) can no longer be reached": stop sending.
-BLOCKED_ERRORS = frozenset({
-    "account_inactive", "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "token_revoked",
-    "not_authed", "user_not_found", "user_disabled", "cannot_dm_bot", "team_access_not_granted", "app_uninstalled",
-    "org_login_required", "ekm_access_denied",
-})
+BLOCKED_ERRORS = frozenset(
+    {
+        "account_inactive",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "token_revoked",
+        "not_authed",
+        "user_not_found",
+        "user_disabled",
+        "cannot_dm_bot",
+        "team_access_not_granted",
+        "app_uninstalled",
+        "org_login_required",
+        "ekm_access_denied",
+    }
+)
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 DEFAULT_RETRY_AFTER = 1.0
 
@@ -101,6 +114,7 @@ class SlackSender:
                 await post_reply(self._client, channel, reply, token)
         except Exception as exc:
             error = map_error(exc)
-            log.warning("slack send failed", extra={"platform": "slack", "error": type(error).__name__,
-                                                    "code": str(error)})
+            log.warning(
+                "slack send failed", extra={"platform": "slack", "error": type(error).__name__, "code": str(error)}
+            )
             raise error from exc

@@ -175,10 +175,20 @@ class TelegramAdapter:
         builder = (
             ApplicationBuilder()
             .token(cfg.token)
-            .request(HTTPXRequest(connection_pool_size=64, read_timeout=timeout, write_timeout=timeout,
-                                  connect_timeout=timeout, pool_timeout=timeout))
-            .get_updates_request(HTTPXRequest(connection_pool_size=2, read_timeout=timeout,
-                                              write_timeout=timeout, connect_timeout=timeout))
+            .request(
+                HTTPXRequest(
+                    connection_pool_size=64,
+                    read_timeout=timeout,
+                    write_timeout=timeout,
+                    connect_timeout=timeout,
+                    pool_timeout=timeout,
+                )
+            )
+            .get_updates_request(
+                HTTPXRequest(
+                    connection_pool_size=2, read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout
+                )
+            )
             .concurrent_updates(self.processor)
             .job_queue(None)
         )
@@ -229,7 +239,9 @@ class TelegramAdapter:
         await self.app.bot.set_my_commands(command_menu(self.engine.content))
         if self.config.webhook_url and self.config.webhook_secret:
             await self.app.bot.set_webhook(
-                self.config.webhook_url, secret_token=self.config.webhook_secret, allowed_updates=ALLOWED_UPDATES,
+                self.config.webhook_url,
+                secret_token=self.config.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
                 drop_pending_updates=False,
             )
         log.info("telegram adapter hosted", extra={"mode": "webhook"})
@@ -266,7 +278,9 @@ class TelegramAdapter:
         await site.start()
         self.webhook_port = self._runner.addresses[0][1]
         await self.app.bot.set_webhook(
-            cfg.webhook_url, secret_token=cfg.webhook_secret, allowed_updates=ALLOWED_UPDATES,
+            cfg.webhook_url,
+            secret_token=cfg.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
             drop_pending_updates=False,
         )
 
@@ -321,8 +335,9 @@ class TelegramAdapter:
             if update.callback_query is not None:
                 await update.callback_query.answer()
             elif update.effective_chat is not None:
-                await self.app.bot.send_message(update.effective_chat.id,
-                                                self.engine.content.msg("telegram.private_only"))
+                await self.app.bot.send_message(
+                    update.effective_chat.id, self.engine.content.msg("telegram.private_only")
+                )
         except TelegramError as exc:
             log.debug("group reply failed", extra={"error": type(exc).__name__})
 
@@ -375,8 +390,15 @@ class TelegramAdapter:
         async with self.engine.writer(), self.engine.sessions() as session, session.begin():
             user_id = await _user_id(session, inbound.user)
             if user_id is not None:
-                await session.run_sync(repo.enqueue, user_id, "message", f"late:{inbound.event_id}",
-                                   {"replies": replies_to_json(rest)}, now + timedelta(seconds=wait), now)
+                await session.run_sync(
+                    repo.enqueue,
+                    user_id,
+                    "message",
+                    f"late:{inbound.event_id}",
+                    {"replies": replies_to_json(rest)},
+                    now + timedelta(seconds=wait),
+                    now,
+                )
         log.info("telegram replies queued for retry", extra={"count": len(rest), "error": type(exc).__name__})
 
     async def _set_inactive(self, ref: UserRef) -> None:
@@ -390,9 +412,13 @@ class TelegramAdapter:
         """Log where it broke, never what was said: exception messages may quote the user's text."""
         error = context.error
         where = traceback.extract_tb(error.__traceback__)[-1] if error and error.__traceback__ else None
-        log.error("telegram update failed", extra={
-            "error": type(error).__name__, "where": f"{where.filename}:{where.lineno}" if where else "",
-        })
+        log.error(
+            "telegram update failed",
+            extra={
+                "error": type(error).__name__,
+                "where": f"{where.filename}:{where.lineno}" if where else "",
+            },
+        )
 
 
 @dataclass(frozen=True)

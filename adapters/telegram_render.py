@@ -62,7 +62,7 @@ def is_private(update: Update) -> bool:
 
 
 def normalise_command(text: str) -> str:
-    """"/today@BackCoachBot extra" -> "/today extra": in a private chat the @suffix carries nothing."""
+    """ "/today@BackCoachBot extra" -> "/today extra": in a private chat the @suffix carries nothing."""
     head, sep, rest = text.partition(" ")
     return head.split("@", 1)[0] + sep + rest
 
@@ -83,8 +83,7 @@ def to_inbound(update: Update, now: datetime, find_zone: ZoneFinder) -> Inbound 
         return None
     if message.location is not None:  # turned into a zone here and forgotten: the location is never stored
         zone = find_zone(message.location.latitude, message.location.longitude)
-        return Inbound(ref, InboundKind.TEXT, text="" if zone else "?", at=now, event_id=event_id,
-                       timezone_hint=zone)
+        return Inbound(ref, InboundKind.TEXT, text="" if zone else "?", at=now, event_id=event_id, timezone_hint=zone)
     text = message.text or message.caption or ""
     if text.startswith("/"):
         return Inbound(ref, InboundKind.COMMAND, text=normalise_command(text), at=now, event_id=event_id)

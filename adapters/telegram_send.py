@@ -79,8 +79,8 @@ class TelegramSender:
         upload = InputFile(item.file.data, filename=item.file.filename)
         caption = item.text or None
         if item.method == "sendPhoto":
-            await self.bot.send_photo(chat_id, upload, caption=caption, parse_mode=parse_mode,
-                                      reply_markup=item.markup)
+            await self.bot.send_photo(chat_id, upload, caption=caption, parse_mode=parse_mode, reply_markup=item.markup)
         else:
-            await self.bot.send_document(chat_id, upload, caption=caption, parse_mode=parse_mode,
-                                         reply_markup=item.markup)
+            await self.bot.send_document(
+                chat_id, upload, caption=caption, parse_mode=parse_mode, reply_markup=item.markup
+            )

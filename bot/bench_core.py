@@ -61,8 +61,18 @@ class _Driver:
         event_id = f"{self.user.user_id}:{self.n}"
         if self.n % 17 == 0:
             return Inbound(self.user, InboundKind.TEXT, text="feeling a bit stiff but ok today", event_id=event_id)
-        for label in ("I understand", "No", "All of them", "07:00", "London", "Start", "3", "Done", "That's all",
-                      "Not now"):
+        for label in (
+            "I understand",
+            "No",
+            "All of them",
+            "07:00",
+            "London",
+            "Start",
+            "3",
+            "Done",
+            "That's all",
+            "Not now",
+        ):
             action = _first_action(self.last, label)
             if action:
                 return Inbound(self.user, InboundKind.BUTTON, action=action, event_id=event_id)
@@ -162,11 +172,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(f"bench core: {_pin(args.cpus)}")
     with tempfile.TemporaryDirectory() as tmp:
-        _print("sqlite", "back to back", asyncio.run(back_to_back(f"sqlite+aiosqlite:///{Path(tmp) / 'a.db'}",
-                                                                  args.events)))
+        _print(
+            "sqlite",
+            "back to back",
+            asyncio.run(back_to_back(f"sqlite+aiosqlite:///{Path(tmp) / 'a.db'}", args.events)),
+        )
         label = f"{args.rate:.0f}/s offered, {args.users} users"
-        _print("sqlite", label, asyncio.run(offered_load(f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}",
-                                                         args.users, args.events, args.rate)))
+        _print(
+            "sqlite",
+            label,
+            asyncio.run(offered_load(f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}", args.users, args.events, args.rate)),
+        )
     if args.pg:
         _print("postgresql", "back to back", asyncio.run(_on_pg(args.pg, back_to_back, args.events)))
         label = f"{args.rate:.0f}/s offered, {args.users} users"

@@ -41,8 +41,16 @@ def serve_env(port: int, database_url: str, **extra: str) -> dict[str, str]:
     """The environment of one serve process: ours only (nothing inherited from the caller's BACKCOACH_*,
     TELEGRAM_* or SLACK_* variables), listening on 127.0.0.1:`port`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
-    env.update({"PYTHONPATH": str(ROOT), "BACKCOACH_HOST": "127.0.0.1", "BACKCOACH_PORT": str(port),
-                "BACKCOACH_DATABASE_URL": database_url, "BACKCOACH_LOG_LEVEL": "WARNING", **extra})
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "BACKCOACH_HOST": "127.0.0.1",
+            "BACKCOACH_PORT": str(port),
+            "BACKCOACH_DATABASE_URL": database_url,
+            "BACKCOACH_LOG_LEVEL": "WARNING",
+            **extra,
+        }
+    )
     return env
 
 
@@ -61,8 +69,14 @@ class ServeProcess:
     async def start(self) -> None:
         self._log = self.log_path.open("wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", env=self.env, cwd=self.workdir,  # no stray .env is read
-            stdout=self._log, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "serve",
+            env=self.env,
+            cwd=self.workdir,  # no stray .env is read
+            stdout=self._log,
+            stderr=asyncio.subprocess.STDOUT,
         )
 
     async def wait_ready(self, patience: float = 60.0) -> None:
@@ -103,17 +117,25 @@ class ServeProcess:
 
 
 def telegram_env(fake_url: str, token: str, port: int) -> dict[str, str]:
-    return {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": fake_url,
-            "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram", "TELEGRAM_WEBHOOK_SECRET": SECRET}
+    return {
+        "TELEGRAM_BOT_TOKEN": token,
+        "TELEGRAM_API_BASE_URL": fake_url,
+        "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+    }
 
 
 # --- the benchmark ------------------------------------------------------------------------------------
 
 
 def _update(update_id: int, user: int, text: str) -> dict[str, Any]:
-    message: dict[str, Any] = {"message_id": update_id, "date": int(time.time()),
-                               "chat": {"id": user, "type": "private", "first_name": "B"},
-                               "from": {"id": user, "is_bot": False, "first_name": "B"}, "text": text}
+    message: dict[str, Any] = {
+        "message_id": update_id,
+        "date": int(time.time()),
+        "chat": {"id": user, "type": "private", "first_name": "B"},
+        "from": {"id": user, "is_bot": False, "first_name": "B"},
+        "text": text,
+    }
     if text.startswith("/"):
         message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
     return {"update_id": update_id, "message": message}
@@ -122,9 +144,11 @@ def _update(update_id: int, user: int, text: str) -> dict[str, Any]:
 async def _post(session: aiohttp.ClientSession, url: str, update: dict[str, Any]) -> tuple[int, float]:
     started = time.perf_counter()
     try:
-        async with session.post(f"{url}/telegram", data=json.dumps(update),
-                                headers={"Content-Type": "application/json",
-                                         "X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
+        async with session.post(
+            f"{url}/telegram",
+            data=json.dumps(update),
+            headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET},
+        ) as resp:
             await resp.read()
             status = resp.status
     except aiohttp.ClientError:
@@ -132,8 +156,7 @@ async def _post(session: aiohttp.ClientSession, url: str, update: dict[str, Any]
     return status, time.perf_counter() - started
 
 
-async def _run_rate(urls: list[str], rate: float, seconds: float, users: int,
-                    ids: itertools.count) -> dict[str, float]:
+async def _run_rate(urls: list[str], rate: float, seconds: float, users: int, ids: itertools.count) -> dict[str, float]:
     """Open loop: updates leave on schedule whether or not earlier ones were answered."""
     total = int(rate * seconds)
     texts = ("/help", "feeling a bit stiff but ok today", "/today")
@@ -150,10 +173,15 @@ async def _run_rate(urls: list[str], rate: float, seconds: float, users: int,
         results = await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
     ok = sorted(lat for status, lat in results if status == 200)
-    return {"offered": rate, "sent": total, "ok": len(ok), "failed": total - len(ok),
-            "per_s": len(ok) / elapsed if elapsed else 0.0,
-            "p50_ms": statistics.median(ok) * 1000 if ok else float("nan"),
-            "p99_ms": ok[max(0, int(len(ok) * 0.99) - 1)] * 1000 if ok else float("nan")}
+    return {
+        "offered": rate,
+        "sent": total,
+        "ok": len(ok),
+        "failed": total - len(ok),
+        "per_s": len(ok) / elapsed if elapsed else 0.0,
+        "p50_ms": statistics.median(ok) * 1000 if ok else float("nan"),
+        "p99_ms": ok[max(0, int(len(ok) * 0.99) - 1)] * 1000 if ok else float("nan"),
+    }
 
 
 async def _bench(args: argparse.Namespace) -> None:
@@ -174,10 +202,12 @@ async def _bench(args: argparse.Namespace) -> None:
                 await _run_rate(urls, 20, 1.0, args.users, ids)  # warm-up: users exist, pools are filled
                 for rate in rates:
                     r = await _run_rate(urls, rate, args.seconds, args.users, ids)
-                    print(f"processes={count} db={'postgresql' if args.pg else 'sqlite'} offered={r['offered']:.0f}/s "
-                          f"sent={r['sent']:.0f} ok={r['ok']:.0f} failed={r['failed']:.0f} "
-                          f"sustained={r['per_s']:.0f}/s p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms",
-                          flush=True)
+                    print(
+                        f"processes={count} db={'postgresql' if args.pg else 'sqlite'} offered={r['offered']:.0f}/s "
+                        f"sent={r['sent']:.0f} ok={r['ok']:.0f} failed={r['failed']:.0f} "
+                        f"sustained={r['per_s']:.0f}/s p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms",
+                        flush=True,
+                    )
                     fake.calls.clear()
     finally:
         await fake.stop()
@@ -224,9 +254,12 @@ async def _processes(count: int, db_url: str, fake_url: str, token: str):  # typ
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="backcoach bench serve")
-    parser.add_argument("--pg", default=os.environ.get("BACKCOACH_TEST_POSTGRES_URL"),
-                        help="PostgreSQL admin URL (a throw-away database is made); default "
-                             "BACKCOACH_TEST_POSTGRES_URL; without it, one process on SQLite only")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("BACKCOACH_TEST_POSTGRES_URL"),
+        help="PostgreSQL admin URL (a throw-away database is made); default "
+        "BACKCOACH_TEST_POSTGRES_URL; without it, one process on SQLite only",
+    )
     parser.add_argument("--rates", default="25,50,100,200,400", help="offered updates/s, comma-separated")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per rate")
     parser.add_argument("--users", type=int, default=300, help="distinct people the updates come from")

@@ -49,8 +49,10 @@ def _figure(week: WeekSummary, labels: ChartLabels, goal_low: int, goal_high: in
     ax.set_xticks(xs, [f"{d.day:%a}\n{d.day:%d %b}" for d in week.days])
     ax.set_title(f"{labels.title}: {week.start:%d %b} – {week.end:%d %b %Y}")
     pain_ax = ax.twinx()
-    for attr, colour, label in (("pain_before", "#e45756", labels.pain_before),
-                                ("pain_after", "#9d755d", labels.pain_after)):
+    for attr, colour, label in (
+        ("pain_before", "#e45756", labels.pain_before),
+        ("pain_after", "#9d755d", labels.pain_after),
+    ):
         points = [(x, getattr(d, attr)) for x, d in zip(xs, week.days, strict=True) if getattr(d, attr) is not None]
         if points:
             pain_ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=label)
@@ -106,14 +108,22 @@ def sample_week() -> WeekSummary:
 
     end = date(2026, 3, 8)
     records = Records()
-    for i, (pain, after, minutes) in enumerate([(5, 4, 15), (5, 4, 20), (None, None, 0), (4, 3, 30),
-                                                (4, 3, 35), (3, 2, 45), (3, 3, 40)]):
+    for i, (pain, after, minutes) in enumerate(
+        [(5, 4, 15), (5, 4, 20), (None, None, 0), (4, 3, 30), (4, 3, 35), (3, 2, 45), (3, 3, 40)]
+    ):
         day = end - timedelta(days=6 - i)
         at = datetime.combine(day, time(8), tzinfo=UTC)
         if pain is not None:
-            records.sessions.append(SessionRow(started_at=at, local_date=day, status="completed", pain_before=pain,
-                                               pain_after=after, exercises=[ExerciseRow(
-                                                   exercise_id="pelvic_tilt", result="done", repetitions=8, at=at)]))
+            records.sessions.append(
+                SessionRow(
+                    started_at=at,
+                    local_date=day,
+                    status="completed",
+                    pain_before=pain,
+                    pain_after=after,
+                    exercises=[ExerciseRow(exercise_id="pelvic_tilt", result="done", repetitions=8, at=at)],
+                )
+            )
         if minutes:
             records.activities.append(ActivityRow(local_date=day, minutes=minutes, at=at + timedelta(hours=9)))
     return week_summary(records, end, ZoneInfo("UTC"), 30)

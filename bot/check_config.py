@@ -62,8 +62,10 @@ def check(settings: Settings, slack_extra: dict[str, object]) -> Report:
     telegram = _check_telegram(settings, report)
     slack = _check_slack(settings, slack_extra, report)
     if not telegram and not slack:
-        report.errors.append("no platform configured: set TELEGRAM_BOT_TOKEN and/or Slack's variables "
-                             "(only `backcoach chat` works without)")
+        report.errors.append(
+            "no platform configured: set TELEGRAM_BOT_TOKEN and/or Slack's variables "
+            "(only `backcoach chat` works without)"
+        )
     return report
 
 
@@ -97,8 +99,10 @@ def _check_telegram(s: Settings, report: Report) -> bool:
     if not _TELEGRAM_TOKEN.match(token):
         report.errors.append("TELEGRAM_BOT_TOKEN does not look like a BotFather token (digits:letters)")
     if not s.telegram_webhook_url:
-        report.warnings.append("TELEGRAM_WEBHOOK_URL missing: long polling, one process, `backcoach run` only; "
-                               "`backcoach serve` needs the webhook")
+        report.warnings.append(
+            "TELEGRAM_WEBHOOK_URL missing: long polling, one process, `backcoach run` only; "
+            "`backcoach serve` needs the webhook"
+        )
         return True
     if not s.telegram_webhook_url.startswith("https://"):
         report.warnings.append("TELEGRAM_WEBHOOK_URL is not https: Telegram only delivers to https URLs")
@@ -140,9 +144,14 @@ def main(out: TextIO = sys.stdout) -> int:
         for line in _settings_errors(exc, SlackOptions if exc.title == "SlackOptions" else Settings):
             print(f"error: {line}", file=out)
         return 1
-    extra: dict[str, object] = {"SLACK_CLIENT_ID": options.client_id, "SLACK_CLIENT_SECRET": options.client_secret,
-                                "SLACK_REDIRECT_URI": options.redirect_uri, "SLACK_HTTP_HOST": options.host,
-                                "SLACK_HTTP_PORT": options.port, "SLACK_EVENTS_PATH": options.path}
+    extra: dict[str, object] = {
+        "SLACK_CLIENT_ID": options.client_id,
+        "SLACK_CLIENT_SECRET": options.client_secret,
+        "SLACK_REDIRECT_URI": options.redirect_uri,
+        "SLACK_HTTP_HOST": options.host,
+        "SLACK_HTTP_PORT": options.port,
+        "SLACK_EVENTS_PATH": options.path,
+    }
     report = check(settings, extra)
     for line in report.lines:
         print(line, file=out)

@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("what", choices=["reminders", "core", "serve"])
     bench.add_argument("--users", type=int, default=100_000)
     bench.add_argument("--batch", type=int, default=500)
-    bench.add_argument("--pg", help="also on PostgreSQL (a throw-away database) at this URL; "
-                       "default BACKCOACH_TEST_POSTGRES_URL")
+    bench.add_argument(
+        "--pg", help="also on PostgreSQL (a throw-away database) at this URL; default BACKCOACH_TEST_POSTGRES_URL"
+    )
     argv = sys.argv[1:] if argv is None else argv
     if argv[:2] in (["bench", "core"], ["bench", "serve"]):  # these benchmarks parse their own options
         from importlib import import_module

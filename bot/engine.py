@@ -96,8 +96,9 @@ class Engine:
         except DBAPIError:
             return False  # still unreachable: fail the event; the platform's redelivery decides
         if landed:
-            log.warning("commit reported an error but had succeeded; replying",
-                        extra={"platform": inbound.user.platform})
+            log.warning(
+                "commit reported an error but had succeeded; replying", extra={"platform": inbound.user.platform}
+            )
         return landed
 
     def _handle_in(self, db: Connection, inbound: Inbound, now: datetime) -> Outcome | None:
@@ -112,9 +113,7 @@ class Engine:
         """Run a due timer or check-in through the core; its replies become one outbox message, written
         in the same transaction that marks the event done, so a crash can neither lose nor repeat it."""
         now = self.clock.now()
-        return await self.transaction(
-            lambda db: self._system_in(db, outbox_id, user_id, action, data, now)
-        )
+        return await self.transaction(lambda db: self._system_in(db, outbox_id, user_id, action, data, now))
 
     def _system_in(
         self, db: Connection, outbox_id: int, user_id: int, action: str, data: dict[str, str], now: datetime
@@ -129,8 +128,13 @@ class Engine:
         outcome = self._run(db, user, ref, inbound, now, active=user.active)
         if outcome.replies:
             repo.enqueue(
-                db, user.id, "message", f"reply:{outbox_id}",
-                {"replies": replies_to_json(outcome.replies)}, now, now,
+                db,
+                user.id,
+                "message",
+                f"reply:{outbox_id}",
+                {"replies": replies_to_json(outcome.replies)},
+                now,
+                now,
             )
         repo.mark_sent(db, outbox_id, now)
         return len(outcome.replies)
@@ -172,8 +176,15 @@ class Engine:
     def replan(before: Schedule, after: UserView, now: datetime) -> None:
         """Recompute the next reminder whenever the schedule, a pause or a hold changed."""
         new = after.schedule
-        keys = ("timezone", "reminder_time", "weekdays", "reminders_on", "paused_until", "hold_reason",
-                "served_through")
+        keys = (
+            "timezone",
+            "reminder_time",
+            "weekdays",
+            "reminders_on",
+            "paused_until",
+            "hold_reason",
+            "served_through",
+        )
         changed = any(getattr(before, k) != getattr(new, k) for k in keys)
         if changed or (new.next_fire_at is None and new.reminders_on):
             profile = after.profile

@@ -16,8 +16,20 @@ from zoneinfo import ZoneInfo
 from bot.progress import Records, symptom_date
 
 COLUMNS = (
-    "record", "local_date", "utc", "status", "exercise", "result", "repetitions", "hold_seconds",
-    "pain_before", "pain_after", "minutes", "exertion", "symptom", "reported_via",
+    "record",
+    "local_date",
+    "utc",
+    "status",
+    "exercise",
+    "result",
+    "repetitions",
+    "hold_seconds",
+    "pain_before",
+    "pain_after",
+    "minutes",
+    "exertion",
+    "symptom",
+    "reported_via",
 )
 ENCODING = "utf-8-sig"
 
@@ -35,26 +47,68 @@ def rows(records: Records, zone: ZoneInfo) -> list[dict[str, str]]:
     out: list[tuple[datetime, int, dict[str, str]]] = []
     blank = dict.fromkeys(COLUMNS, "")
     for s in records.sessions:
-        out.append((s.started_at, 0, blank | {
-            "record": "session", "local_date": s.local_date.isoformat(), "utc": _iso(s.started_at),
-            "status": s.status, "pain_before": _s(s.pain_before), "pain_after": _s(s.pain_after),
-        }))
+        out.append(
+            (
+                s.started_at,
+                0,
+                blank
+                | {
+                    "record": "session",
+                    "local_date": s.local_date.isoformat(),
+                    "utc": _iso(s.started_at),
+                    "status": s.status,
+                    "pain_before": _s(s.pain_before),
+                    "pain_after": _s(s.pain_after),
+                },
+            )
+        )
         for e in s.exercises:
-            out.append((e.at, 1, blank | {
-                "record": "exercise", "local_date": s.local_date.isoformat(), "utc": _iso(e.at),
-                "exercise": e.exercise_id, "result": e.result, "repetitions": _s(e.repetitions),
-                "hold_seconds": _s(e.hold_seconds),
-            }))
+            out.append(
+                (
+                    e.at,
+                    1,
+                    blank
+                    | {
+                        "record": "exercise",
+                        "local_date": s.local_date.isoformat(),
+                        "utc": _iso(e.at),
+                        "exercise": e.exercise_id,
+                        "result": e.result,
+                        "repetitions": _s(e.repetitions),
+                        "hold_seconds": _s(e.hold_seconds),
+                    },
+                )
+            )
     for a in records.activities:
-        out.append((a.at, 2, blank | {
-            "record": "activity", "local_date": a.local_date.isoformat(), "utc": _iso(a.at),
-            "minutes": str(a.minutes), "exertion": _s(a.exertion),
-        }))
+        out.append(
+            (
+                a.at,
+                2,
+                blank
+                | {
+                    "record": "activity",
+                    "local_date": a.local_date.isoformat(),
+                    "utc": _iso(a.at),
+                    "minutes": str(a.minutes),
+                    "exertion": _s(a.exertion),
+                },
+            )
+        )
     for r in records.symptoms:
-        out.append((r.at, 3, blank | {
-            "record": "symptom", "local_date": symptom_date(r, zone).isoformat(), "utc": _iso(r.at),
-            "symptom": r.rule_id, "reported_via": r.source,
-        }))
+        out.append(
+            (
+                r.at,
+                3,
+                blank
+                | {
+                    "record": "symptom",
+                    "local_date": symptom_date(r, zone).isoformat(),
+                    "utc": _iso(r.at),
+                    "symptom": r.rule_id,
+                    "reported_via": r.source,
+                },
+            )
+        )
     out.sort(key=lambda item: (item[0], item[1]))
     return [row for _, _, row in out]
 

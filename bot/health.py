@@ -25,8 +25,12 @@ class Health:
 
     def as_json(self) -> dict[str, object]:
         age = round(self.tick_age, 1) if self.tick_age is not None else None
-        return {"ok": self.ok, "database": self.database, "last_tick_age_seconds": age,
-                "max_tick_age_seconds": self.max_tick_age}
+        return {
+            "ok": self.ok,
+            "database": self.database,
+            "last_tick_age_seconds": age,
+            "max_tick_age_seconds": self.max_tick_age,
+        }
 
 
 async def database_ok(db: AsyncEngine, limit: float = DB_TIMEOUT) -> bool:
@@ -43,8 +47,7 @@ def max_tick_age(tick_seconds: float) -> float:
     return max(3 * tick_seconds, 30.0)
 
 
-async def check(db: AsyncEngine, last_tick_at: float | None, tick_seconds: float,
-                started_at: float) -> Health:
+async def check(db: AsyncEngine, last_tick_at: float | None, tick_seconds: float, started_at: float) -> Health:
     """`last_tick_at`/`started_at` are time.monotonic() values. Until the first tick, the start counts."""
     reference = last_tick_at if last_tick_at is not None else started_at
     return Health(await database_ok(db), time.monotonic() - reference, max_tick_age(tick_seconds))

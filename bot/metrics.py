@@ -26,37 +26,47 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.events = Counter("backcoach_events_handled", "Events handled by the engine", ["platform", "kind"],
-                              registry=r)
+        self.events = Counter(
+            "backcoach_events_handled", "Events handled by the engine", ["platform", "kind"], registry=r
+        )
         self.replies = Counter("backcoach_replies", "Replies produced for people", ["platform"], registry=r)
         self.sends = Counter("backcoach_outbox_sends", "Outbox sends by result", ["platform", "result"], registry=r)
-        self.ticks = Histogram("backcoach_tick_duration_seconds", "Scheduler tick duration", registry=r,
-                               buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.ticks = Histogram(
+            "backcoach_tick_duration_seconds",
+            "Scheduler tick duration",
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.tick_failures = Counter("backcoach_tick_failures", "Scheduler ticks that raised", registry=r)
-        self.outbox_pending = Gauge("backcoach_outbox_pending", "Outbox rows not yet done, including timers "
-                                    "scheduled for later", registry=r)
-        self.outbox_depth = Gauge("backcoach_outbox_due", "Outbox rows due now and not yet sent: the backlog",
-                                  registry=r)
-        self.outbox_age = Gauge("backcoach_outbox_oldest_due_age_seconds", "How long the oldest due row has waited",
-                                registry=r)
-        self.safety = Gauge("backcoach_safety_events", "Safety rules fired, all time, by rule", ["kind"],
-                            registry=r)
+        self.outbox_pending = Gauge(
+            "backcoach_outbox_pending", "Outbox rows not yet done, including timers scheduled for later", registry=r
+        )
+        self.outbox_depth = Gauge(
+            "backcoach_outbox_due", "Outbox rows due now and not yet sent: the backlog", registry=r
+        )
+        self.outbox_age = Gauge(
+            "backcoach_outbox_oldest_due_age_seconds", "How long the oldest due row has waited", registry=r
+        )
+        self.safety = Gauge("backcoach_safety_events", "Safety rules fired, all time, by rule", ["kind"], registry=r)
         self.db_up = Gauge("backcoach_database_up", "1 when the last scrape reached the database", registry=r)
 
     async def refresh_from_database(self, db: AsyncEngine, now: datetime) -> None:
         """The shared figures, read at scrape time. A database outage shows as database_up 0."""
         try:
             async with db.connect() as conn:
-                pending = (await conn.execute(
-                    select(func.count()).where(OutboxMessage.status == "pending")
-                )).scalar_one()
-                depth, oldest = (await conn.execute(
-                    select(func.count(), func.min(OutboxMessage.not_before))
-                    .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
-                )).one()
-                rules = (await conn.execute(
-                    select(SymptomReport.rule_id, func.count()).group_by(SymptomReport.rule_id)
-                )).all()
+                pending = (
+                    await conn.execute(select(func.count()).where(OutboxMessage.status == "pending"))
+                ).scalar_one()
+                depth, oldest = (
+                    await conn.execute(
+                        select(func.count(), func.min(OutboxMessage.not_before)).where(
+                            OutboxMessage.status == "pending", OutboxMessage.not_before <= now
+                        )
+                    )
+                ).one()
+                rules = (
+                    await conn.execute(select(SymptomReport.rule_id, func.count()).group_by(SymptomReport.rule_id))
+                ).all()
         except Exception:
             self.db_up.set(0)
             return

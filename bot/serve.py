@@ -42,8 +42,9 @@ TELEGRAM_DEFAULT_PATH = "/telegram"
 
 
 def telegram_path(settings: Settings) -> str:
-    return (urlparse(settings.telegram_webhook_url).path if settings.telegram_webhook_url else "") or \
-        TELEGRAM_DEFAULT_PATH
+    return (
+        urlparse(settings.telegram_webhook_url).path if settings.telegram_webhook_url else ""
+    ) or TELEGRAM_DEFAULT_PATH
 
 
 async def wait_for_database(db: AsyncEngine, patience: float) -> None:
@@ -59,8 +60,7 @@ async def wait_for_database(db: AsyncEngine, patience: float) -> None:
             if time.monotonic() + delay > deadline:
                 log.error("database not reachable; giving up", extra={"error": type(exc).__name__})
                 raise
-            log.warning("database not reachable yet; retrying", extra={"error": type(exc).__name__,
-                                                                        "retry_in": delay})
+            log.warning("database not reachable yet; retrying", extra={"error": type(exc).__name__, "retry_in": delay})
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -94,9 +94,13 @@ class Service:
             senders[adapter.platform] = MeteredSender(adapter.sender, self.metrics)
         if not senders:
             raise RuntimeError("backcoach serve needs Telegram or Slack configured (see backcoach check-config)")
-        self.runner = MeteredRunner(engine, senders, tick_seconds=settings.tick_seconds,
-                                    grace=timedelta(minutes=settings.reminder_grace_minutes),
-                                    pacers=pacers_for(list(senders)))
+        self.runner = MeteredRunner(
+            engine,
+            senders,
+            tick_seconds=settings.tick_seconds,
+            grace=timedelta(minutes=settings.reminder_grace_minutes),
+            pacers=pacers_for(list(senders)),
+        )
         self.runner.metrics = self.metrics
         self.started_at = time.monotonic()
         self.runner.start()
@@ -197,8 +201,15 @@ def serve(settings: Settings) -> int:
     """Run under uvicorn until SIGTERM/SIGINT; non-zero when start-up failed (e.g. no database in time)."""
     import uvicorn
 
-    config = uvicorn.Config(build_app(settings), host=settings.host, port=settings.port, lifespan="on",
-                            log_config=None, access_log=False, timeout_graceful_shutdown=20)
+    config = uvicorn.Config(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
     server = uvicorn.Server(config)
     asyncio.run(server.serve())
     return 0 if server.started else 1

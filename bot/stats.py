@@ -34,21 +34,41 @@ class Stats:
 async def collect(db: AsyncEngine, now: datetime) -> Stats:
     since = now - WINDOW
     async with db.connect() as conn:
-        users, blocked = (await conn.execute(
-            select(func.count(), func.count().filter(User.active.is_(False))).select_from(User))).one()
+        users, blocked = (
+            await conn.execute(select(func.count(), func.count().filter(User.active.is_(False))).select_from(User))
+        ).one()
         active_ids = union(
             select(ProcessedEvent.user_id).where(ProcessedEvent.at >= since),
             select(ExerciseSession.user_id).where(ExerciseSession.started_at >= since),
         ).subquery()
         active = (await conn.execute(select(func.count()).select_from(active_ids))).scalar_one()
-        sessions = (await conn.execute(select(func.count()).select_from(ExerciseSession).where(
-            ExerciseSession.status == "completed", ExerciseSession.started_at >= since))).scalar_one()
-        reminders = (await conn.execute(select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.kind == "reminder", OutboxMessage.status == "sent", OutboxMessage.sent_at >= since,
-        ))).scalar_one()
-        safety = dict((await conn.execute(
-            select(SymptomReport.rule_id, func.count()).where(SymptomReport.at >= since)
-            .group_by(SymptomReport.rule_id))).all())
+        sessions = (
+            await conn.execute(
+                select(func.count())
+                .select_from(ExerciseSession)
+                .where(ExerciseSession.status == "completed", ExerciseSession.started_at >= since)
+            )
+        ).scalar_one()
+        reminders = (
+            await conn.execute(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.kind == "reminder",
+                    OutboxMessage.status == "sent",
+                    OutboxMessage.sent_at >= since,
+                )
+            )
+        ).scalar_one()
+        safety = dict(
+            (
+                await conn.execute(
+                    select(SymptomReport.rule_id, func.count())
+                    .where(SymptomReport.at >= since)
+                    .group_by(SymptomReport.rule_id)
+                )
+            ).all()
+        )
     return Stats(users, blocked, active, sessions, reminders, {k: int(v) for k, v in safety.items()})
 
 

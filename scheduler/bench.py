@@ -85,10 +85,19 @@ async def insert_users(db: AsyncEngine, users: int) -> None:
     for first in range(0, users, INSERT_CHUNK):
         rows = [
             {
-                "platform": "bench", "workspace": "", "platform_user_id": f"b{i}", "chat_id": f"b{i}",
-                "created_at": START, "active": True, "profile": profile, "conversation": {"flow": "idle"},
-                "timezone": ZONES[i % len(ZONES)], "reminder_time": times[ZONES[i % len(ZONES)]],
-                "weekdays": 0b1111111, "reminders_on": True, "next_fire_at": due,
+                "platform": "bench",
+                "workspace": "",
+                "platform_user_id": f"b{i}",
+                "chat_id": f"b{i}",
+                "created_at": START,
+                "active": True,
+                "profile": profile,
+                "conversation": {"flow": "idle"},
+                "timezone": ZONES[i % len(ZONES)],
+                "reminder_time": times[ZONES[i % len(ZONES)]],
+                "weekdays": 0b1111111,
+                "reminders_on": True,
+                "next_fire_at": due,
             }
             for i in range(first, min(first + INSERT_CHUNK, users))
         ]
@@ -113,8 +122,7 @@ async def run_one(backend: str, db: AsyncEngine, users: int, batch: int) -> Figu
     while await outbox.send_due_messages(engine, {"bench": sender}, clock.now(), limit=500):
         pass
     deliver_s = time.perf_counter() - t0
-    return Figures(backend, users, insert_s, stats.queued, queue_s, sender.count, deliver_s,
-                   peak_queue, _peak_rss_mb())
+    return Figures(backend, users, insert_s, stats.queued, queue_s, sender.count, deliver_s, peak_queue, _peak_rss_mb())
 
 
 def _peak_rss_mb() -> float:
@@ -149,8 +157,10 @@ async def bench_reminders(users: int, pg_url: str | None, batch: int = 500) -> l
 
 def main(users: int, pg_url: str | None, batch: int) -> None:
     pg_url = pg_url or os.environ.get("BACKCOACH_TEST_POSTGRES_URL")
-    print(f"bench reminders: {users:,} users due in the same minute, batch {batch}"
-          + ("" if pg_url else " (PostgreSQL skipped: no --pg or BACKCOACH_TEST_POSTGRES_URL)"))
+    print(
+        f"bench reminders: {users:,} users due in the same minute, batch {batch}"
+        + ("" if pg_url else " (PostgreSQL skipped: no --pg or BACKCOACH_TEST_POSTGRES_URL)")
+    )
     for figures in asyncio.run(bench_reminders(users, pg_url, batch)):
         for line in figures.lines():
             print(line, flush=True)

@@ -89,8 +89,13 @@ async def claim(session: AsyncSession, now: datetime, limit: int, kinds: tuple[s
     )
     return [
         Claimed(
-            id=row.id, user_id=row.user_id, kind=row.kind, payload=row.payload, attempts=row.attempts + 1,
-            ref=UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id), active=user.active,
+            id=row.id,
+            user_id=row.user_id,
+            kind=row.kind,
+            payload=row.payload,
+            attempts=row.attempts + 1,
+            ref=UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id),
+            active=user.active,
         )
         for row, user in rows
     ]
@@ -106,7 +111,10 @@ async def run_due_events(engine: Engine, now: datetime, limit: int = 200) -> int
 
 
 async def send_due_messages(
-    engine: Engine, senders: dict[str, Sender], now: datetime, limit: int = 200,
+    engine: Engine,
+    senders: dict[str, Sender],
+    now: datetime,
+    limit: int = 200,
     pacers: dict[str, Pacer] | None = None,
 ) -> int:
     """Send due messages once each; retry what can be retried, stop for people who blocked us."""
@@ -140,8 +148,14 @@ async def send_due_messages(
     return sum(r for r in results if isinstance(r, int))
 
 
-async def _deliver(engine: Engine, senders: dict[str, Sender], now: datetime, claimed: list[Claimed],
-                   pacers: dict[str, Pacer] | None, sessions: async_sessionmaker | None) -> int:
+async def _deliver(
+    engine: Engine,
+    senders: dict[str, Sender],
+    now: datetime,
+    claimed: list[Claimed],
+    pacers: dict[str, Pacer] | None,
+    sessions: async_sessionmaker | None,
+) -> int:
     """Each row's outcome is committed right after its send: the at-least-once window is one message."""
     sent = 0
     for item in claimed:
@@ -179,19 +193,37 @@ async def _deliver(engine: Engine, senders: dict[str, Sender], now: datetime, cl
     return sent
 
 
-async def _finish(sessions: async_sessionmaker | None, engine: Engine, item: Claimed, *, status: str,
-                  error: str | None = None, sent_at: datetime | None = None, block_user: bool = False) -> None:
+async def _finish(
+    sessions: async_sessionmaker | None,
+    engine: Engine,
+    item: Claimed,
+    *,
+    status: str,
+    error: str | None = None,
+    sent_at: datetime | None = None,
+    block_user: bool = False,
+) -> None:
     def work(db: repo.Db) -> None:
-        db.execute(update(OUTBOX).where(OUTBOX.c.id == item.id)
-                   .values(status=status, last_error=error, sent_at=sent_at, claimed_until=None))
+        db.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == item.id)
+            .values(status=status, last_error=error, sent_at=sent_at, claimed_until=None)
+        )
         if block_user:
             repo.mark_inactive(db, item.user_id)
 
     await _write(engine, sessions, work)
 
 
-async def _retry(sessions: async_sessionmaker | None, engine: Engine, item: Claimed, when: datetime, error: str, *,
-                 count_attempt: bool = True) -> None:
+async def _retry(
+    sessions: async_sessionmaker | None,
+    engine: Engine,
+    item: Claimed,
+    when: datetime,
+    error: str,
+    *,
+    count_attempt: bool = True,
+) -> None:
     gave_up = count_attempt and item.attempts >= MAX_ATTEMPTS
     values: dict = {"last_error": error[:200], "claimed_until": None, "not_before": when}
     if gave_up:

@@ -81,8 +81,15 @@ async def claim_due_reminders(
         if stats.claimed < batch:
             break
     if total.claimed:
-        log.info("reminders claimed", extra={"claimed": total.claimed, "queued": total.queued,
-                                             "skipped_late": total.skipped_late, "silent": total.silent})
+        log.info(
+            "reminders claimed",
+            extra={
+                "claimed": total.claimed,
+                "queued": total.queued,
+                "skipped_late": total.skipped_late,
+                "silent": total.silent,
+            },
+        )
     return total
 
 
@@ -110,8 +117,15 @@ async def claim_batch(
     return stats
 
 
-async def _one(engine: Engine, session: AsyncSession, user: User, now: datetime, grace: timedelta,
-               counts: tuple[int, int], stats: ClaimStats) -> dict | None:
+async def _one(
+    engine: Engine,
+    session: AsyncSession,
+    user: User,
+    now: datetime,
+    grace: timedelta,
+    counts: tuple[int, int],
+    stats: ClaimStats,
+) -> dict | None:
     """Decide, build through the core, mark the day served and replan. Returns the outbox row, if any."""
     due = user.next_fire_at
     assert due is not None
@@ -137,7 +151,12 @@ async def _one(engine: Engine, session: AsyncSession, user: User, now: datetime,
         stats.silent += 1
         return None
     return {
-        "user_id": user.id, "kind": "reminder", "dedupe_key": f"reminder:{user.id}:{day.isoformat()}",
-        "payload": {"replies": replies_to_json(outcome.replies)}, "created_at": now, "not_before": now,
-        "attempts": 0, "status": "pending",
+        "user_id": user.id,
+        "kind": "reminder",
+        "dedupe_key": f"reminder:{user.id}:{day.isoformat()}",
+        "payload": {"replies": replies_to_json(outcome.replies)},
+        "created_at": now,
+        "not_before": now,
+        "attempts": 0,
+        "status": "pending",
     }

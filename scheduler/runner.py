@@ -59,8 +59,9 @@ async def tick(
     stats.reminders_queued, stats.reminders_skipped = claim.queued, claim.skipped_late
     stats.events = await outbox.run_due_events(engine, now or engine.clock.now())
     while keep_going is None or keep_going.is_set():
-        sent = await outbox.send_due_messages(engine, senders, now or engine.clock.now(), limit=SEND_BATCH,
-                                              pacers=pacers)
+        sent = await outbox.send_due_messages(
+            engine, senders, now or engine.clock.now(), limit=SEND_BATCH, pacers=pacers
+        )
         stats.sent += sent
         if sent == 0:
             break
@@ -106,8 +107,13 @@ class Runner:
         )
         if self.retention_every is not None:
             self.scheduler.add_job(
-                self._prune, "interval", seconds=self.retention_every.total_seconds(), id=RETENTION_JOB_ID,
-                replace_existing=True, coalesce=True, max_instances=1,
+                self._prune,
+                "interval",
+                seconds=self.retention_every.total_seconds(),
+                id=RETENTION_JOB_ID,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
             )
         self.scheduler.start()
 
@@ -130,8 +136,9 @@ class Runner:
 
     async def run_once(self) -> TickStats:
         try:
-            stats = await tick(self.engine, self.senders, grace=self.grace, pacers=self.pacers,
-                               keep_going=self._running)
+            stats = await tick(
+                self.engine, self.senders, grace=self.grace, pacers=self.pacers, keep_going=self._running
+            )
         except Exception:  # a failed tick must not stop the next one; the database still holds all the work
             log.exception("tick failed")
             return TickStats()
@@ -183,8 +190,13 @@ async def serve(settings: Settings, db_url: str | None = None) -> None:
             senders = {"console": chat.sender}
             chat_task = asyncio.create_task(chat.run())
             chat_task.add_done_callback(lambda _: stop.set())
-        runner = Runner(engine, senders, tick_seconds=settings.tick_seconds,
-                        grace=timedelta(minutes=settings.reminder_grace_minutes), pacers=pacers_for(list(senders)))
+        runner = Runner(
+            engine,
+            senders,
+            tick_seconds=settings.tick_seconds,
+            grace=timedelta(minutes=settings.reminder_grace_minutes),
+            pacers=pacers_for(list(senders)),
+        )
         runner.start()
         log.info("running", extra={"platforms": sorted(senders), "tick_seconds": settings.tick_seconds})
         await stop.wait()

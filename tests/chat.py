@@ -39,8 +39,11 @@ class Chat:
 
     async def tap(self, label: str, replies: list[Reply] | None = None, event_id: str | None = None) -> list[Reply]:
         """Tap the button with this label (case-insensitive prefix) on the given (default: last) replies."""
-        return await self.send(Inbound(self.user, InboundKind.BUTTON, action=self.action(label, replies),
-                                       event_id=event_id or f"e{next(_ids)}"))
+        return await self.send(
+            Inbound(
+                self.user, InboundKind.BUTTON, action=self.action(label, replies), event_id=event_id or f"e{next(_ids)}"
+            )
+        )
 
     def action(self, label: str, replies: list[Reply] | None = None) -> str:
         for reply in reversed(replies if replies is not None else self.last):

@@ -113,11 +113,21 @@ class FakeSlack:
     def _answer(self, method: str, token: str | None, args: dict[str, Any]) -> dict[str, Any]:
         team = self.tokens.get(token or "", "")
         if method == "auth.test":
-            return {"url": "https://example.slack.com/", "team": team, "team_id": team, "user": "backcoach",
-                    "user_id": f"UBOT{team}", "bot_id": f"BBOT{team}", "is_enterprise_install": False}
+            return {
+                "url": "https://example.slack.com/",
+                "team": team,
+                "team_id": team,
+                "user": "backcoach",
+                "user_id": f"UBOT{team}",
+                "bot_id": f"BBOT{team}",
+                "is_enterprise_install": False,
+            }
         if method == "chat.postMessage":
-            return {"channel": args.get("channel"), "ts": f"1700000000.{next(self._ts):06d}",
-                    "message": {"text": args.get("text"), "blocks": args.get("blocks", [])}}
+            return {
+                "channel": args.get("channel"),
+                "ts": f"1700000000.{next(self._ts):06d}",
+                "message": {"text": args.get("text"), "blocks": args.get("blocks", [])},
+            }
         if method == "chat.update":
             return {"channel": args.get("channel"), "ts": args.get("ts")}
         if method == "users.info":
@@ -134,9 +144,17 @@ class FakeSlack:
         if method == "oauth.v2.access":
             new_token = f"xoxb-installed-{args.get('code')}"
             self.tokens[new_token] = "T3"
-            return {"access_token": new_token, "token_type": "bot", "scope": "chat:write,im:history",
-                    "bot_user_id": "UBOTT3", "app_id": "A1", "team": {"id": "T3", "name": "Three"},
-                    "enterprise": None, "is_enterprise_install": False, "authed_user": {"id": "U9"}}
+            return {
+                "access_token": new_token,
+                "token_type": "bot",
+                "scope": "chat:write,im:history",
+                "bot_user_id": "UBOTT3",
+                "app_id": "A1",
+                "team": {"id": "T3", "name": "Three"},
+                "enterprise": None,
+                "is_enterprise_install": False,
+                "authed_user": {"id": "U9"},
+            }
         return {}  # views.publish and the rest: ok
 
     async def _upload(self, request: web.Request) -> web.Response:

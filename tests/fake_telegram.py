@@ -18,8 +18,15 @@ from aiohttp import web
 from content.loader import Content
 
 TOKEN = "123456:TEST-not-a-real-token"
-BOT = {"id": 123456, "is_bot": True, "first_name": "BackCoach", "username": "BackCoachBot",
-       "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
+BOT = {
+    "id": 123456,
+    "is_bot": True,
+    "first_name": "BackCoach",
+    "username": "BackCoachBot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
 JSON_FIELDS = {"reply_markup", "commands", "allowed_updates", "link_preview_options", "scope"}
 
 
@@ -45,8 +52,10 @@ class Fault:
     @staticmethod
     def too_many(retry_after: int) -> Fault:
         description = f"Too Many Requests: retry after {retry_after}"
-        return Fault(429, {"ok": False, "error_code": 429, "description": description,
-                           "parameters": {"retry_after": retry_after}})
+        return Fault(
+            429,
+            {"ok": False, "error_code": 429, "description": description, "parameters": {"retry_after": retry_after}},
+        )
 
     @staticmethod
     def bad_gateway() -> Fault:
@@ -152,8 +161,12 @@ class FakeTelegram:
             return BOT
         if method in {"sendMessage", "sendPhoto", "sendDocument", "editMessageReplyMarkup"}:
             chat_id = int(params["chat_id"])
-            message = {"message_id": int(params.get("message_id") or next(self._message_ids)), "date": 1772434800,
-                       "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"}, "from": BOT}
+            message = {
+                "message_id": int(params.get("message_id") or next(self._message_ids)),
+                "date": 1772434800,
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+                "from": BOT,
+            }
             if method == "sendMessage":
                 message["text"] = params.get("text", "")
             elif method == "sendPhoto":
@@ -197,24 +210,46 @@ def private_chat(user_id: int) -> dict[str, Any]:
 
 
 def text_update(user_id: int, text: str, *, chat: dict[str, Any] | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {"message_id": 9000, "date": 1772434800, "chat": chat or private_chat(user_id),
-                               "from": person(user_id), "text": text}
+    message: dict[str, Any] = {
+        "message_id": 9000,
+        "date": 1772434800,
+        "chat": chat or private_chat(user_id),
+        "from": person(user_id),
+        "text": text,
+    }
     if text.startswith("/"):
         message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
     return {"message": message}
 
 
 def location_update(user_id: int, latitude: float, longitude: float) -> dict[str, Any]:
-    return {"message": {"message_id": 9001, "date": 1772434800, "chat": private_chat(user_id),
-                        "from": person(user_id), "location": {"latitude": latitude, "longitude": longitude}}}
+    return {
+        "message": {
+            "message_id": 9001,
+            "date": 1772434800,
+            "chat": private_chat(user_id),
+            "from": person(user_id),
+            "location": {"latitude": latitude, "longitude": longitude},
+        }
+    }
 
 
 def callback_update(user_id: int, data: str, message_id: int, query_id: str = "q") -> dict[str, Any]:
-    return {"callback_query": {
-        "id": f"{query_id}-{message_id}-{data}"[:60], "from": person(user_id), "chat_instance": "ci", "data": data,
-        "message": {"message_id": message_id, "date": 1772434800, "chat": private_chat(user_id), "from": BOT,
-                    "text": "…"},
-    }}
+    return {
+        "callback_query": {
+            "id": f"{query_id}-{message_id}-{data}"[:60],
+            "from": person(user_id),
+            "chat_instance": "ci",
+            "data": data,
+            "message": {
+                "message_id": message_id,
+                "date": 1772434800,
+                "chat": private_chat(user_id),
+                "from": BOT,
+                "text": "…",
+            },
+        }
+    }
 
 
 class Person:

@@ -63,9 +63,16 @@ class SlackSide:
         self.verifier = SignatureVerifier(secret)
         self.mark = 0  # index into fake.calls where the current exchange began
 
-    async def post(self, body: str, content_type: str, *, timestamp: int | None = None,
-                   signature: str | None = None, headers: dict[str, str] | None = None,
-                   wait: bool = True) -> Response:
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> Response:
         """POST one request as Slack would (signature over `v0:<ts>:<body>`), then wait for the work."""
         ts = str(timestamp if timestamp is not None else int(time.time()))
         sent = {
@@ -85,28 +92,52 @@ class SlackSide:
 
     @staticmethod
     def event_body(team: str, event: dict[str, Any], event_id: str | None = None) -> str:
-        return json.dumps({
-            "token": "legacy", "team_id": team, "api_app_id": "A1", "type": "event_callback",
-            "event": event, "event_id": event_id or f"Ev{next(_ids):08d}", "event_time": int(time.time()),
-            "authorizations": [{"team_id": team, "user_id": f"UBOT{team}", "is_bot": True}],
-        })
+        return json.dumps(
+            {
+                "token": "legacy",
+                "team_id": team,
+                "api_app_id": "A1",
+                "type": "event_callback",
+                "event": event,
+                "event_id": event_id or f"Ev{next(_ids):08d}",
+                "event_time": int(time.time()),
+                "authorizations": [{"team_id": team, "user_id": f"UBOT{team}", "is_bot": True}],
+            }
+        )
 
-    async def event(self, team: str, event: dict[str, Any], event_id: str | None = None,
-                    headers: dict[str, str] | None = None) -> Response:
+    async def event(
+        self, team: str, event: dict[str, Any], event_id: str | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
         return await self.post(self.event_body(team, event, event_id), "application/json", headers=headers)
 
-    async def dm(self, team: str, user: str, text: str, event_id: str | None = None, wait: bool = True,
-                 **extra: Any) -> Response:
-        event = {"type": "message", "channel_type": "im", "channel": f"D{user}", "user": user, "text": text,
-                 "ts": f"{time.time():.6f}", **extra}
+    async def dm(
+        self, team: str, user: str, text: str, event_id: str | None = None, wait: bool = True, **extra: Any
+    ) -> Response:
+        event = {
+            "type": "message",
+            "channel_type": "im",
+            "channel": f"D{user}",
+            "user": user,
+            "text": text,
+            "ts": f"{time.time():.6f}",
+            **extra,
+        }
         return await self.post(self.event_body(team, event, event_id), "application/json", wait=wait)
 
     async def command(self, team: str, user: str, text: str, channel: str = "C1") -> Response:
-        body = urlencode({
-            "token": "legacy", "team_id": team, "channel_id": channel, "user_id": user, "command": "/backcoach",
-            "text": text, "api_app_id": "A1", "trigger_id": f"trig{next(_ids)}",
-            "response_url": "http://127.0.0.1:9/ignored",
-        })
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": team,
+                "channel_id": channel,
+                "user_id": user,
+                "command": "/backcoach",
+                "text": text,
+                "api_app_id": "A1",
+                "trigger_id": f"trig{next(_ids)}",
+                "response_url": "http://127.0.0.1:9/ignored",
+            }
+        )
         return await self.post(body, "application/x-www-form-urlencoded")
 
     async def home(self, team: str, user: str) -> Response:
@@ -115,9 +146,10 @@ class SlackSide:
     # -- buttons -----------------------------------------------------------------------------------------
 
     def messages(self, since: int | None = None, channel: str | None = None) -> list[Call]:
-        calls = self.fake.calls[self.mark if since is None else since:]
-        return [c for c in calls if c.method == "chat.postMessage" and (channel is None or
-                                                                          c.args.get("channel") == channel)]
+        calls = self.fake.calls[self.mark if since is None else since :]
+        return [
+            c for c in calls if c.method == "chat.postMessage" and (channel is None or c.args.get("channel") == channel)
+        ]
 
     def last_texts(self) -> str:
         return "\n".join(c.args.get("text", "") for c in self.messages())
@@ -139,14 +171,25 @@ class SlackSide:
         call, block, element = self.find_button(label, channel)
         ts = call.response["ts"]
         payload = {
-            "type": "block_actions", "user": {"id": user, "team_id": team}, "team": {"id": team, "domain": "x"},
-            "api_app_id": "A1", "token": "legacy", "trigger_id": f"trig{next(_ids)}",
+            "type": "block_actions",
+            "user": {"id": user, "team_id": team},
+            "team": {"id": team, "domain": "x"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": f"trig{next(_ids)}",
             "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False},
             "channel": {"id": channel, "name": "directmessage"},
             "message": {"type": "message", "ts": ts, "text": call.args.get("text"), "blocks": call.args["blocks"]},
-            "actions": [{"type": "button", "action_id": element["action_id"], "block_id": block["block_id"],
-                         "text": element["text"], "value": element["value"],
-                         "action_ts": f"{int(time.time())}.{next(_ids):06d}"}],
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": element["action_id"],
+                    "block_id": block["block_id"],
+                    "text": element["text"],
+                    "value": element["value"],
+                    "action_ts": f"{int(time.time())}.{next(_ids):06d}",
+                }
+            ],
         }
         return await self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 

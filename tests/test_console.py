@@ -28,7 +28,11 @@ def run_console(lines: list[str], db: Path, now: str = "2026-03-08T07:00") -> st
     script = "".join(f"{line}\n" for line in lines)
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "chat", "--db", f"sqlite+aiosqlite:///{db}", "--now", now],
-        input=script, capture_output=True, text=True, timeout=120, check=False,
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -36,9 +40,12 @@ def run_console(lines: list[str], db: Path, now: str = "2026-03-08T07:00") -> st
 
 def test_scripted_console_session_from_onboarding_to_summary(tmp_path: Path, content: Content) -> None:
     lines = [
-        "/start", "1",  # consent
+        "/start",
+        "1",  # consent
         *["no"] * len(content.safety.onboarding_screening),
-        "All of them", "7:30am", "Berlin",
+        "All of them",
+        "7:30am",
+        "Berlin",
         "1",  # start a session now
         *["no"] * len(content.safety.session_precheck),
         "3",  # pain before

@@ -35,8 +35,11 @@ async def admin_sql(sql: str, **params: object) -> int:
     admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            return len((await conn.execute(text(sql), params)).all()) if "SELECT" in sql else \
-                (await conn.execute(text(sql), params)).rowcount
+            return (
+                len((await conn.execute(text(sql), params)).all())
+                if "SELECT" in sql
+                else (await conn.execute(text(sql), params)).rowcount
+            )
     finally:
         await admin.dispose()
 
@@ -56,9 +59,15 @@ async def kill_connections(name: str, stop: asyncio.Event, killed: list[int]) ->
     try:
         async with admin.connect() as conn:
             while not stop.is_set():
-                rows = (await conn.execute(text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})).all()
+                rows = (
+                    await conn.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :name AND pid <> pg_backend_pid()"
+                        ),
+                        {"name": name},
+                    )
+                ).all()
                 killed.append(len(rows))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.03)
@@ -73,9 +82,16 @@ async def test_serve_waits_for_the_database_and_survives_killed_connections(
     name = f"backcoach_test_{uuid.uuid4().hex[:12]}"
     url = f"{PG_URL.rpartition('/')[0]}/{name}"
     port = free_port()
-    env = serve_env(port, url, BACKCOACH_TICK_SECONDS="0.5", BACKCOACH_DB_WAIT_SECONDS="60",
-                    SLACK_BOT_TOKEN="xoxb-one", SLACK_SIGNING_SECRET=SLACK_SECRET, SLACK_API_URL=fake_slack.api_url,
-                    **telegram_env(fake_tg.url, TOKEN, port))
+    env = serve_env(
+        port,
+        url,
+        BACKCOACH_TICK_SECONDS="0.5",
+        BACKCOACH_DB_WAIT_SECONDS="60",
+        SLACK_BOT_TOKEN="xoxb-one",
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+        **telegram_env(fake_tg.url, TOKEN, port),
+    )
     proc = ServeProcess(env, tmp_path)
     await proc.start()
     try:
@@ -88,8 +104,7 @@ async def test_serve_waits_for_the_database_and_survives_killed_connections(
         stop, killed = asyncio.Event(), []
         killer = asyncio.create_task(kill_connections(name, stop, killed))
         try:
-            await asyncio.gather(*(onboard(p, content) for p in people),
-                                 *(onboard_slack(p) for p in slackers))
+            await asyncio.gather(*(onboard(p, content) for p in people), *(onboard_slack(p) for p in slackers))
         finally:
             stop.set()
             await killer

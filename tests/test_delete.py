@@ -29,8 +29,9 @@ async def rows_about(engine: Engine, user_id: int) -> dict[str, int]:
     async with engine.sessions() as s:
         for table in Base.metadata.sorted_tables:
             column = table.c.id if table.name == User.__tablename__ else table.c.user_id
-            found[table.name] = (await s.execute(select(func.count()).select_from(table)
-                                                 .where(column == user_id))).scalar_one()
+            found[table.name] = (
+                await s.execute(select(func.count()).select_from(table).where(column == user_id))
+            ).scalar_one()
     return found
 
 
@@ -65,9 +66,15 @@ async def test_delete_leaves_nothing_in_any_table(chat: Chat, engine: Engine, co
     assert set(before) == {t.name for t in Base.metadata.sorted_tables}
     assert all(before.values()), before
     async with engine.sessions() as s:
-        assert (await s.execute(select(func.count()).where(OutboxMessage.user_id == user_id,
-                                                           OutboxMessage.dedupe_key.like("summary:%"),
-                                                           OutboxMessage.status == "pending"))).scalar_one() == 1
+        assert (
+            await s.execute(
+                select(func.count()).where(
+                    OutboxMessage.user_id == user_id,
+                    OutboxMessage.dedupe_key.like("summary:%"),
+                    OutboxMessage.status == "pending",
+                )
+            )
+        ).scalar_one() == 1
     await chat.say("/delete")
     replies = await chat.tap("Yes, delete everything")
     assert "everything about you has been deleted" in chat.texts(replies)
@@ -79,8 +86,9 @@ async def test_delete_leaves_nothing_in_any_table(chat: Chat, engine: Engine, co
     to_whom = [user.user_id for user, _ in chat.sender.sent[before_sent:]]
     assert "u1" not in to_whom and "u2" in to_whom  # the other person's summary still goes out
     async with engine.sessions() as s:
-        assert (await s.execute(select(func.count()).select_from(ProcessedEvent)
-                                .where(ProcessedEvent.user_id == user_id))).scalar_one() == 0
+        assert (
+            await s.execute(select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.user_id == user_id))
+        ).scalar_one() == 0
 
 
 async def test_every_table_is_ours_or_a_workspace_install(engine: Engine) -> None:

@@ -28,13 +28,19 @@ BERLIN = ZoneInfo("Europe/Berlin")
 def constructed() -> Records:
     at = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)  # Sunday 00:30 in Berlin, the night the clocks go forward
     return Records(
-        sessions=[SessionRow(started_at=at, local_date=date(2026, 3, 29), status="completed", pain_before=4,
-                             pain_after=3, exercises=[
-                                 ExerciseRow(exercise_id="pelvic_tilt", result="done", repetitions=8,
-                                             at=at + timedelta(minutes=3)),
-                                 ExerciseRow(exercise_id="hamstring_stretch", result="hurt",
-                                             at=at + timedelta(minutes=6)),
-                             ])],
+        sessions=[
+            SessionRow(
+                started_at=at,
+                local_date=date(2026, 3, 29),
+                status="completed",
+                pain_before=4,
+                pain_after=3,
+                exercises=[
+                    ExerciseRow(exercise_id="pelvic_tilt", result="done", repetitions=8, at=at + timedelta(minutes=3)),
+                    ExerciseRow(exercise_id="hamstring_stretch", result="hurt", at=at + timedelta(minutes=6)),
+                ],
+            )
+        ],
         activities=[ActivityRow(local_date=date(2026, 3, 29), minutes=35, exertion=5, at=at + timedelta(hours=10))],
         symptoms=[SymptomRow(rule_id="exercise_pain", source="session", at=at + timedelta(minutes=6, seconds=1))],
     )
@@ -49,9 +55,17 @@ def test_csv_parses_back_to_the_same_rows() -> None:
     assert list(table[0]) == list(COLUMNS)
     session, tilt = table[0], table[1]
     assert (session["local_date"], session["utc"], session["pain_before"], session["pain_after"]) == (
-        "2026-03-29", "2026-03-28T23:30:00+00:00", "4", "3")
-    assert (tilt["exercise"], tilt["result"], tilt["repetitions"], tilt["hold_seconds"]) == ("pelvic_tilt", "done",
-                                                                                          "8", "")
+        "2026-03-29",
+        "2026-03-28T23:30:00+00:00",
+        "4",
+        "3",
+    )
+    assert (tilt["exercise"], tilt["result"], tilt["repetitions"], tilt["hold_seconds"]) == (
+        "pelvic_tilt",
+        "done",
+        "8",
+        "",
+    )
     assert datetime.fromisoformat(table[3]["utc"]) == constructed().symptoms[0].at
     assert table[3]["local_date"] == "2026-03-29"  # symptom: placed with the current zone
 
@@ -63,8 +77,9 @@ def test_csv_survives_awkward_values() -> None:
     assert parse_csv(to_csv(table)) == table
 
 
-async def test_export_sends_csv_and_one_page_pdf_matching_the_database(chat: Chat, engine: Engine,
-                                                                       content: Content) -> None:
+async def test_export_sends_csv_and_one_page_pdf_matching_the_database(
+    chat: Chat, engine: Engine, content: Content
+) -> None:
     await chat.onboard()
     assert "Nothing to export yet" in (await chat.say("/export"))[0].text
     await skipped_session_and_activity(chat, content, pain=5, minutes=40)
@@ -112,12 +127,18 @@ async def test_history_shows_activity_against_the_goal_and_pauses(chat: Chat) ->
     assert "/export" in history
 
 
-def test_console_saves_documents_and_images_and_prints_the_path(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_console_saves_documents_and_images_and_prints_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     data = to_csv(rows(constructed(), BERLIN))
-    text = render(Reply("Your record", document=Attachment("../../escape.csv", "text/csv", data),
-                        image=Attachment("week.png", "image/png", b"\x89PNG...")))
+    text = render(
+        Reply(
+            "Your record",
+            document=Attachment("../../escape.csv", "text/csv", data),
+            image=Attachment("week.png", "image/png", b"\x89PNG..."),
+        )
+    )
     saved = tmp_path / "backcoach-files" / "escape.csv"
     assert f"[file saved: {saved}]" in text and f"[image saved: {tmp_path / 'backcoach-files' / 'week.png'}]" in text
     assert parse_csv(saved.read_bytes()) == rows(constructed(), BERLIN)

@@ -39,9 +39,15 @@ async def test_sends_overlap_across_chats_and_keep_order_within_a_chat(engine: E
         for n in range(20):
             user = await s.run_sync(repo.load_user, UserRef("console", "", f"p{n}", f"chat{n}"), now)
             for k in range(2):
-                await s.run_sync(repo.enqueue, user.id, "message", f"m:{n}:{k}",
-                                   {"replies": replies_to_json([Reply(text=f"{n}-{k}")])},
-                                   now - timedelta(seconds=2 - k), now)
+                await s.run_sync(
+                    repo.enqueue,
+                    user.id,
+                    "message",
+                    f"m:{n}:{k}",
+                    {"replies": replies_to_json([Reply(text=f"{n}-{k}")])},
+                    now - timedelta(seconds=2 - k),
+                    now,
+                )
     sender = SlowSender()
     sent = await outbox.send_due_messages(engine, {"console": sender}, now)
     assert sent == 40

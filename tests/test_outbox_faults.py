@@ -170,8 +170,9 @@ async def test_crash_between_send_and_mark_sent_is_the_one_at_least_once_window(
     assert [(r.kind, r.status) for r in await rows(restarted)] == [("reminder", "sent")]
 
 
-async def test_pacer_spaces_messages_to_one_chat_and_defers_rather_than_waits(db: AsyncEngine, content: Content
-                                                                              ) -> None:
+async def test_pacer_spaces_messages_to_one_chat_and_defers_rather_than_waits(
+    db: AsyncEngine, content: Content
+) -> None:
     engine, clock = await setup(db, content)
     ticks = [0.0]
     pacer = Pacer(Limits(per_second=30, chat_spacing=1.0), clock=lambda: ticks[0])

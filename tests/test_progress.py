@@ -30,13 +30,24 @@ NY = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-def session_at(day: date, wall: time, zone: ZoneInfo, pain: int | None, status: str = "completed",
-               exercises: tuple[tuple[str, str, int | None], ...] = ()) -> SessionRow:
+def session_at(
+    day: date,
+    wall: time,
+    zone: ZoneInfo,
+    pain: int | None,
+    status: str = "completed",
+    exercises: tuple[tuple[str, str, int | None], ...] = (),
+) -> SessionRow:
     """A session as the bot records it: the local date in the zone the person had at the time."""
     at = local_instant(day, wall, zone)
-    return SessionRow(started_at=at, local_date=at.astimezone(zone).date(), status=status, pain_before=pain,
-                      pain_after=None if pain is None else max(pain - 1, 0),
-                      exercises=[ExerciseRow(exercise_id=e, result=r, repetitions=n, at=at) for e, r, n in exercises])
+    return SessionRow(
+        started_at=at,
+        local_date=at.astimezone(zone).date(),
+        status=status,
+        pain_before=pain,
+        pain_after=None if pain is None else max(pain - 1, 0),
+        exercises=[ExerciseRow(exercise_id=e, result=r, repetitions=n, at=at) for e, r, n in exercises],
+    )
 
 
 def test_a_week_across_the_spring_forward_counts_seven_local_days() -> None:
@@ -46,8 +57,14 @@ def test_a_week_across_the_spring_forward_counts_seven_local_days() -> None:
         sessions=[session_at(end - timedelta(days=i), time(8), NY, pain=4) for i in range(7)]
         # the week before, pain 6: the trend is "better"
         + [session_at(end - timedelta(days=7 + i), time(8), NY, pain=6) for i in range(3)],
-        activities=[ActivityRow(local_date=end - timedelta(days=i), minutes=10 * i,
-                                at=local_instant(end - timedelta(days=i), time(18), NY)) for i in range(7)],
+        activities=[
+            ActivityRow(
+                local_date=end - timedelta(days=i),
+                minutes=10 * i,
+                at=local_instant(end - timedelta(days=i), time(18), NY),
+            )
+            for i in range(7)
+        ],
     )
     week = week_summary(records, end, NY, goal_low=30)
     assert (week.start, week.end) == (date(2026, 3, 2), end)
@@ -64,8 +81,12 @@ def test_a_week_across_the_spring_forward_counts_seven_local_days() -> None:
 def test_fall_back_week_and_the_ambiguous_hour() -> None:
     """New York falls back on Sun 2026-11-01: a session at 01:30 (which happens twice) is one session."""
     end = date(2026, 11, 1)
-    records = Records(sessions=[session_at(end, time(1, 30), NY, pain=3),
-                                session_at(end - timedelta(days=6), time(23, 30), NY, pain=5)])
+    records = Records(
+        sessions=[
+            session_at(end, time(1, 30), NY, pain=3),
+            session_at(end - timedelta(days=6), time(23, 30), NY, pain=5),
+        ]
+    )
     week = week_summary(records, end, NY, goal_low=30)
     assert week.sessions_done == 2
     assert [d.sessions_done for d in week.days] == [1, 0, 0, 0, 0, 0, 1]
@@ -89,22 +110,42 @@ def test_a_session_keeps_the_date_of_the_zone_the_person_had_then() -> None:
     assert next_week.trend == "better"  # 3 against 5 the week before
 
 
-@pytest.mark.parametrize(("now", "before", "trend"), [
-    (3.0, 5.0, "better"), (5.0, 3.5, "worse"), (4.5, 5.0, "steady"), (4.0, None, "unknown"), (None, 4.0, "unknown"),
-])
+@pytest.mark.parametrize(
+    ("now", "before", "trend"),
+    [
+        (3.0, 5.0, "better"),
+        (5.0, 3.5, "worse"),
+        (4.5, 5.0, "steady"),
+        (4.0, None, "unknown"),
+        (None, 4.0, "unknown"),
+    ],
+)
 def test_pain_trend_needs_a_whole_point(now: float | None, before: float | None, trend: str) -> None:
     assert pain_trend(now, before) == trend
 
 
 def test_progression_lists_exercises_done_this_week_only() -> None:
     end = date(2026, 3, 8)
-    records = Records(sessions=[
-        session_at(end, time(8), NY, pain=3, exercises=(("pelvic_tilt", "done", 8), ("wall_slides", "skipped", None))),
-        session_at(end - timedelta(days=1), time(8), NY, pain=3, status="stopped",
-                   exercises=(("hamstring_stretch", "hurt", None),)),
-    ])
-    progress = {"pelvic_tilt": ExerciseProgress(repetitions=8), "wall_slides": ExerciseProgress(repetitions=3),
-                "hamstring_stretch": ExerciseProgress(hold_seconds=30)}
+    records = Records(
+        sessions=[
+            session_at(
+                end, time(8), NY, pain=3, exercises=(("pelvic_tilt", "done", 8), ("wall_slides", "skipped", None))
+            ),
+            session_at(
+                end - timedelta(days=1),
+                time(8),
+                NY,
+                pain=3,
+                status="stopped",
+                exercises=(("hamstring_stretch", "hurt", None),),
+            ),
+        ]
+    )
+    progress = {
+        "pelvic_tilt": ExerciseProgress(repetitions=8),
+        "wall_slides": ExerciseProgress(repetitions=3),
+        "hamstring_stretch": ExerciseProgress(hold_seconds=30),
+    }
     week = week_summary(records, end, NY, 30, progress)
     assert week.progression == (("pelvic_tilt", 8, None),)
     assert (week.sessions_done, week.sessions_started, week.exercises_done, week.exercises_skipped) == (1, 2, 1, 2)
@@ -117,8 +158,13 @@ def test_summary_text_names_the_figures(content: Content) -> None:
     assert "185 minutes" in text and "reached on 4 of 7 days" in text
     assert "Pelvic tilt" not in text  # no progression passed: nothing claimed
     week = sample_week()
-    with_progress = week_summary(Records(sessions=[session_at(week.end, time(8), NY, 2, exercises=(
-        ("pelvic_tilt", "done", 8),))]), week.end, NY, 30, {"pelvic_tilt": ExerciseProgress(repetitions=8)})
+    with_progress = week_summary(
+        Records(sessions=[session_at(week.end, time(8), NY, 2, exercises=(("pelvic_tilt", "done", 8),))]),
+        week.end,
+        NY,
+        30,
+        {"pelvic_tilt": ExerciseProgress(repetitions=8)},
+    )
     assert "Pelvic tilt: now 8 repetitions" in summary_text(with_progress, content)
     week = week_summary(Records(), date(2026, 3, 8), NY, 30)
     assert "quiet week" in summary_text(week, content)
@@ -132,8 +178,9 @@ def test_next_summary_date_is_on_the_day_and_never_within_a_week_of_the_last() -
     assert next_summary_date(date(2026, 3, 9), 2, not_before=date(2026, 3, 15)) == date(2026, 3, 18)
 
 
-def test_chart_is_a_png_of_sensible_size_and_leaves_no_file(content: Content, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chart_is_a_png_of_sensible_size_and_leaves_no_file(
+    content: Content, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     goal = content.program.general_activity.daily_minutes
     png = weekly_png(sample_week(), chart_labels(content), goal.low, goal.high)

@@ -59,14 +59,27 @@ async def add_week_of_history(engine: Engine, user_id: int, end: date) -> None:
         for i in range(7):
             day = end - timedelta(days=i)
             at = local_instant(day, time(8), LONDON)
-            s.add(ExerciseSession(user_id=user_id, started_at=at, local_date=day, status="completed",
-                                  pain_before=3, pain_after=2, helped=[]))
-            s.add(ActivityLog(user_id=user_id, local_date=day, minutes=20, exertion=5,
-                              at=local_instant(day, time(19), LONDON)))
+            s.add(
+                ExerciseSession(
+                    user_id=user_id,
+                    started_at=at,
+                    local_date=day,
+                    status="completed",
+                    pain_before=3,
+                    pain_after=2,
+                    helped=[],
+                )
+            )
+            s.add(
+                ActivityLog(
+                    user_id=user_id, local_date=day, minutes=20, exertion=5, at=local_instant(day, time(19), LONDON)
+                )
+            )
 
 
-async def test_sent_once_a_week_across_spring_forward_and_a_restart(chat: Chat, engine: Engine, clock: FakeClock,
-                                                                    content: Content) -> None:
+async def test_sent_once_a_week_across_spring_forward_and_a_restart(
+    chat: Chat, engine: Engine, clock: FakeClock, content: Content
+) -> None:
     await chat.onboard(time="07:00", zone="London")
     user = await user_row(engine)
     await add_week_of_history(engine, user.id, date(2026, 3, 29))  # the DST week, Mon 23 - Sun 29 March
@@ -87,11 +100,15 @@ async def test_sent_once_a_week_across_spring_forward_and_a_restart(chat: Chat, 
     assert "Sessions done: 7" in dst_week and "140 minutes" in dst_week and "0 of 7 days" in dst_week
     assert "Sessions done: 0" in sender.summary_texts()[0]
     async with engine.sessions() as s:
-        rows = (await s.execute(select(OutboxMessage.dedupe_key, OutboxMessage.status)
-                                .where(OutboxMessage.dedupe_key.like("summary:%")))).all()
-    assert sorted(rows) == sorted([(f"summary:{user.id}:2026-03-{d:02d}", "sent") for d in (8, 15, 22, 29)]
-                                  + [(f"summary:{user.id}:2026-04-05", "sent"), (f"summary:{user.id}:2026-04-12",
-                                                                                  "pending")])
+        rows = (
+            await s.execute(
+                select(OutboxMessage.dedupe_key, OutboxMessage.status).where(OutboxMessage.dedupe_key.like("summary:%"))
+            )
+        ).all()
+    assert sorted(rows) == sorted(
+        [(f"summary:{user.id}:2026-03-{d:02d}", "sent") for d in (8, 15, 22, 29)]
+        + [(f"summary:{user.id}:2026-04-05", "sent"), (f"summary:{user.id}:2026-04-12", "pending")]
+    )
 
 
 async def test_changing_the_day_never_brings_two_within_a_week(chat: Chat, engine: Engine, clock: FakeClock) -> None:
@@ -108,8 +125,10 @@ async def test_changing_the_day_never_brings_two_within_a_week(chat: Chat, engin
     await chat.tap("Wednesday")  # chosen twice: still one planned summary
     await run_days(engine, clock, sender, date(2026, 3, 10), date(2026, 3, 26))
     # not Wed 11th (3 days after Sunday's), not the stale Sunday 15th or 22nd: Wednesdays 18th and 25th
-    assert [at for at, _ in sender.summaries()][1:] == [datetime(2026, 3, 18, 7, 0, tzinfo=UTC),
-                                                         datetime(2026, 3, 25, 7, 0, tzinfo=UTC)]
+    assert [at for at, _ in sender.summaries()][1:] == [
+        datetime(2026, 3, 18, 7, 0, tzinfo=UTC),
+        datetime(2026, 3, 25, 7, 0, tzinfo=UTC),
+    ]
 
 
 async def test_stop_holds_the_summary_and_resume_brings_it_back(chat: Chat, engine: Engine, clock: FakeClock) -> None:

@@ -41,8 +41,9 @@ async def deliver(chat: Chat, clock: FakeClock, *, grace: timedelta = timedelta(
     return got
 
 
-async def run_until(chat: Chat, clock: FakeClock, end: datetime, step: timedelta = timedelta(minutes=15)
-                    ) -> list[tuple[datetime, Reply]]:
+async def run_until(
+    chat: Chat, clock: FakeClock, end: datetime, step: timedelta = timedelta(minutes=15)
+) -> list[tuple[datetime, Reply]]:
     """Tick every `step` until `end`, recording when each message arrived."""
     seen: list[tuple[datetime, Reply]] = []
     while clock.now() < end:
@@ -59,17 +60,33 @@ async def add_users(db: AsyncEngine, now: datetime, specs: list[dict[str, Any]],
     """Bulk-insert onboarded users with schedules (zone, at, weekdays...), next_fire_at planned as the engine does."""
     rows = []
     for i, spec in enumerate(specs):
-        schedule = Schedule(timezone=spec.get("zone", "UTC"), reminder_time=spec.get("at", "07:00"),
-                            weekdays=spec.get("weekdays", 0b1111111), reminders_on=True)
+        schedule = Schedule(
+            timezone=spec.get("zone", "UTC"),
+            reminder_time=spec.get("at", "07:00"),
+            weekdays=spec.get("weekdays", 0b1111111),
+            reminders_on=True,
+        )
         profile = {**ONBOARDED, **spec.get("profile", {})}
         next_fire = spec.get("next_fire_at") or plan_next_fire(
-            schedule, now, quiet_start=profile.get("quiet_start"), quiet_end=profile.get("quiet_end"))
-        rows.append({
-            "platform": platform, "workspace": "", "platform_user_id": spec.get("id", f"p{i}"),
-            "chat_id": spec.get("id", f"p{i}"), "created_at": now, "active": True, "profile": profile,
-            "conversation": {"flow": "idle"}, "timezone": schedule.timezone, "reminder_time": schedule.reminder_time,
-            "weekdays": schedule.weekdays, "reminders_on": True, "next_fire_at": next_fire,
-        })
+            schedule, now, quiet_start=profile.get("quiet_start"), quiet_end=profile.get("quiet_end")
+        )
+        rows.append(
+            {
+                "platform": platform,
+                "workspace": "",
+                "platform_user_id": spec.get("id", f"p{i}"),
+                "chat_id": spec.get("id", f"p{i}"),
+                "created_at": now,
+                "active": True,
+                "profile": profile,
+                "conversation": {"flow": "idle"},
+                "timezone": schedule.timezone,
+                "reminder_time": schedule.reminder_time,
+                "weekdays": schedule.weekdays,
+                "reminders_on": True,
+                "next_fire_at": next_fire,
+            }
+        )
     if rows:
         async with db.begin() as conn:
             await conn.execute(insert(User), rows)
@@ -77,8 +94,9 @@ async def add_users(db: AsyncEngine, now: datetime, specs: list[dict[str, Any]],
 
 async def responses(engine: Engine) -> list[tuple[str, str | None]]:
     async with engine.sessions() as s:
-        rows = (await s.execute(select(ReminderResponse.response, ReminderResponse.reason)
-                                .order_by(ReminderResponse.id))).all()
+        rows = (
+            await s.execute(select(ReminderResponse.response, ReminderResponse.reason).order_by(ReminderResponse.id))
+        ).all()
     return [tuple(r) for r in rows]
 
 
@@ -109,8 +127,9 @@ async def test_dedupe_key_backstops_served_through(chat: Chat, clock: FakeClock)
     await set_user(chat.engine, served_through=None, next_fire_at=datetime(2026, 3, 2, 7, 30, tzinfo=UTC))
     assert await deliver(chat, clock) == []
     async with chat.engine.sessions() as s:
-        assert (await s.execute(select(OutboxMessage.dedupe_key).where(OutboxMessage.kind == "reminder"))
-                ).scalars().all() == ["reminder:1:2026-03-02"]  # (the weekly summary's event is kind "event")
+        assert (
+            await s.execute(select(OutboxMessage.dedupe_key).where(OutboxMessage.kind == "reminder"))
+        ).scalars().all() == ["reminder:1:2026-03-02"]  # (the weekly summary's event is kind "event")
         assert (await s.execute(select(User.served_through))).scalar_one() == date(2026, 3, 2)
 
 

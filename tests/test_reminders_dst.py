@@ -36,26 +36,40 @@ class StampingSender:
 
 # (zone, local reminder time, expected UTC instants on the days before, of and after the change)
 CASES = {
-    "new_york_spring_0230": ("America/New_York", "02:30",
-                             [z(2026, 3, 7, 7, 30), z(2026, 3, 8, 7), z(2026, 3, 9, 6, 30)]),
-    "new_york_fall_0130": ("America/New_York", "01:30",
-                           [z(2026, 10, 31, 5, 30), z(2026, 11, 1, 5, 30), z(2026, 11, 2, 6, 30)]),
-    "london_spring_0130": ("Europe/London", "01:30",
-                           [z(2026, 3, 28, 1, 30), z(2026, 3, 29, 1), z(2026, 3, 30, 0, 30)]),
-    "london_fall_0130": ("Europe/London", "01:30",
-                         [z(2026, 10, 24, 0, 30), z(2026, 10, 25, 0, 30), z(2026, 10, 26, 1, 30)]),
-    "lord_howe_end_0145": ("Australia/Lord_Howe", "01:45",
-                           [z(2026, 4, 3, 14, 45), z(2026, 4, 4, 14, 45), z(2026, 4, 5, 15, 15)]),
-    "lord_howe_start_0215": ("Australia/Lord_Howe", "02:15",
-                             [z(2026, 10, 2, 15, 45), z(2026, 10, 3, 15, 30), z(2026, 10, 4, 15, 15)]),
-    "kathmandu_0700": ("Asia/Kathmandu", "07:00",
-                       [z(2026, 3, 7, 1, 15), z(2026, 3, 8, 1, 15), z(2026, 3, 9, 1, 15)]),
+    "new_york_spring_0230": (
+        "America/New_York",
+        "02:30",
+        [z(2026, 3, 7, 7, 30), z(2026, 3, 8, 7), z(2026, 3, 9, 6, 30)],
+    ),
+    "new_york_fall_0130": (
+        "America/New_York",
+        "01:30",
+        [z(2026, 10, 31, 5, 30), z(2026, 11, 1, 5, 30), z(2026, 11, 2, 6, 30)],
+    ),
+    "london_spring_0130": ("Europe/London", "01:30", [z(2026, 3, 28, 1, 30), z(2026, 3, 29, 1), z(2026, 3, 30, 0, 30)]),
+    "london_fall_0130": (
+        "Europe/London",
+        "01:30",
+        [z(2026, 10, 24, 0, 30), z(2026, 10, 25, 0, 30), z(2026, 10, 26, 1, 30)],
+    ),
+    "lord_howe_end_0145": (
+        "Australia/Lord_Howe",
+        "01:45",
+        [z(2026, 4, 3, 14, 45), z(2026, 4, 4, 14, 45), z(2026, 4, 5, 15, 15)],
+    ),
+    "lord_howe_start_0215": (
+        "Australia/Lord_Howe",
+        "02:15",
+        [z(2026, 10, 2, 15, 45), z(2026, 10, 3, 15, 30), z(2026, 10, 4, 15, 15)],
+    ),
+    "kathmandu_0700": ("Asia/Kathmandu", "07:00", [z(2026, 3, 7, 1, 15), z(2026, 3, 8, 1, 15), z(2026, 3, 9, 1, 15)]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-async def test_each_reminder_fires_once_at_the_right_instant(sqlite_db: AsyncEngine, content: Content, case: str
-                                                             ) -> None:
+async def test_each_reminder_fires_once_at_the_right_instant(
+    sqlite_db: AsyncEngine, content: Content, case: str
+) -> None:
     await _run_case(sqlite_db, content, case)
 
 

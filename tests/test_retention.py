@@ -38,12 +38,26 @@ async def test_prune_keeps_what_is_still_needed(
     async with engine.sessions() as session, session.begin():
         user_id = (await session.execute(select(ProcessedEvent.user_id))).scalars().first()
         assert user_id is not None
-        for key, status, age_days in (("sent-old", "sent", 40), ("failed-old", "failed", 40),
-                                      ("sent-recent", "sent", 3), ("pending-old", "pending", 40)):
+        for key, status, age_days in (
+            ("sent-old", "sent", 40),
+            ("failed-old", "failed", 40),
+            ("sent-recent", "sent", 3),
+            ("pending-old", "pending", 40),
+        ):
             at = prune_at - timedelta(days=age_days)
-            session.add(OutboxMessage(user_id=user_id, kind="message", dedupe_key=key, payload={"replies": []},
-                                      created_at=at, not_before=at, attempts=0, status=status,
-                                      sent_at=at if status == "sent" else None))
+            session.add(
+                OutboxMessage(
+                    user_id=user_id,
+                    kind="message",
+                    dedupe_key=key,
+                    payload={"replies": []},
+                    created_at=at,
+                    not_before=at,
+                    attempts=0,
+                    status=status,
+                    sent_at=at if status == "sent" else None,
+                )
+            )
     events_at_start = await _count(db, ProcessedEvent)
     records = (await _count(db, ExerciseSession), await _count(db, ActivityLog))
 

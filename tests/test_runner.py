@@ -146,13 +146,24 @@ async def test_console_shows_reminders_as_they_fire(sqlite_db: AsyncEngine, cont
 
 
 async def test_backcoach_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    env = {**os.environ, "BACKCOACH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.sqlite3'}",
-           "BACKCOACH_TICK_SECONDS": "0.2", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "BACKCOACH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.sqlite3'}",
+        "BACKCOACH_TICK_SECONDS": "0.2",
+        "PYTHONUNBUFFERED": "1",
+    }
     for key in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
         env.pop(key, None)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", cwd=ROOT, env=env,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert proc.stderr is not None and proc.stdin is not None
     lines: list[str] = []
@@ -175,13 +186,22 @@ async def test_backcoach_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 
 def test_backcoach_run_stops_on_sigterm_while_the_terminal_waits_for_input(tmp_path: Path) -> None:
     """In a terminal the console blocks reading a line; SIGTERM must not wait for the person to type."""
-    env = {**os.environ, "BACKCOACH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tty.sqlite3'}",
-           "BACKCOACH_TICK_SECONDS": "0.2"}
+    env = {
+        **os.environ,
+        "BACKCOACH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tty.sqlite3'}",
+        "BACKCOACH_TICK_SECONDS": "0.2",
+    }
     for key in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
         env.pop(key, None)
     main, terminal = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env,
-                            stdin=terminal, stdout=terminal, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        cwd=ROOT,
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(terminal)
     try:
         shown = b""

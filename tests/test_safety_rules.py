@@ -39,9 +39,7 @@ async def report(chat: Chat, content: Content, rule_id: str, how: str) -> list[R
 
 @pytest.mark.parametrize("how", ["button", "text"])
 @pytest.mark.parametrize("rule_id", list(FREE_TEXT))
-async def test_every_rule_mid_session(
-    chat: Chat, engine: Engine, content: Content, rule_id: str, how: str
-) -> None:
+async def test_every_rule_mid_session(chat: Chat, engine: Engine, content: Content, rule_id: str, how: str) -> None:
     await start_session_to_first_step(chat, content)
     replies = await report(chat, content, rule_id, how)
     rule = content.safety.rule(rule_id)
@@ -124,8 +122,11 @@ async def test_weekly_hold_checkin_asks_if_cleared(chat: Chat, engine: Engine) -
     assert "Have you had guidance" in chat.texts(sent)
     async with engine.sessions() as s:
         pending = (
-            await s.execute(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.status == "pending", OutboxMessage.dedupe_key.not_like("summary:%")))  # not the summary
+            await s.execute(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == "pending", OutboxMessage.dedupe_key.not_like("summary:%"))
+            )  # not the summary
         ).scalar_one()
     assert pending == 1, "the next weekly check-in is queued"
 

@@ -41,13 +41,16 @@ async def test_two_runners_one_database_every_user_exactly_once(pg_db: AsyncEngi
     try:
         runners = [Engine(pg_db, content, clock), Engine(other_db, content, clock)]
         senders = [NoopSender(), NoopSender()]
-        stats = await asyncio.gather(*(
-            tick(engine, {"console": sender}, clock.now(), batch=250) for engine, sender in zip(runners, senders,
-                                                                                              strict=True)
-        ))
+        stats = await asyncio.gather(
+            *(
+                tick(engine, {"console": sender}, clock.now(), batch=250)
+                for engine, sender in zip(runners, senders, strict=True)
+            )
+        )
         # A second round finds nothing left to do.
-        again = await asyncio.gather(*(tick(e, {"console": s}, clock.now()) for e, s in zip(runners, senders,
-                                                                                            strict=True)))
+        again = await asyncio.gather(
+            *(tick(e, {"console": s}, clock.now()) for e, s in zip(runners, senders, strict=True))
+        )
     finally:
         await other_db.dispose()
     assert sum(s.reminders_queued for s in stats) == USERS
@@ -56,10 +59,13 @@ async def test_two_runners_one_database_every_user_exactly_once(pg_db: AsyncEngi
     delivered = Counter(senders[0].got + senders[1].got)
     assert len(delivered) == USERS and set(delivered.values()) == {1}
     async with runners[0].sessions() as s:
-        per_user = (await s.execute(
-            select(OutboxMessage.user_id, func.count()).where(OutboxMessage.kind == "reminder")
-            .group_by(OutboxMessage.user_id)
-        )).all()
+        per_user = (
+            await s.execute(
+                select(OutboxMessage.user_id, func.count())
+                .where(OutboxMessage.kind == "reminder")
+                .group_by(OutboxMessage.user_id)
+            )
+        ).all()
         statuses = (await s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))).all()
     assert len(per_user) == USERS and {n for _, n in per_user} == {1}
     assert dict(statuses) == {"sent": USERS}

@@ -39,9 +39,16 @@ async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeSlack]]:
 async def proc(fakes: tuple[FakeTelegram, FakeSlack], tmp_path: Path) -> AsyncIterator[ServeProcess]:
     tg, slack = fakes
     port = free_port()
-    env = serve_env(port, f"sqlite+aiosqlite:///{tmp_path / 'serve.sqlite3'}", BACKCOACH_TICK_SECONDS="0.5",
-                    BACKCOACH_LOG_LEVEL="INFO", SLACK_BOT_TOKEN="xoxb-one", SLACK_SIGNING_SECRET=SLACK_SECRET,
-                    SLACK_API_URL=slack.api_url, **telegram_env(tg.url, TOKEN, port))
+    env = serve_env(
+        port,
+        f"sqlite+aiosqlite:///{tmp_path / 'serve.sqlite3'}",
+        BACKCOACH_TICK_SECONDS="0.5",
+        BACKCOACH_LOG_LEVEL="INFO",
+        SLACK_BOT_TOKEN="xoxb-one",
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_URL=slack.api_url,
+        **telegram_env(tg.url, TOKEN, port),
+    )
     process = ServeProcess(env, tmp_path)
     await process.start()
     try:
@@ -70,9 +77,13 @@ async def test_one_process_on_sqlite(proc: ServeProcess, fakes: tuple[FakeTelegr
     assert not [c for c in tg.calls if c.method == "sendMessage"]  # nothing refused got as far as the engine
 
     side = SlackSide(f"{proc.url}/slack/events", _Remote(), slack)  # type: ignore[arg-type]
-    forged = await side.post(side.event_body("T1", {"type": "message", "channel_type": "im", "channel": "DU1",
-                                                    "user": "U1", "text": "hi", "ts": "1.1"}),
-                             "application/json", signature="v0=forged")
+    forged = await side.post(
+        side.event_body(
+            "T1", {"type": "message", "channel_type": "im", "channel": "DU1", "user": "U1", "text": "hi", "ts": "1.1"}
+        ),
+        "application/json",
+        signature="v0=forged",
+    )
     assert forged.status == 401
     good = await side.dm("T1", "U1", PRIVATE_WORDS)
     assert good.status == 200 and side.messages(channel="DU1")
@@ -108,9 +119,18 @@ async def test_one_process_on_sqlite(proc: ServeProcess, fakes: tuple[FakeTelegr
 
 
 def run_check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
-    for name in ("BACKCOACH_DATABASE_URL", "BACKCOACH_PORT", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL",
-                 "TELEGRAM_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
-                 "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
+    for name in (
+        "BACKCOACH_DATABASE_URL",
+        "BACKCOACH_PORT",
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_WEBHOOK_URL",
+        "TELEGRAM_WEBHOOK_SECRET",
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_CLIENT_ID",
+        "SLACK_CLIENT_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -122,13 +142,19 @@ def run_check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, st
 TG_TOKEN = "123456:AAHsecretsecretsecretsecret"
 
 
-def test_check_config_accepts_a_good_setup_and_hides_secrets(monkeypatch: pytest.MonkeyPatch,
-                                                               tmp_path: Path) -> None:
-    code, out = run_check(monkeypatch, tmp_path, {
-        "BACKCOACH_DATABASE_URL": "postgresql+asyncpg://bot:dbpassword@db/backcoach",
-        "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/telegram",
-        "TELEGRAM_WEBHOOK_SECRET": "hooksecret", "SLACK_BOT_TOKEN": "xoxb-slacksecret",
-        "SLACK_SIGNING_SECRET": "signsecret"})
+def test_check_config_accepts_a_good_setup_and_hides_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    code, out = run_check(
+        monkeypatch,
+        tmp_path,
+        {
+            "BACKCOACH_DATABASE_URL": "postgresql+asyncpg://bot:dbpassword@db/backcoach",
+            "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+            "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/telegram",
+            "TELEGRAM_WEBHOOK_SECRET": "hooksecret",
+            "SLACK_BOT_TOKEN": "xoxb-slacksecret",
+            "SLACK_SIGNING_SECRET": "signsecret",
+        },
+    )
     assert code == 0, out
     assert "configuration OK" in out
     for secret in (TG_TOKEN, "dbpassword", "hooksecret", "slacksecret", "signsecret"):
@@ -136,19 +162,25 @@ def test_check_config_accepts_a_good_setup_and_hides_secrets(monkeypatch: pytest
     assert "postgresql+asyncpg://bot:***@db/backcoach" in out
 
 
-@pytest.mark.parametrize(("env", "named"), [
-    ({}, "no platform configured"),
-    ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_URL": "https://x/telegram"}, "TELEGRAM_WEBHOOK_SECRET"),
-    ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN"),
-    ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
-    ({"SLACK_SIGNING_SECRET": "s"}, "SLACK_CLIENT_ID"),
-    ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "BACKCOACH_DATABASE_URL": "mysql://x/y"}, "BACKCOACH_DATABASE_URL"),
-    ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "BACKCOACH_DATABASE_URL": "sqlite+aiosqlite:///:memory:"},
-     "BACKCOACH_DATABASE_URL"),
-    ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "BACKCOACH_PORT": "eighty"}, "BACKCOACH_PORT"),
-])
-def test_check_config_names_what_is_wrong(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str],
-                                          named: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "no platform configured"),
+        ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_URL": "https://x/telegram"}, "TELEGRAM_WEBHOOK_SECRET"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_SIGNING_SECRET": "s"}, "SLACK_CLIENT_ID"),
+        ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "BACKCOACH_DATABASE_URL": "mysql://x/y"}, "BACKCOACH_DATABASE_URL"),
+        (
+            {"TELEGRAM_BOT_TOKEN": TG_TOKEN, "BACKCOACH_DATABASE_URL": "sqlite+aiosqlite:///:memory:"},
+            "BACKCOACH_DATABASE_URL",
+        ),
+        ({"TELEGRAM_BOT_TOKEN": TG_TOKEN, "BACKCOACH_PORT": "eighty"}, "BACKCOACH_PORT"),
+    ],
+)
+def test_check_config_names_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], named: str
+) -> None:
     code, out = run_check(monkeypatch, tmp_path, env)
     assert code == 1
     assert any(named in line for line in out.splitlines() if line.startswith("error:")), out

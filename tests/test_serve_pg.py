@@ -37,8 +37,10 @@ _update_ids = itertools.count(1)
 async def post_update(url: str, update: dict[str, Any]) -> int:
     """What Telegram does: POST the update with the secret-token header; the status says delivered or not."""
     headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
-    async with aiohttp.ClientSession() as session, session.post(f"{url}/telegram", data=json.dumps(update),
-                                                                headers=headers) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/telegram", data=json.dumps(update), headers=headers) as resp,
+    ):
         return resp.status
 
 
@@ -137,8 +139,13 @@ class SlackPerson:
         return "\n".join(c.args.get("text", "") for c in self.steps[-1])
 
     def labels(self) -> list[str]:
-        return [e["text"]["text"] for c in self.steps[-1] for b in c.args.get("blocks", [])
-                if b.get("type") == "actions" for e in b["elements"]]
+        return [
+            e["text"]["text"]
+            for c in self.steps[-1]
+            for b in c.args.get("blocks", [])
+            if b.get("type") == "actions"
+            for e in b["elements"]
+        ]
 
 
 async def onboard_slack(person: SlackPerson) -> None:
@@ -160,14 +167,21 @@ async def pg_url() -> AsyncIterator[str]:
 
 
 def both_platforms(port: int, db_url: str, fake_tg: FakeTelegram, fake_slack: FakeSlack) -> dict[str, str]:
-    return serve_env(port, db_url, BACKCOACH_TICK_SECONDS="1", SLACK_BOT_TOKEN="xoxb-one",
-                     SLACK_SIGNING_SECRET=SLACK_SECRET, SLACK_API_URL=fake_slack.api_url,
-                     **telegram_env(fake_tg.url, TOKEN, port))
+    return serve_env(
+        port,
+        db_url,
+        BACKCOACH_TICK_SECONDS="1",
+        SLACK_BOT_TOKEN="xoxb-one",
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+        **telegram_env(fake_tg.url, TOKEN, port),
+    )
 
 
 @pytest.fixture
-async def two_processes(pg_url: str, fake_tg: FakeTelegram, fake_slack: FakeSlack,
-                        tmp_path: Path) -> AsyncIterator[list[ServeProcess]]:
+async def two_processes(
+    pg_url: str, fake_tg: FakeTelegram, fake_slack: FakeSlack, tmp_path: Path
+) -> AsyncIterator[list[ServeProcess]]:
     procs = []
     for _ in range(2):
         port = free_port()
@@ -184,8 +198,11 @@ async def two_processes(pg_url: str, fake_tg: FakeTelegram, fake_slack: FakeSlac
 
 
 def metric(exposition: str, name: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in exposition.splitlines()
-               if line.startswith(name + "{") or line.startswith(name + " "))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
 
 
 async def get(url: str) -> tuple[int, str]:
@@ -194,14 +211,16 @@ async def get(url: str) -> tuple[int, str]:
 
 
 async def test_two_serve_processes_share_one_postgres(
-    two_processes: list[ServeProcess], fake_tg: FakeTelegram, fake_slack: FakeSlack, pg_url: str,
+    two_processes: list[ServeProcess],
+    fake_tg: FakeTelegram,
+    fake_slack: FakeSlack,
+    pg_url: str,
     content: Content,
 ) -> None:
     urls = [p.url for p in two_processes]
     tg_people = [WebhookPerson(fake_tg, 7001 + i, urls, first=i) for i in range(3)]
     slack_people = [SlackPerson(fake_slack, f"U{i}", urls, first=i) for i in range(3)]
-    await asyncio.gather(*(onboard(p, content) for p in tg_people),
-                         *(onboard_slack(p) for p in slack_people))
+    await asyncio.gather(*(onboard(p, content) for p in tg_people), *(onboard_slack(p) for p in slack_people))
 
     # every step was answered, and no reply text repeats within a step (nothing sent twice)
     for tg in tg_people:
@@ -229,28 +248,45 @@ async def test_two_serve_processes_share_one_postgres(
     await bob.dm("help")
     once = len(bob.steps[-1])
     mark = len(fake_slack.calls)
-    body = SlackSide.event_body("T1", {"type": "message", "channel_type": "im", "channel": bob.channel,
-                                       "user": bob.user, "text": "help", "ts": "1.000001"})
+    body = SlackSide.event_body(
+        "T1",
+        {
+            "type": "message",
+            "channel_type": "im",
+            "channel": bob.channel,
+            "user": bob.user,
+            "text": "help",
+            "ts": "1.000001",
+        },
+    )
     sides = [SlackSide(f"{u}/slack/events", _Remote(), fake_slack) for u in urls]  # type: ignore[arg-type]
-    answers = await asyncio.gather(sides[0].post(body, "application/json"),
-                                   sides[1].post(body, "application/json", headers={"X-Slack-Retry-Num": "1"}))
+    answers = await asyncio.gather(
+        sides[0].post(body, "application/json"),
+        sides[1].post(body, "application/json", headers={"X-Slack-Retry-Num": "1"}),
+    )
     assert [a.status for a in answers] == [200, 200]
-    posted = [c for c in fake_slack.calls[mark:]
-              if c.method == "chat.postMessage" and c.args["channel"] == bob.channel]
+    posted = [c for c in fake_slack.calls[mark:] if c.method == "chat.postMessage" and c.args["channel"] == bob.channel]
     assert len(posted) == once > 0
 
     # the database agrees: everyone onboarded, one processed event per distinct delivery
     db = make_engine(pg_url)
     try:
         async with db.connect() as conn:
-            rows = (await conn.execute(select(User.platform, User.platform_user_id, User.reminders_on,
-                                              User.reminder_time, User.timezone))).all()
-            events = dict((await conn.execute(select(ProcessedEvent.platform, func.count())
-                                              .group_by(ProcessedEvent.platform))).all())
+            rows = (
+                await conn.execute(
+                    select(User.platform, User.platform_user_id, User.reminders_on, User.reminder_time, User.timezone)
+                )
+            ).all()
+            events = dict(
+                (
+                    await conn.execute(select(ProcessedEvent.platform, func.count()).group_by(ProcessedEvent.platform))
+                ).all()
+            )
     finally:
         await db.dispose()
     assert sorted((r.platform, r.platform_user_id) for r in rows) == sorted(
-        [("telegram", str(p.user_id)) for p in tg_people] + [("slack", p.user) for p in slack_people])
+        [("telegram", str(p.user_id)) for p in tg_people] + [("slack", p.user) for p in slack_people]
+    )
     assert all(r.reminders_on and r.reminder_time == "07:00" for r in rows)
     assert {r.timezone for r in rows} == {"Europe/London"}
     assert events["telegram"] == sum(len(p.steps) for p in tg_people) + 1  # +1: the /help sent to both

@@ -61,8 +61,9 @@ async def onboard(slack: SlackSide) -> None:
     assert "all set" in slack.last_texts().lower(), slack.last_texts()
 
 
-async def test_onboarding_and_session_over_http(slack: SlackSide, engine: Engine, fake: FakeSlack,
-                                                content: Content) -> None:
+async def test_onboarding_and_session_over_http(
+    slack: SlackSide, engine: Engine, fake: FakeSlack, content: Content
+) -> None:
     await onboard(slack)
     assert len(fake.of("users.info")) == 1  # asked once, when the first message started onboarding
     assert fake.of("auth.test"), "Bolt checks its token"
@@ -114,8 +115,10 @@ async def test_slash_command_opens_the_dm_and_bot_messages_are_ignored(slack: Sl
     before = len(fake.of("chat.postMessage"))
     await slack.dm(TEAM, USER, "hello", subtype="message_changed")
     await slack.dm(TEAM, USER, "hello", bot_id="B1")
-    await slack.event(TEAM, {"type": "message", "channel_type": "channel", "channel": "C1", "user": USER,
-                             "text": "hello", "ts": "1.0"})
+    await slack.event(
+        TEAM,
+        {"type": "message", "channel_type": "channel", "channel": "C1", "user": USER, "text": "hello", "ts": "1.0"},
+    )
     assert len(fake.of("chat.postMessage")) == before
 
 
@@ -129,10 +132,12 @@ async def test_red_flag_in_free_text_gets_emergency_advice_first(slack: SlackSid
     assert not any(b["type"] == "actions" for b in first["blocks"]), "emergency advice is never behind a button"
 
 
-async def test_bad_signature_and_stale_timestamp_are_rejected(slack: SlackSide, engine: Engine,
-                                                              fake: FakeSlack) -> None:
-    body = slack.event_body(TEAM, {"type": "message", "channel_type": "im", "channel": DM, "user": USER,
-                                   "text": "hello", "ts": "1.0"})
+async def test_bad_signature_and_stale_timestamp_are_rejected(
+    slack: SlackSide, engine: Engine, fake: FakeSlack
+) -> None:
+    body = slack.event_body(
+        TEAM, {"type": "message", "channel_type": "im", "channel": DM, "user": USER, "text": "hello", "ts": "1.0"}
+    )
     bad = await slack.post(body, "application/json", signature="v0=" + "0" * 64)
     stale_ts = int(time.time()) - 600
     stale = await slack.post(body, "application/json", timestamp=stale_ts)  # correctly signed, 10 minutes old
@@ -186,8 +191,9 @@ async def test_a_429_while_answering_is_retried_in_place(slack: SlackSide, fake:
     assert "not a diagnosis" in slack.last_texts()
 
 
-async def test_a_reply_slack_refuses_is_kept_in_the_outbox_and_sent_later(slack: SlackSide, engine: Engine,
-                                                                          fake: FakeSlack) -> None:
+async def test_a_reply_slack_refuses_is_kept_in_the_outbox_and_sent_later(
+    slack: SlackSide, engine: Engine, fake: FakeSlack
+) -> None:
     fake.fail_next("chat.postMessage", status=500, error="internal_error")
     await slack.dm(TEAM, USER, "hello")
     assert [c.response for c in fake.of("chat.postMessage")] == [{}]  # the one try failed; nothing was posted
@@ -203,9 +209,13 @@ async def test_a_retried_event_is_handled_once(slack: SlackSide, fake: FakeSlack
     sent = len(fake.of("chat.postMessage"))
     assert first.status == 200 and sent >= 1
     retry = await slack.post(
-        slack.event_body(TEAM, {"type": "message", "channel_type": "im", "channel": DM, "user": USER,
-                                "text": "hello", "ts": "1.0"}, "Ev0001"),
-        "application/json", headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+        slack.event_body(
+            TEAM,
+            {"type": "message", "channel_type": "im", "channel": DM, "user": USER, "text": "hello", "ts": "1.0"},
+            "Ev0001",
+        ),
+        "application/json",
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
     )
     assert retry.status == 200
     assert len(fake.of("chat.postMessage")) == sent
@@ -216,8 +226,9 @@ async def _queue_message(engine: Engine, slack: SlackSide, key: str) -> int:
     now = engine.clock.now()
     async with engine.sessions() as s, s.begin():
         user = (await s.execute(select(User))).scalar_one()
-        await s.run_sync(repo.enqueue, user.id, "message", key, {"replies": replies_to_json([Reply("Time to move!")])},
-                           now, now)
+        await s.run_sync(
+            repo.enqueue, user.id, "message", key, {"replies": replies_to_json([Reply("Time to move!")])}, now, now
+        )
         return user.id
 
 
@@ -226,8 +237,7 @@ async def _row(engine: Engine, key: str) -> OutboxMessage:
         return (await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == key))).scalar_one()
 
 
-async def test_outbox_429_waits_for_retry_after_then_sends(slack: SlackSide, engine: Engine,
-                                                           fake: FakeSlack) -> None:
+async def test_outbox_429_waits_for_retry_after_then_sends(slack: SlackSide, engine: Engine, fake: FakeSlack) -> None:
     await _queue_message(engine, slack, "k429")
     fake.fail_next("chat.postMessage", status=429, retry_after=7)
     now = engine.clock.now()
@@ -254,8 +264,7 @@ async def test_outbox_account_inactive_stops_sending(slack: SlackSide, engine: E
         assert (await s.get(User, user_id)).active is False
 
 
-async def test_outbox_server_error_is_retried_with_backoff(slack: SlackSide, engine: Engine,
-                                                           fake: FakeSlack) -> None:
+async def test_outbox_server_error_is_retried_with_backoff(slack: SlackSide, engine: Engine, fake: FakeSlack) -> None:
     await _queue_message(engine, slack, "k500")
     fake.fail_next("chat.postMessage", status=500, error="internal_error")
     now = engine.clock.now()
@@ -265,9 +274,9 @@ async def test_outbox_server_error_is_retried_with_backoff(slack: SlackSide, eng
     assert row.not_before > now
 
 
-
-async def test_backcoach_run_starts_http_mode_through_configured_adapters(engine: Engine, fake: FakeSlack,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_backcoach_run_starts_http_mode_through_configured_adapters(
+    engine: Engine, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -87,12 +87,20 @@ def _sender(url: str) -> SlackSender:
 
 async def test_images_and_documents_are_uploaded_with_files_upload_v2(fake: FakeSlack) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
-    reply = Reply("Here is how it looks", image=Attachment("wall-slide.png", "image/png", png),
-                  document=Attachment("history.csv", "text/csv", b"date,done\n"))
+    reply = Reply(
+        "Here is how it looks",
+        image=Attachment("wall-slide.png", "image/png", png),
+        document=Attachment("history.csv", "text/csv", b"date,done\n"),
+    )
     await _sender(fake.api_url).send(USER, [reply])
     methods = [c.method for c in fake.calls]
-    assert methods == ["chat.postMessage", "files.getUploadURLExternal", "files.completeUploadExternal",
-                       "files.getUploadURLExternal", "files.completeUploadExternal"]
+    assert methods == [
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
     assert fake.uploads == [png, b"date,done\n"]
     complete = fake.of("files.completeUploadExternal")
     assert all(c.args["channel_id"] == "DU1" and c.token == "xoxb-one" for c in complete)
@@ -121,6 +129,10 @@ def test_manifest_asks_for_exactly_the_scopes_and_events_used() -> None:
     manifest = yaml.safe_load((Path(__file__).resolve().parent.parent / "slack-manifest.yaml").read_text())
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
     assert sorted(manifest["settings"]["event_subscriptions"]["bot_events"]) == [
-        "app_home_opened", "app_uninstalled", "message.im", "tokens_revoked"]
+        "app_home_opened",
+        "app_uninstalled",
+        "message.im",
+        "tokens_revoked",
+    ]
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == [COMMAND]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True

@@ -30,14 +30,24 @@ async def oauth_slack(engine: Engine, fake: FakeSlack) -> AsyncIterator[SlackSid
     adapter = build_slack(slack_settings(fake), engine, options)
     store = slack_store.installation_store(CLIENT_ID, engine.db)
     for team, token in (("T1", "xoxb-one"), ("T2", "xoxb-two")):
-        await store.async_save(Installation(app_id="A1", team_id=team, bot_token=token, bot_id=f"BBOT{team}",
-                                            bot_user_id=f"UBOT{team}", user_id="UADMIN", installed_at=time.time()))
+        await store.async_save(
+            Installation(
+                app_id="A1",
+                team_id=team,
+                bot_token=token,
+                bot_id=f"BBOT{team}",
+                bot_user_id=f"UBOT{team}",
+                user_id="UADMIN",
+                installed_at=time.time(),
+            )
+        )
     async for side in serve(adapter, fake):
         yield side
 
 
-async def test_two_workspaces_with_the_same_user_id_are_two_people(oauth_slack: SlackSide, engine: Engine,
-                                                                   fake: FakeSlack) -> None:
+async def test_two_workspaces_with_the_same_user_id_are_two_people(
+    oauth_slack: SlackSide, engine: Engine, fake: FakeSlack
+) -> None:
     await oauth_slack.dm("T1", "U1", "hello")
     await oauth_slack.tap("T1", "U1", "I understand")  # T1's U1 moves on; T2's U1 must still be at the start
     await oauth_slack.dm("T2", "U1", "hello")
@@ -52,8 +62,9 @@ async def test_two_workspaces_with_the_same_user_id_are_two_people(oauth_slack: 
     assert t2_posts and all(c.args.get("team_id") in (None, "T2") for c in t2_posts)
 
 
-async def test_outbox_uses_each_workspace_token_and_stops_after_uninstall(oauth_slack: SlackSide,
-                                                                          fake: FakeSlack) -> None:
+async def test_outbox_uses_each_workspace_token_and_stops_after_uninstall(
+    oauth_slack: SlackSide, fake: FakeSlack
+) -> None:
     sender = oauth_slack.adapter.sender
     await sender.send(UserRef("slack", "T2", "U1", "DU1"), [Reply("hello from the outbox")])
     assert fake.of("chat.postMessage")[-1].token == "xoxb-two"
@@ -64,8 +75,9 @@ async def test_outbox_uses_each_workspace_token_and_stops_after_uninstall(oauth_
     assert fake.of("chat.postMessage")[-1].token == "xoxb-one"
 
 
-async def test_oauth_install_flow_stores_the_installation_in_our_database(oauth_slack: SlackSide, engine: Engine,
-                                                                          fake: FakeSlack) -> None:
+async def test_oauth_install_flow_stores_the_installation_in_our_database(
+    oauth_slack: SlackSide, engine: Engine, fake: FakeSlack
+) -> None:
     base = oauth_slack.url.removesuffix("/slack/events")
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base}/slack/install", allow_redirects=False) as resp:
@@ -73,8 +85,9 @@ async def test_oauth_install_flow_stores_the_installation_in_our_database(oauth_
             cookie = resp.headers["Set-Cookie"].split(";")[0]
             location = resp.headers.get("Location") or await resp.text()
         state = re.search(r"state=([\w-]+)", location).group(1)  # type: ignore[union-attr]
-        async with http.get(f"{base}/slack/oauth_redirect", params={"code": "c1", "state": state},
-                            headers={"Cookie": cookie}) as resp:
+        async with http.get(
+            f"{base}/slack/oauth_redirect", params={"code": "c1", "state": state}, headers={"Cookie": cookie}
+        ) as resp:
             assert resp.status == 200, await resp.text()
     assert fake.of("oauth.v2.access")
     bot = await slack_store.installation_store(CLIENT_ID, engine.db).async_find_bot(enterprise_id=None, team_id="T3")
@@ -83,13 +96,18 @@ async def test_oauth_install_flow_stores_the_installation_in_our_database(oauth_
     assert {c.token for c in oauth_slack.messages()} == {"xoxb-installed-c1"}
 
 
-async def test_oauth_redirect_with_a_forged_state_installs_nothing(oauth_slack: SlackSide, engine: Engine,
-                                                                   fake: FakeSlack) -> None:
+async def test_oauth_redirect_with_a_forged_state_installs_nothing(
+    oauth_slack: SlackSide, engine: Engine, fake: FakeSlack
+) -> None:
     base = oauth_slack.url.removesuffix("/slack/events")
-    async with aiohttp.ClientSession() as http, http.get(
-        f"{base}/slack/oauth_redirect", params={"code": "c2", "state": "forged"},
-        headers={"Cookie": "slack-app-oauth-state=forged"},
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{base}/slack/oauth_redirect",
+            params={"code": "c2", "state": "forged"},
+            headers={"Cookie": "slack-app-oauth-state=forged"},
+        ) as resp,
+    ):
         assert resp.status >= 400
     assert not fake.of("oauth.v2.access")
     store = slack_store.installation_store(CLIENT_ID, engine.db)

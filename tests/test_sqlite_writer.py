@@ -45,7 +45,8 @@ async def test_writer_thread_and_async_writers_interleave_without_lock_errors(
 
     people = [Chat(engine, f"p{n}") for n in range(30)]
     results = await asyncio.gather(
-        *(person.say("/start") for person in people), *(read_then_write(n) for n in range(30)),
+        *(person.say("/start") for person in people),
+        *(read_then_write(n) for n in range(30)),
         return_exceptions=True,
     )
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -95,10 +96,21 @@ def _wal_size(path: str) -> int:
 
 def _add_user(n: int, now: datetime):  # type: ignore[no-untyped-def]
     def work(conn: Connection) -> None:
-        conn.execute(insert(User.__table__).values(
-            platform="console", workspace="", platform_user_id=f"w{n}", chat_id=f"w{n}", created_at=now,
-            active=True, profile={"pad": "x" * 2000}, conversation={}, weekdays=127, reminders_on=False,
-        ))
+        conn.execute(
+            insert(User.__table__).values(
+                platform="console",
+                workspace="",
+                platform_user_id=f"w{n}",
+                chat_id=f"w{n}",
+                created_at=now,
+                active=True,
+                profile={"pad": "x" * 2000},
+                conversation={},
+                weekdays=127,
+                reminders_on=False,
+            )
+        )
+
     return work
 
 
@@ -154,9 +166,11 @@ async def test_a_flow_rerun_for_history_gets_an_untouched_view(
     chat = Chat(engine, "rerun")
     await chat.say("/start")
     async with db.begin() as conn:
-        await conn.execute(update(User).where(User.platform_user_id == "rerun").values(
-            conversation={"flow": "idle", "step": "", "ctx": {"trail": [1]}, "seq": 3, "choices": {}}
-        ))
+        await conn.execute(
+            update(User)
+            .where(User.platform_user_id == "rerun")
+            .values(conversation={"flow": "idle", "step": "", "ctx": {"trail": [1]}, "seq": 3, "choices": {}})
+        )
     real = dispatch.handle_owned
     seen: list[list[int]] = []
 
@@ -189,10 +203,10 @@ async def test_repository_runs_on_an_orm_session_too(sqlite_db: AsyncEngine, clo
     engine = Engine(sqlite_db, Content.model_construct(), clock)
     async with engine.sessions() as session, session.begin():
         user = await session.run_sync(repo.load_user, UserRef("console", "", "orm", "orm"), clock.now())
-        assert await session.run_sync(repo.enqueue, user.id, "message", "k1", {"replies": []}, clock.now(),
-                                      clock.now())
-        assert not await session.run_sync(repo.enqueue, user.id, "message", "k1", {"replies": []}, clock.now(),
-                                          clock.now())
+        assert await session.run_sync(repo.enqueue, user.id, "message", "k1", {"replies": []}, clock.now(), clock.now())
+        assert not await session.run_sync(
+            repo.enqueue, user.id, "message", "k1", {"replies": []}, clock.now(), clock.now()
+        )
 
 
 def test_an_in_memory_database_is_refused() -> None:

@@ -33,12 +33,36 @@ async def constructed(engine: Engine) -> None:
         old = NOW - timedelta(days=9)
         s.add(ExerciseSession(user_id=bob, started_at=old, local_date=old.date(), status="completed", helped=[]))
         for i in range(4):
-            s.add(OutboxMessage(user_id=alice, kind="reminder", dedupe_key=f"reminder:{alice}:x{i}", payload={},
-                                created_at=NOW, not_before=NOW, sent_at=NOW - timedelta(days=i + 1), status="sent"))
-        s.add(OutboxMessage(user_id=bob, kind="reminder", dedupe_key="reminder:old", payload={}, created_at=NOW,
-                            not_before=NOW, sent_at=NOW - timedelta(days=8), status="sent"))
-        for rule, user, days_ago in (("exercise_pain", alice, 1), ("exercise_pain", carol, 2),
-                                     ("neuro_change", carol, 3), ("chest_pain", bob, 9)):
+            s.add(
+                OutboxMessage(
+                    user_id=alice,
+                    kind="reminder",
+                    dedupe_key=f"reminder:{alice}:x{i}",
+                    payload={},
+                    created_at=NOW,
+                    not_before=NOW,
+                    sent_at=NOW - timedelta(days=i + 1),
+                    status="sent",
+                )
+            )
+        s.add(
+            OutboxMessage(
+                user_id=bob,
+                kind="reminder",
+                dedupe_key="reminder:old",
+                payload={},
+                created_at=NOW,
+                not_before=NOW,
+                sent_at=NOW - timedelta(days=8),
+                status="sent",
+            )
+        )
+        for rule, user, days_ago in (
+            ("exercise_pain", alice, 1),
+            ("exercise_pain", carol, 2),
+            ("neuro_change", carol, 3),
+            ("chest_pain", bob, 9),
+        ):
             s.add(SymptomReport(user_id=user, rule_id=rule, source="text", at=NOW - timedelta(days=days_ago)))
         await s.execute(update(User).where(User.id == carol).values(active=False))
     engine.clock.set(NOW - timedelta(days=1))  # type: ignore[attr-defined]
@@ -53,8 +77,9 @@ async def test_stats_figures(engine: Engine) -> None:
     assert stats.safety_7d == {"exercise_pain": 2, "neuro_change": 1}
 
 
-async def test_stats_command_prints_figures_without_personal_data(db: AsyncEngine, engine: Engine,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+async def test_stats_command_prints_figures_without_personal_data(
+    db: AsyncEngine, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
     await constructed(engine)
     url = db.url.render_as_string(hide_password=False)
     root = logging.getLogger()
@@ -64,8 +89,15 @@ async def test_stats_command_prints_figures_without_personal_data(db: AsyncEngin
     finally:
         root.handlers[:], root.level = handlers, level
     out = capsys.readouterr().out
-    for line in ("users: 3 (1 blocked the bot)", "active users: 2", "sessions completed: 3", "reminders sent: 4",
-                 "adherence (sessions / reminders): 75%", "  exercise_pain: 2", "  neuro_change: 1"):
+    for line in (
+        "users: 3 (1 blocked the bot)",
+        "active users: 2",
+        "sessions completed: 3",
+        "reminders sent: 4",
+        "adherence (sessions / reminders): 75%",
+        "  exercise_pain: 2",
+        "  neuro_change: 1",
+    ):
         assert line in out, out
     assert "chest_pain" not in out  # outside the 7 days
     for who in IDS:

@@ -37,8 +37,13 @@ CHAT = str(USER)
 
 
 def config(fake: FakeTelegram, **overrides: Any) -> TelegramConfig:
-    values: dict[str, Any] = {"token": TOKEN, "api_base_url": fake.url, "request_timeout": 1.0,
-                              "poll_timeout": 0.5, "inline_retry_wait": 1.0}
+    values: dict[str, Any] = {
+        "token": TOKEN,
+        "api_base_url": fake.url,
+        "request_timeout": 1.0,
+        "poll_timeout": 0.5,
+        "inline_retry_wait": 1.0,
+    }
     values.update(overrides)
     return TelegramConfig(**values)
 
@@ -98,7 +103,18 @@ async def test_start_registers_menu_and_polls(fake: FakeTelegram, tg: TelegramAd
     assert [c.method for c in fake.calls[:3]] == ["getMe", "setMyCommands", "deleteWebhook"]
     commands = fake.calls[1].params["commands"]
     assert [c["command"] for c in commands] == [
-        "today", "symptoms", "activity", "history", "export", "settings", "pause", "resume", "stop", "delete", "help"]
+        "today",
+        "symptoms",
+        "activity",
+        "history",
+        "export",
+        "settings",
+        "pause",
+        "resume",
+        "stop",
+        "delete",
+        "help",
+    ]
     assert commands[0]["description"] == content.msg("telegram.command.today")
 
 
@@ -109,8 +125,9 @@ async def test_onboarding_and_session_driven_by_updates(
     assert [c.method for c in sent] == ["sendMessage", "sendMessage"]
     assert_message(sent[0], content.msg("onboarding.welcome"))
     assert sent[0].params["reply_markup"] == {"remove_keyboard": True}
-    assert_message(sent[1], buttons=[(content.msg("button.agree"), "1:agree"), (content.msg("button.not_now"),
-                                                                                  "1:decline")])
+    assert_message(
+        sent[1], buttons=[(content.msg("button.agree"), "1:agree"), (content.msg("button.not_now"), "1:decline")]
+    )
     consent_id = sent[1].message_id
     assert consent_id is not None
 
@@ -122,8 +139,11 @@ async def test_onboarding_and_session_driven_by_updates(
 
     for index in range(1, len(content.safety.onboarding_screening)):
         sent = await person.tap("No")
-        assert_message(sent[2], content.safety.onboarding_screening[index].text,
-                       [("Yes", f"{index + 2}:yes"), ("No", f"{index + 2}:no")])
+        assert_message(
+            sent[2],
+            content.safety.onboarding_screening[index].text,
+            [("Yes", f"{index + 2}:yes"), ("No", f"{index + 2}:no")],
+        )
     await person.tap("No")
     await person.tap("All of them")
     sent = await person.tap("07:00")
@@ -131,7 +151,8 @@ async def test_onboarding_and_session_driven_by_updates(
     assert_message(sent[2], content.msg("zone.ask"))
     assert all(data.split(":", 2)[1] == "tz" for _, data in sent[2].buttons())
     assert sent[3].params["reply_markup"]["keyboard"] == [
-        [{"text": content.msg("telegram.share_location_button"), "request_location": True}]]
+        [{"text": content.msg("telegram.share_location_button"), "request_location": True}]
+    ]
 
     sent = await person.share_location(52.52, 13.405)  # Berlin: a zone, worked out offline
     assert [c.method for c in sent] == ["sendMessage", "sendMessage"]
@@ -228,19 +249,25 @@ async def test_names_and_symbols_never_break_html(person: Person, content: Conte
     assert "&lt;b&gt;&amp;_*😀" in expected
 
 
-async def test_group_chat_is_told_private_only(fake: FakeTelegram, person: Person, engine: Engine,
-                                               content: Content) -> None:
+async def test_group_chat_is_told_private_only(
+    fake: FakeTelegram, person: Person, engine: Engine, content: Content
+) -> None:
     group = {"id": -100123, "type": "group", "title": "Back club"}
     sent = await person.send(text_update(USER, "/start", chat=group))
     assert [(c.method, c.params["chat_id"]) for c in sent] == [("sendMessage", "-100123")]
     assert sent[0].params["text"] == content.msg("telegram.private_only")
     bot_user = {"id": 123456, "is_bot": True, "first_name": "BackCoach", "username": "BackCoachBot"}
-    added = {"chat": group, "from": {"id": USER, "is_bot": False, "first_name": "Ann"}, "date": 1772434800,
-             "old_chat_member": {"status": "left", "user": bot_user},
-             "new_chat_member": {"status": "member", "user": bot_user}}
+    added = {
+        "chat": group,
+        "from": {"id": USER, "is_bot": False, "first_name": "Ann"},
+        "date": 1772434800,
+        "old_chat_member": {"status": "left", "user": bot_user},
+        "new_chat_member": {"status": "member", "user": bot_user},
+    }
     sent = await person.send({"my_chat_member": added})
     assert [(c.method, c.params["chat_id"], c.params["text"]) for c in sent] == [
-        ("sendMessage", "-100123", content.msg("telegram.private_only"))]
+        ("sendMessage", "-100123", content.msg("telegram.private_only"))
+    ]
     assert await user_row(engine) is None  # the core never ran
 
 
@@ -277,8 +304,9 @@ async def test_a_short_429_is_sat_out_and_a_long_one_goes_to_the_outbox(
 
 async def test_webhook_checks_the_secret_token(fake: FakeTelegram, engine: Engine, content: Content) -> None:
     url = "https://bot.example.test/telegram/hook"
-    adapter = TelegramAdapter(config(fake, webhook_url=url, webhook_secret="s3cret_token-1", listen="127.0.0.1",
-                                     port=0), engine)
+    adapter = TelegramAdapter(
+        config(fake, webhook_url=url, webhook_secret="s3cret_token-1", listen="127.0.0.1", port=0), engine
+    )
     await adapter.start()
     try:
         hook = next(c for c in fake.calls if c.method == "setWebhook")
@@ -310,7 +338,6 @@ def test_webhook_mode_refuses_to_run_without_a_secret() -> None:
     assert TOKEN not in repr(TelegramConfig(token=TOKEN))
 
 
-
 async def test_a_transient_error_on_a_reply_is_retried_once_at_once(fake: FakeTelegram, person: Person) -> None:
     fake.fail("sendMessage", Fault.bad_gateway())
     sent = await person.say("/start")
@@ -321,9 +348,13 @@ async def test_a_transient_error_on_a_reply_is_retried_once_at_once(fake: FakeTe
 async def test_blocking_the_bot_in_the_app_marks_inactive(fake: FakeTelegram, person: Person, engine: Engine) -> None:
     await person.say("/start")
     bot_user = {"id": 123456, "is_bot": True, "first_name": "BackCoach", "username": "BackCoachBot"}
-    change = {"chat": private_chat(USER), "from": {"id": USER, "is_bot": False, "first_name": "Ann"},
-              "date": 1772434800, "old_chat_member": {"status": "member", "user": bot_user},
-              "new_chat_member": {"status": "kicked", "user": bot_user, "until_date": 0}}
+    change = {
+        "chat": private_chat(USER),
+        "from": {"id": USER, "is_bot": False, "first_name": "Ann"},
+        "date": 1772434800,
+        "old_chat_member": {"status": "member", "user": bot_user},
+        "new_chat_member": {"status": "kicked", "user": bot_user, "until_date": 0},
+    }
     assert await person.send({"my_chat_member": change}) == []
     user = await user_row(engine)
     assert user is not None and user.active is False

@@ -37,5 +37,7 @@ async def test_bench_start_burst(engine: Engine) -> None:
         await fake.stop()
     sent = [c for c in fake.calls if c.method == "sendMessage"]
     assert len(sent) == 2 * PEOPLE
-    print(f"\n[{engine.db.dialect.name}] {PEOPLE} /start updates (first contact: user row + 2 replies each) "
-          f"in {elapsed:.2f} s = {PEOPLE / elapsed:.0f} updates/s")
+    print(
+        f"\n[{engine.db.dialect.name}] {PEOPLE} /start updates (first contact: user row + 2 replies each) "
+        f"in {elapsed:.2f} s = {PEOPLE / elapsed:.0f} updates/s"
+    )

@@ -67,8 +67,10 @@ def test_buttons_are_laid_out_by_label_length() -> None:
     [out] = render(Reply("Pain?", buttons=scale), TEXTS)
     assert isinstance(out.markup, InlineKeyboardMarkup)
     assert [len(row) for row in out.markup.inline_keyboard] == [6, 5]
-    [out] = render(Reply("Plan?", buttons=(Button("Only the ones my medical team recommended", "p"),
-                                           Button("All of them", "a"))), TEXTS)
+    [out] = render(
+        Reply("Plan?", buttons=(Button("Only the ones my medical team recommended", "p"), Button("All of them", "a"))),
+        TEXTS,
+    )
     assert isinstance(out.markup, InlineKeyboardMarkup)
     assert [len(row) for row in out.markup.inline_keyboard] == [1, 1]
 

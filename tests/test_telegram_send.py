@@ -92,7 +92,12 @@ async def _row(engine: Engine, row_id: int) -> OutboxMessage:
     ids=["429", "502", "timeout"],
 )
 async def test_outbox_retries_what_telegram_refused_for_now(
-    fake: FakeTelegram, sender: TelegramSender, engine: Engine, fault: Fault, error: str, wait: int | None,
+    fake: FakeTelegram,
+    sender: TelegramSender,
+    engine: Engine,
+    fault: Fault,
+    error: str,
+    wait: int | None,
     attempts: int,
 ) -> None:
     row_id = await _queue_message(engine, "Time for <your> exercises & a walk_*")
@@ -131,10 +136,15 @@ async def test_outbox_stops_for_someone_who_blocked_the_bot(
 
 async def test_images_and_documents_go_out_as_photo_and_document(fake: FakeTelegram, sender: TelegramSender) -> None:
     png = b"\x89PNG\r\n\x1a\nfake-chart"
-    await sender.send(ANN, [
-        Reply("Your week <so far>", image=Attachment("week.png", "image/png", png), buttons=(Button("OK", "g:ok"),)),
-        Reply("Your record", document=Attachment("history.csv", "text/csv", b"date,minutes\n")),
-    ])
+    await sender.send(
+        ANN,
+        [
+            Reply(
+                "Your week <so far>", image=Attachment("week.png", "image/png", png), buttons=(Button("OK", "g:ok"),)
+            ),
+            Reply("Your record", document=Attachment("history.csv", "text/csv", b"date,minutes\n")),
+        ],
+    )
     photo, document = fake.calls[1:]
     assert photo.method == "sendPhoto" and photo.params["chat_id"] == "4242"
     assert photo.params["caption"] == "Your week &lt;so far&gt;" and photo.params["parse_mode"] == "HTML"

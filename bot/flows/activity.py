@@ -81,14 +81,33 @@ def _log(out: Outcome, minutes: int, exertion: int, now: datetime, content: Cont
     out.effects.append(ActivityLogged(local_date=local_today(view, now), minutes=minutes, exertion=exertion, at=now))
     total = view.history.activity_minutes_today + minutes
     view.history.activity_minutes_today = total
-    out.say(content.msg("activity.logged", minutes=minutes, total=total, low=guidance.daily_minutes.low,
-                        high=guidance.daily_minutes.high))
+    out.say(
+        content.msg(
+            "activity.logged",
+            minutes=minutes,
+            total=total,
+            low=guidance.daily_minutes.low,
+            high=guidance.daily_minutes.high,
+        )
+    )
     if exertion < guidance.exertion.low:
-        out.say(content.msg("activity.exertion_low", low=guidance.exertion.low, high=guidance.exertion.high,
-                            progression=guidance.progression))
+        out.say(
+            content.msg(
+                "activity.exertion_low",
+                low=guidance.exertion.low,
+                high=guidance.exertion.high,
+                progression=guidance.progression,
+            )
+        )
     elif exertion > guidance.exertion.high:
-        out.say(content.msg("activity.exertion_high", low=guidance.exertion.low, high=guidance.exertion.high,
-                            talk_test=guidance.talk_test))
+        out.say(
+            content.msg(
+                "activity.exertion_high",
+                low=guidance.exertion.low,
+                high=guidance.exertion.high,
+                talk_test=guidance.talk_test,
+            )
+        )
     return finish(out, now, content)
 
 

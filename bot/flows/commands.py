@@ -29,18 +29,28 @@ def history(out: Outcome, now: datetime, content: Content) -> Outcome:
         return out.say(content.msg("history.empty"))
     lines = [content.msg("history.title")]
     for s in h.recent_sessions:
-        pain = "" if s.pain_before is None else content.msg(
-            "history.pain", before=s.pain_before, after="?" if s.pain_after is None else s.pain_after
+        pain = (
+            ""
+            if s.pain_before is None
+            else content.msg("history.pain", before=s.pain_before, after="?" if s.pain_after is None else s.pain_after)
         )
-        lines.append(content.msg("history.session", date=s.local_date.isoformat(), status=content.msg(
-            f"status.{s.status}"), done=s.done, skipped=s.skipped, hurt=s.hurt, pain=pain))
+        lines.append(
+            content.msg(
+                "history.session",
+                date=s.local_date.isoformat(),
+                status=content.msg(f"status.{s.status}"),
+                done=s.done,
+                skipped=s.skipped,
+                hurt=s.hurt,
+                pain=pain,
+            )
+        )
     if h.activity_by_day:
         goal = content.program.general_activity.daily_minutes
         lines.append(content.msg("history.activity_title", low=goal.low, high=goal.high))
         for day, minutes in sorted(h.activity_by_day.items()):
             mark = content.msg("history.goal_met") if minutes >= goal.low else ""
-            lines.append(content.msg("history.activity_day", date=day.isoformat(), minutes=minutes)
-                         + mark)
+            lines.append(content.msg("history.activity_day", date=day.isoformat(), minutes=minutes) + mark)
         met = sum(1 for m in h.activity_by_day.values() if m >= goal.low)
         lines.append(content.msg("history.goal_days", days=met, low=goal.low))
     if h.symptoms_30d:
@@ -72,15 +82,28 @@ def export(out: Outcome, now: datetime, content: Content) -> Outcome:
     zone = zone_of(view)
     today = now.astimezone(zone).date()
     stamp = today.isoformat()
-    out.replies.append(Reply(text=content.msg("export.csv"), document=Attachment(
-        f"backcoach-history-{stamp}.csv", "text/csv", to_csv(rows(records, zone)))))
+    out.replies.append(
+        Reply(
+            text=content.msg("export.csv"),
+            document=Attachment(f"backcoach-history-{stamp}.csv", "text/csv", to_csv(rows(records, zone))),
+        )
+    )
     goal = content.program.general_activity.daily_minutes
     week = week_summary(records, today, zone, goal.low, view.profile.progress)
-    lines = [content.msg("export.pdf_title", date=stamp), "", summary_text(week, content), "",
-             content.msg("export.totals", sessions=sum(1 for s in records.sessions if s.status == "completed"),
-                         first=records.sessions[0].local_date.isoformat() if records.sessions else "—",
-                         minutes=sum(a.minutes for a in records.activities)),
-             "", content.safety.disclaimer]
+    lines = [
+        content.msg("export.pdf_title", date=stamp),
+        "",
+        summary_text(week, content),
+        "",
+        content.msg(
+            "export.totals",
+            sessions=sum(1 for s in records.sessions if s.status == "completed"),
+            first=records.sessions[0].local_date.isoformat() if records.sessions else "—",
+            minutes=sum(a.minutes for a in records.activities),
+        ),
+        "",
+        content.safety.disclaimer,
+    ]
     out.replies.append(pdf_job(content.msg("export.pdf"), f"backcoach-summary-{stamp}.pdf", week, lines))
     return out
 

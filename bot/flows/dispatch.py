@@ -22,8 +22,19 @@ from content.loader import Content
 MAX_TEXT = 4000  # longer messages are cut before matching; nothing is stored
 STOP_WORDS = {"stop", "stop it", "quit", "exit", "cancel", "end", "end session", "stop session"}
 COMMANDS = {
-    "/start", "/today", "/symptoms", "/pause", "/resume", "/settings", "/history",
-    "/help", "/stop", "/delete", "/activity", "/cancel", "/export",
+    "/start",
+    "/today",
+    "/symptoms",
+    "/pause",
+    "/resume",
+    "/settings",
+    "/history",
+    "/help",
+    "/stop",
+    "/delete",
+    "/activity",
+    "/cancel",
+    "/export",
 }
 # Events that read every record (bot/progress.Records): the engine loads them only for these.
 RECORD_COMMANDS = ("/history", "/export")
@@ -47,8 +58,11 @@ def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content
     if event.kind is InboundKind.TEXT and len(event.text) > MAX_TEXT:
         event = replace(event, text=event.text[:MAX_TEXT])
     _route(out, event, now, content)
-    if event.kind is not InboundKind.SYSTEM and out.view.profile.onboarded \
-            and not any(isinstance(e, EraseUser) for e in out.effects):
+    if (
+        event.kind is not InboundKind.SYSTEM
+        and out.view.profile.onboarded
+        and not any(isinstance(e, EraseUser) for e in out.effects)
+    ):
         summary.plan(out, now)  # the first weekly summary, once onboarding is done (a no-op when planned)
     _stamp(out)
     return out
@@ -142,8 +156,11 @@ def _command(out: Outcome, text: str, event: Inbound, now: datetime, content: Co
         return onboarding.start(out, content, event.timezone_hint)
     if not view.profile.onboarded:
         out.say(content.msg("start.setup_first"))
-        return onboarding.start(out, content, event.timezone_hint) if view.conversation.flow != "onboarding" \
+        return (
+            onboarding.start(out, content, event.timezone_hint)
+            if view.conversation.flow != "onboarding"
             else onboarding.reprompt(out, content)
+        )
     if name == "/history":
         return commands.history(out, now, content)
     if name == "/export":
@@ -155,8 +172,10 @@ def _global(out: Outcome, action: str, now: datetime, content: Content) -> Outco
     """Actions valid from any message: start, pause, resume, settings, symptom report, check-in answers."""
     view = out.view
     name = action.removeprefix(GLOBAL_PREFIX)
-    if name in {"today", "activity", "settings", "pause", "resume", "rest", "cleared", "not_yet"} \
-            and not view.profile.onboarded:
+    if (
+        name in {"today", "activity", "settings", "pause", "resume", "rest", "cleared", "not_yet"}
+        and not view.profile.onboarded
+    ):
         return onboarding.start(out, content) if view.conversation.flow != "onboarding" else reprompt(out, content)
     if name == "today":
         if view.conversation.flow == "session":

@@ -25,9 +25,7 @@ def ask_pick(out: Outcome, flow: str, content: Content) -> Outcome:
     view = out.view
     go(view, flow, "pick")
     chosen = view.conversation.ctx.setdefault("picked", [])
-    buttons = [
-        Button(("✓ " if ex.id in chosen else "") + ex.name, f"pick:{ex.id}") for ex in content.program.exercises
-    ]
+    buttons = [Button(("✓ " if ex.id in chosen else "") + ex.name, f"pick:{ex.id}") for ex in content.program.exercises]
     buttons.append(Button(content.msg("button.done_choosing"), "pick:done"))
     return out.ask(content.msg("plan.pick_ask"), buttons)
 
@@ -161,5 +159,3 @@ def describe_schedule(out: Outcome, content: Content) -> str:
         return content.msg("schedule.off")
     days = content.msg("days.every") if schedule.weekdays == EVERY_DAY else content.msg("days.weekdays")
     return content.msg("schedule.on", time=schedule.reminder_time, zone=schedule.timezone or "UTC", days=days)
-
-

@@ -42,8 +42,11 @@ def fire(out: Outcome, event: Inbound, now: datetime, content: Content, *, snooz
     day = local_today(view, now) if snoozed else (_day_of(event.text) or local_today(view, now))
     if in_session(view) or not view.profile.onboarded:
         return out
-    if snoozed and (not view.schedule.reminders_on or view.schedule.hold_reason
-                    or (view.schedule.paused_until and view.schedule.paused_until > now)):
+    if snoozed and (
+        not view.schedule.reminders_on
+        or view.schedule.hold_reason
+        or (view.schedule.paused_until and view.schedule.paused_until > now)
+    ):
         return out
     if snoozed:
         text = content.msg("reminder.snoozed_text")
@@ -147,15 +150,25 @@ def _snooze(out: Outcome, day: date, now: datetime, content: Content) -> Outcome
         reset(view)
     upcoming = next_regular(view, day, now)
     quiet_start, quiet_end = _quiet(view)
-    due = snooze_until(now=now, minutes=SNOOZE_MINUTES, next_regular=upcoming or now + timedelta(days=2), tz=tz,
-                       quiet_start=quiet_start, quiet_end=quiet_end)
+    due = snooze_until(
+        now=now,
+        minutes=SNOOZE_MINUTES,
+        next_regular=upcoming or now + timedelta(days=2),
+        tz=tz,
+        quiet_start=quiet_start,
+        quiet_end=quiet_end,
+    )
     if due is None:
         shown = (upcoming or now).astimezone(tz)
         return out.say(content.msg("reminder.snooze_covered", time=f"{shown:%H:%M}"))
-    out.effects.append(ScheduleEvent(
-        action="reminder.snooze", due_at=due, dedupe_key=f"reminder.snooze:{view.user_id}:{due.isoformat()}",
-        data={"token": day.isoformat()},
-    ))
+    out.effects.append(
+        ScheduleEvent(
+            action="reminder.snooze",
+            due_at=due,
+            dedupe_key=f"reminder.snooze:{view.user_id}:{due.isoformat()}",
+            data={"token": day.isoformat()},
+        )
+    )
     return out.say(content.msg("reminder.snoozed", time=f"{due.astimezone(tz):%H:%M}"))
 
 
@@ -177,8 +190,9 @@ def _skip(out: Outcome, day: date, now: datetime, content: Content) -> Outcome:
 
 
 def _ask_reason(out: Outcome, content: Content) -> Outcome:
-    return out.ask(content.msg("reminder.skipped"),
-                   [Button(content.msg(f"reminder.reason_{r}"), f"reason:{r}") for r in REASONS])
+    return out.ask(
+        content.msg("reminder.skipped"), [Button(content.msg(f"reminder.reason_{r}"), f"reason:{r}") for r in REASONS]
+    )
 
 
 def _reason(out: Outcome, reason: str, day: date, now: datetime, content: Content) -> Outcome:

@@ -26,8 +26,11 @@ def show(out: Outcome, content: Content) -> Outcome:
         exercises=names,
         zone=view.schedule.timezone or "UTC",
     )
-    text += "\n" + (content.msg("settings.summary_day_is", day=summary.day_name(view.profile.summary_day, content))
-                    if view.profile.summary_on else content.msg("settings.summary_off"))
+    text += "\n" + (
+        content.msg("settings.summary_day_is", day=summary.day_name(view.profile.summary_day, content))
+        if view.profile.summary_on
+        else content.msg("settings.summary_off")
+    )
     return out.ask(
         text,
         [

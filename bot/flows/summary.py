@@ -75,12 +75,22 @@ def summary_text(week: WeekSummary, content: Content) -> str:
         content.msg("summary_week.sessions", done=week.sessions_done, exercises=week.exercises_done),
     ]
     if week.pain_avg is not None:
-        previous = "" if week.pain_prev_avg is None else content.msg("summary_week.pain_previous",
-                                                                    avg=week.pain_prev_avg)
-        lines.append(content.msg("summary_week.pain", avg=week.pain_avg, previous=previous,
-                                 trend=content.msg(f"summary_week.trend.{week.trend}")))
-    lines.append(content.msg("summary_week.activity", minutes=week.activity_minutes, days=week.goal_days,
-                             low=goal.low, high=goal.high))
+        previous = (
+            "" if week.pain_prev_avg is None else content.msg("summary_week.pain_previous", avg=week.pain_prev_avg)
+        )
+        lines.append(
+            content.msg(
+                "summary_week.pain",
+                avg=week.pain_avg,
+                previous=previous,
+                trend=content.msg(f"summary_week.trend.{week.trend}"),
+            )
+        )
+    lines.append(
+        content.msg(
+            "summary_week.activity", minutes=week.activity_minutes, days=week.goal_days, low=goal.low, high=goal.high
+        )
+    )
     for ex_id, reps, hold in week.progression:
         name = _exercise_name(ex_id, content)
         if reps:

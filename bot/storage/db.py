@@ -23,8 +23,12 @@ def is_sqlite(url: str) -> bool:
 
 def is_sqlite_file(database: str | None) -> bool:
     """Whether an SQLite URL's database is a file (the engine's writer opens a second connection to it)."""
-    return bool(database) and database != ":memory:" and "mode=memory" not in str(database) \
+    return (
+        bool(database)
+        and database != ":memory:"
+        and "mode=memory" not in str(database)
         and not str(database).startswith("file::memory:")
+    )
 
 
 def sqlite_pragmas(url: str) -> Callable[[Any, Any], None]:
@@ -62,9 +66,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", sqlite_no_implicit_begin)
         event.listen(engine.sync_engine, "begin", sqlite_begin_immediate)
         return engine
-    return create_async_engine(
-        url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10
-    )
+    return create_async_engine(url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

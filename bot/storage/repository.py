@@ -76,11 +76,23 @@ _USER_BY_REF = select(USERS).where(
 )
 _USER_BY_ID = select(USERS).where(USERS.c.id == bindparam("id"))
 _STATE_COLUMNS = (
-    "chat_id", "active", "profile", "conversation", "timezone", "reminder_time", "weekdays", "reminders_on",
-    "paused_until", "hold_reason", "next_fire_at", "served_through",
+    "chat_id",
+    "active",
+    "profile",
+    "conversation",
+    "timezone",
+    "reminder_time",
+    "weekdays",
+    "reminders_on",
+    "paused_until",
+    "hold_reason",
+    "next_fire_at",
+    "served_through",
 )
-_SAVE_USER = update(USERS).where(USERS.c.id == bindparam("row_id")).values(
-    {name: bindparam(f"new_{name}") for name in _STATE_COLUMNS}
+_SAVE_USER = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("row_id"))
+    .values({name: bindparam(f"new_{name}") for name in _STATE_COLUMNS})
 )
 _MARK_EVENT = text(
     "INSERT INTO processed_events (user_id, platform, workspace, event_id, at) "
@@ -104,19 +116,24 @@ LOGS = ExerciseLog.__table__
 ACTIVITIES = ActivityLog.__table__
 SYMPTOMS = SymptomReport.__table__
 _LOG_EXERCISE = insert(LOGS).values(  # its session's id looked up in the same statement
-    session_id=select(SESSIONS.c.id).where(
-        SESSIONS.c.user_id == bindparam("of_user"), SESSIONS.c.started_at == bindparam("of_start")
-    ).scalar_subquery()
+    session_id=select(SESSIONS.c.id)
+    .where(SESSIONS.c.user_id == bindparam("of_user"), SESSIONS.c.started_at == bindparam("of_start"))
+    .scalar_subquery()
 )
 _INSERT_SYMPTOM = insert(SYMPTOMS)
 _INSERT_ACTIVITY = insert(ACTIVITIES)
 _INSERT_ANSWER = insert(ReminderResponse.__table__)
 _INSERT_SESSION = insert(SESSIONS)
-_UPDATE_SESSION = update(SESSIONS).where(
-    SESSIONS.c.user_id == bindparam("of_user"), SESSIONS.c.started_at == bindparam("of_start")
-).values(
-    status=bindparam("new_status"), pain_before=bindparam("new_pain_before"),
-    pain_after=bindparam("new_pain_after"), helped=bindparam("new_helped"), ended_at=bindparam("new_ended_at"),
+_UPDATE_SESSION = (
+    update(SESSIONS)
+    .where(SESSIONS.c.user_id == bindparam("of_user"), SESSIONS.c.started_at == bindparam("of_start"))
+    .values(
+        status=bindparam("new_status"),
+        pain_before=bindparam("new_pain_before"),
+        pain_after=bindparam("new_pain_after"),
+        helped=bindparam("new_helped"),
+        ended_at=bindparam("new_ended_at"),
+    )
 )
 
 
@@ -164,7 +181,8 @@ def event_key(event_id: str) -> str:
 
 def was_processed(db: Db, ref: UserRef, event_id: str) -> bool:
     query = select(ProcessedEvent.id).where(
-        ProcessedEvent.platform == ref.platform, ProcessedEvent.workspace == ref.workspace,
+        ProcessedEvent.platform == ref.platform,
+        ProcessedEvent.workspace == ref.workspace,
         ProcessedEvent.event_id == event_key(event_id),
     )
     return db.execute(query).first() is not None
@@ -172,8 +190,13 @@ def was_processed(db: Db, ref: UserRef, event_id: str) -> bool:
 
 def mark_processed(db: Db, user_id: int, ref: UserRef, event_id: str, now: datetime) -> bool:
     """Record the platform's event id; False when it was already handled (a duplicate delivery)."""
-    params = {"user_id": user_id, "platform": ref.platform, "workspace": ref.workspace,
-              "event_id": event_key(event_id), "at": now}
+    params = {
+        "user_id": user_id,
+        "platform": ref.platform,
+        "workspace": ref.workspace,
+        "event_id": event_key(event_id),
+        "at": now,
+    }
     return db.execute(_MARK_EVENT, params).scalar_one_or_none() is not None
 
 
@@ -286,27 +309,36 @@ def load_history(db: Db, user_id: int, now: datetime, today: date, *, full: bool
 def load_records(db: Db, user_id: int) -> Records:
     """Every session (with its exercises), activity and symptom row of one person, oldest first: three
     queries plus one for exercises, run only for /history, /export and the weekly summary."""
-    sessions = db.execute(
-        select(SESSIONS).where(SESSIONS.c.user_id == user_id).order_by(SESSIONS.c.started_at)
-    ).all()
+    sessions = db.execute(select(SESSIONS).where(SESSIONS.c.user_id == user_id).order_by(SESSIONS.c.started_at)).all()
     logs: dict[int, list[ExerciseRow]] = {}
     for log in db.execute(select(LOGS).where(LOGS.c.user_id == user_id).order_by(LOGS.c.at)):
-        logs.setdefault(log.session_id, []).append(ExerciseRow(
-            exercise_id=log.exercise_id, result=log.result, repetitions=log.repetitions,
-            hold_seconds=log.hold_seconds, at=log.at,
-        ))
-    activities = db.execute(
-        select(ACTIVITIES).where(ACTIVITIES.c.user_id == user_id).order_by(ACTIVITIES.c.at)
-    )
+        logs.setdefault(log.session_id, []).append(
+            ExerciseRow(
+                exercise_id=log.exercise_id,
+                result=log.result,
+                repetitions=log.repetitions,
+                hold_seconds=log.hold_seconds,
+                at=log.at,
+            )
+        )
+    activities = db.execute(select(ACTIVITIES).where(ACTIVITIES.c.user_id == user_id).order_by(ACTIVITIES.c.at))
     symptoms = db.execute(select(SYMPTOMS).where(SYMPTOMS.c.user_id == user_id).order_by(SYMPTOMS.c.at))
     return Records(
         sessions=[
-            SessionRow(started_at=s.started_at, local_date=s.local_date, status=s.status, pain_before=s.pain_before,
-                       pain_after=s.pain_after, ended_at=s.ended_at, exercises=logs.get(s.id, []))
+            SessionRow(
+                started_at=s.started_at,
+                local_date=s.local_date,
+                status=s.status,
+                pain_before=s.pain_before,
+                pain_after=s.pain_after,
+                ended_at=s.ended_at,
+                exercises=logs.get(s.id, []),
+            )
             for s in sessions
         ],
-        activities=[ActivityRow(local_date=a.local_date, minutes=a.minutes, exertion=a.exertion, at=a.at)
-                    for a in activities],
+        activities=[
+            ActivityRow(local_date=a.local_date, minutes=a.minutes, exertion=a.exertion, at=a.at) for a in activities
+        ],
         symptoms=[SymptomRow(rule_id=r.rule_id, source=r.source, at=r.at) for r in symptoms],
     )
 
@@ -391,26 +423,51 @@ def apply_effects(db: Db, user_id: int, effects: list[Effect], now: datetime) ->
             case SessionRecord():
                 _upsert_session(db, user_id, effect)
             case ExerciseLogged():
-                db.execute(_LOG_EXERCISE, {
-                    "of_user": user_id, "of_start": effect.session_started_at,
-                    "user_id": user_id, "exercise_id": effect.exercise_id,
-                    "result": effect.result, "repetitions": effect.repetitions,
-                    "hold_seconds": effect.hold_seconds, "at": effect.at,
-                })
+                db.execute(
+                    _LOG_EXERCISE,
+                    {
+                        "of_user": user_id,
+                        "of_start": effect.session_started_at,
+                        "user_id": user_id,
+                        "exercise_id": effect.exercise_id,
+                        "result": effect.result,
+                        "repetitions": effect.repetitions,
+                        "hold_seconds": effect.hold_seconds,
+                        "at": effect.at,
+                    },
+                )
             case SymptomLogged():
-                db.execute(_INSERT_SYMPTOM, {
-                    "user_id": user_id, "rule_id": effect.rule_id, "source": effect.source, "at": effect.at,
-                })
+                db.execute(
+                    _INSERT_SYMPTOM,
+                    {
+                        "user_id": user_id,
+                        "rule_id": effect.rule_id,
+                        "source": effect.source,
+                        "at": effect.at,
+                    },
+                )
             case ActivityLogged():
-                db.execute(_INSERT_ACTIVITY, {
-                    "user_id": user_id, "local_date": effect.local_date, "minutes": effect.minutes,
-                    "exertion": effect.exertion, "at": effect.at,
-                })
+                db.execute(
+                    _INSERT_ACTIVITY,
+                    {
+                        "user_id": user_id,
+                        "local_date": effect.local_date,
+                        "minutes": effect.minutes,
+                        "exertion": effect.exertion,
+                        "at": effect.at,
+                    },
+                )
             case ReminderAnswered():
-                db.execute(_INSERT_ANSWER, {
-                    "user_id": user_id, "local_date": effect.local_date, "response": effect.response,
-                    "reason": effect.reason, "at": effect.at,
-                })
+                db.execute(
+                    _INSERT_ANSWER,
+                    {
+                        "user_id": user_id,
+                        "local_date": effect.local_date,
+                        "response": effect.response,
+                        "reason": effect.reason,
+                        "at": effect.at,
+                    },
+                )
             case ScheduleEvent():
                 payload = {"action": effect.action, "data": effect.data}
                 enqueue(db, user_id, "event", effect.dedupe_key, payload, effect.due_at, now)
@@ -424,19 +481,32 @@ def enqueue(
     db: Db, user_id: int, kind: str, dedupe_key: str, payload: dict, not_before: datetime, now: datetime
 ) -> bool:
     """Add an outbox row unless one with the same dedupe key exists. True when a row was added."""
-    params = {"user_id": user_id, "kind": kind, "dedupe_key": dedupe_key, "payload": payload,
-              "created_at": now, "not_before": not_before}
+    params = {
+        "user_id": user_id,
+        "kind": kind,
+        "dedupe_key": dedupe_key,
+        "payload": payload,
+        "created_at": now,
+        "not_before": not_before,
+    }
     return db.execute(_ENQUEUE, params).scalar_one_or_none() is not None
 
 
 def _upsert_session(db: Db, user_id: int, record: SessionRecord) -> None:
-    changes = {"status": record.status, "pain_before": record.pain_before, "pain_after": record.pain_after,
-               "helped": list(record.helped), "ended_at": record.ended_at}
+    changes = {
+        "status": record.status,
+        "pain_before": record.pain_before,
+        "pain_after": record.pain_after,
+        "helped": list(record.helped),
+        "ended_at": record.ended_at,
+    }
     key = {"of_user": user_id, "of_start": record.started_at}
     updated = db.execute(_UPDATE_SESSION, {**key, **{f"new_{k}": v for k, v in changes.items()}}).rowcount
     if updated == 0:  # the user is locked, so nobody races this insert
-        db.execute(_INSERT_SESSION, {"user_id": user_id, "started_at": record.started_at, **changes,
-                                     "local_date": record.local_date})
+        db.execute(
+            _INSERT_SESSION,
+            {"user_id": user_id, "started_at": record.started_at, **changes, "local_date": record.local_date},
+        )
 
 
 def erase_user(db: Db, user_id: int) -> None:
