@@ -70,6 +70,8 @@ class _Driver:
             "Start",
             "3",
             "Done",
+            "Ready",
+            "Fine",
             "That's all",
             "Not now",
         ):

@@ -29,6 +29,11 @@ class Profile(BaseModel):
     quiet_start: str | None = None  # "HH:MM" local
     quiet_end: str | None = None
     milestones: list[str] = Field(default_factory=list)  # small wins already named
+    # Radiating pain ends "today's session": the local date it happened (no new session until the next day),
+    # and the exercises that caused it, to ask about (keep or drop) at the start of the next session.
+    session_ended_on: date | None = None
+    paused_manually: bool = False  # the current pause is the person's own /pause, not rest after a flare-up
+    review: list[str] = Field(default_factory=list)
     # Weekly summary (bot/flows/summary.py): the weekday (0 = Monday), on/off (/stop turns it off), the local
     # date of the one summary currently planned (an outbox event for any other date is stale), the last sent.
     summary_day: int = 6
@@ -66,6 +71,7 @@ class SessionSummary(BaseModel):
     hurt: int = 0
     pain_before: int | None = None
     pain_after: int | None = None
+    radiating: list[str] = Field(default_factory=list)  # exercises during which pain spread into buttocks/legs
 
 
 class History(BaseModel):

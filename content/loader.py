@@ -32,6 +32,7 @@ class Source(_Strict):
     name: str
     publisher: str
     note: str = ""
+    cite: str = ""  # how a reply names it in one line ("the sheet", "NHS: Back pain")
 
 
 class Range(_Strict):
@@ -55,10 +56,19 @@ class Dosage(_Strict):
     sides: Literal["one", "both"] = "one"  # "both": do it, then switch sides
     count: list[str] = []  # the pelvic tilt's 1-2-3-4 count, one entry per beat
     progression: str = ""  # how to progress, in the sheet's words
-    # "Gradually", made concrete: the step up after a session done without pain. Our choice, not the
-    # sheet's; progression never leaves the sheet's ranges.
+    # BackCoach's choices, not the sheet's (program.yaml says so beside each): where inside the sheet's
+    # starting range to begin, and the step up after a session that felt fine with pain not rising.
+    # Progression never leaves the sheet's ranges.
+    repetitions_first: int | None = None
     repetitions_step: int = Field(default=1, ge=1, le=2)
     hold_step_seconds: int = Field(default=5, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _first_inside_the_sheets_range(self) -> Dosage:
+        first, start = self.repetitions_first, self.repetitions_start
+        if first is not None and (start is None or not start.low <= first <= start.high):
+            raise ValueError("repetitions_first must lie inside repetitions_start")
+        return self
 
 
 class Exercise(_Strict):
@@ -69,6 +79,7 @@ class Exercise(_Strict):
     steps: list[str] = Field(min_length=1)
     dosage: Dosage
     variants: list[str] = []  # e.g. the rolled-towel variant of the hip rotator stretch
+    variant_step: int | None = Field(default=None, ge=1)  # the step (1-based) the variants are offered with
     cautions: list[str] = []
     source: str
 
@@ -89,12 +100,21 @@ class ActivityGuidance(_Strict):
     source: str
 
 
+class SessionRules(_Strict):
+    """BackCoach's own choices about sessions (the sheet gives no numbers for these)."""
+
+    idle_hours: int = Field(ge=1, le=12)  # an unfinished session closes after this much silence
+    high_pain: int = Field(ge=1, le=10)  # pain before a session at or above this asks the sheet's spasm question
+    note: str = ""
+
+
 class Program(_Strict):
     title: str
     intro: str
     choice_note: str  # you need not do every exercise
     general_activity: ActivityGuidance
     exercises: list[Exercise] = Field(min_length=1)
+    session: SessionRules
     sources: list[Source]
 
     def exercise(self, exercise_id: str) -> Exercise:
@@ -116,6 +136,11 @@ RuleAction = Literal[
     "suggest_consult",  # routine: not improving, worried: suggest seeing a clinician
 ]
 
+# Actions that hold the program until the person confirms guidance: each such rule says why in hold_note.
+HOLDING_ACTIONS = frozenset(
+    {"consult_pause", "hold_until_cleared", "stop_now_doctor", "emergency", "doctor_today_pause"}
+)
+
 
 class SafetyRule(_Strict):
     id: str
@@ -125,6 +150,8 @@ class SafetyRule(_Strict):
     advice: str  # exactly what the bot says
     source: str  # a Source id
     priority: int  # lower is more urgent; decides between two matches in one message
+    # While the program is held for this rule: why, in its own source's words (repeated on /today).
+    hold_note: str = ""
 
 
 class Pattern(_Strict):
@@ -166,6 +193,12 @@ class Safety(_Strict):
                 return rule
         raise KeyError(rule_id)
 
+    def source(self, source_id: str) -> Source:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        raise KeyError(source_id)
+
     @model_validator(mode="after")
     def _references_exist(self) -> Safety:
         ids = {r.id for r in self.rules}
@@ -173,6 +206,8 @@ class Safety(_Strict):
         for rule in self.rules:
             if rule.source not in source_ids:
                 raise ValueError(f"rule {rule.id!r} names unknown source {rule.source!r}")
+            if rule.action in HOLDING_ACTIONS and not rule.hold_note.strip():
+                raise ValueError(f"rule {rule.id!r} holds the program but has no hold_note")
         for q in [*self.onboarding_screening, *self.session_precheck]:
             if q.rule not in ids:
                 raise ValueError(f"question {q.id!r} names unknown rule {q.rule!r}")

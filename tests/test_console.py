@@ -10,17 +10,17 @@ from content.loader import Content
 
 
 def taps_for_whole_session(content: Content) -> int:
-    """How many "1" taps walk through every exercise (Start, each step, repetitions, holds per side)."""
+    """How many "1" taps walk through every exercise (Start, each step, repetitions, holds per side with
+    "Ready" before the second side; a hold that is the sheet's last step is that step)."""
     taps = 0
     for exercise in content.program.exercises:
         dosage = exercise.dosage
         taps += 1 + len(exercise.steps)
         if dosage.count:
-            start = dosage.repetitions_start
-            assert start is not None
-            taps += -(-(start.low + start.high) // 2)
-        elif dosage.hold_text:
-            taps += 2 if dosage.sides == "both" else 1
+            assert dosage.repetitions_first is not None
+            taps += dosage.repetitions_first
+        elif dosage.hold_text and exercise.steps[-1] != dosage.hold_text:
+            taps += 3 if dosage.sides == "both" else 1
     return taps
 
 
@@ -51,6 +51,7 @@ def test_scripted_console_session_from_onboarding_to_summary(tmp_path: Path, con
         "3",  # pain before
         *["1"] * taps_for_whole_session(content),
         "1",  # pain after: a label wins over a button number
+        "Fine",
         "That's all",
         "Not now",  # no activity to log
     ]
@@ -66,13 +67,17 @@ def test_console_resumes_after_restart_and_simulated_clock_fires_timer(tmp_path:
     setup = ["/start", "1", *["no"] * len(content.safety.onboarding_screening), "All of them", "No reminders", "UTC"]
     run_console(setup, db)
     first = content.program.exercises[0]
-    to_hold = ["/today", *["no"] * len(content.safety.session_precheck), "2", "Start", *["Done"] * len(first.steps)]
+    steps_but_last = ["Done"] * (len(first.steps) - 1)
+    to_hold = ["/today", *["no"] * len(content.safety.session_precheck), "2", "Start", *steps_but_last]
     out = run_console(to_hold, db)
-    assert "Tap Done when you've finished" in out or "I'll message you" in out
-    # A second process on the same file picks up at the same step.
+    # Wall slides: the sheet's last step is the hold itself, said once with how to finish it.
+    assert first.steps[-1] == first.dosage.hold_text
+    last_step = out[out.rindex("Step 4 of 4") :]
+    assert last_step.count(first.dosage.hold_text) == 1 and "Tap Done when you've finished" in last_step
+    # A second process on the same file picks up at the same step, and shows it once.
     out = run_console(["/today"], db)
     assert "middle of a session" in out
-    assert first.dosage.hold_text.split(".")[0] in out
+    assert out.count(first.dosage.hold_text) == 1
     # The stretches' hold timer is delivered by the simulated clock.
     stretch = next(e for e in content.program.exercises if e.dosage.hold_seconds)
     lines = ["Skip"] * content.program.exercises.index(stretch)

@@ -19,6 +19,8 @@ async def run_exercises(chat: Chat, content: Content) -> None:
         text = chat.texts()
         if "Start" in labels and "Exercise" in text:
             await chat.tap("Start")
+        elif "Ready" in labels:
+            await chat.tap("Ready")
         elif "I'll message you in" in text:
             sent = await chat.advance(timedelta(seconds=41))
             assert sent, "the hold timer should message the user"
@@ -42,6 +44,7 @@ async def test_full_session_from_onboarding_to_summary(chat: Chat, engine: Engin
     await run_exercises(chat, content)
     assert "How is your back pain now" in chat.texts()
     await chat.tap("2")
+    await chat.tap("Fine")
     await chat.tap(content.program.exercises[1].name)
     await chat.tap("That's all")
     assert "physical activity" in chat.texts()
@@ -82,6 +85,10 @@ async def test_a_stretch_is_held_on_both_sides_with_a_timer_each(chat: Chat, con
     assert stretch.dosage.hold_text in chat.texts() and "20 seconds" in chat.texts()
     first_side = await chat.advance(timedelta(seconds=21))
     assert "release" in chat.texts(first_side) and "switch sides" in chat.texts(first_side)
-    assert "on this side too" in chat.texts(first_side) and "then switch sides" not in first_side[-1].text
+    # The second side's timer waits for "Ready": nothing runs (and nothing arrives) until then.
+    assert "on this side too" not in chat.texts(first_side) and "Ready" in chat.labels(first_side)
+    assert await chat.advance(timedelta(minutes=5)) == []
+    await chat.tap("Ready", first_side)
+    assert "on this side too" in chat.texts() and "then switch sides" not in chat.texts()
     second_side = await chat.advance(timedelta(seconds=21))
     assert "release" in chat.texts(second_side) and f"Done: {stretch.name}" in chat.texts(second_side)

@@ -84,12 +84,15 @@ async def test_onboarding_and_session_over_http(
         elif "I'll message you in" in text:
             await deliver_due(slack, engine, timedelta(seconds=41))  # the hold timer, via outbox + SlackSender
             assert slack.messages(), "the hold timer should message the user on Slack"
+        elif "Ready" in labels:
+            await slack.tap(TEAM, USER, "Ready")
         elif "Done" in labels:
             await slack.tap(TEAM, USER, "Done")
         else:
             break
     assert "How is your back pain now" in slack.last_texts()
     await slack.tap(TEAM, USER, "2")
+    await slack.tap(TEAM, USER, "Fine")
     await slack.tap(TEAM, USER, "That's all")
     await slack.tap(TEAM, USER, "Log activity")
     await slack.tap(TEAM, USER, "20 min")

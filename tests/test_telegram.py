@@ -174,12 +174,15 @@ async def test_onboarding_and_session_driven_by_updates(
             assert person.sent(), "the hold timer must reach the user through the Sender"
         elif "Start" in labels and "Exercise" in text:
             await person.tap("Start")
+        elif "Ready" in labels:
+            await person.tap("Ready")
         elif "Done" in labels:
             await person.tap("Done")
         else:
             break
     assert "How is your back pain now" in person.texts()
     await person.tap("2")
+    await person.tap("Fine")
     await person.tap("That's all")
     await person.tap("Log activity")
     await person.tap("20 min")

@@ -23,7 +23,15 @@ def offer(out: Outcome, content: Content, *, after_session: bool) -> Outcome:
 
 
 def start(out: Outcome, content: Content) -> Outcome:
-    """`/activity`: straight to the minutes question."""
+    """`/activity`: straight to the minutes question, unless a hold for chest pain, the heart, emergency or
+    same-day signs is on: then the hold's advice again instead of encouragement."""
+    from bot.flows import symptoms  # cycle: symptoms -> session -> activity
+
+    held = symptoms.activity_hold(out.view, content)
+    if held is not None:
+        reset(out.view)
+        symptoms.repeat_hold(out, held, content)
+        return out.say(content.msg("activity.held"))
     go(out.view, FLOW, "minutes", after_session=False)
     return _ask_minutes(out, content)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.effects import EraseUser
-from bot.flows import rest, session
+from bot.flows import rest, session, symptoms
 from bot.flows.common import Outcome, answer_of, go, interrupt, reset, zone_of
 from bot.flows.preferences import describe_schedule
 from bot.types import Attachment, Button, Inbound, Reply
@@ -45,14 +45,19 @@ def history(out: Outcome, now: datetime, content: Content) -> Outcome:
                 pain=pain,
             )
         )
+        if s.radiating:
+            names = ", ".join(_exercise_name(ex, content) for ex in s.radiating)
+            lines.append(content.msg("history.radiating", names=names))
+    praise = symptoms.activity_hold(out.view, content) is None  # no "goal met" during a chest-pain/heart hold
     if h.activity_by_day:
         goal = content.program.general_activity.daily_minutes
         lines.append(content.msg("history.activity_title", low=goal.low, high=goal.high))
         for day, minutes in sorted(h.activity_by_day.items()):
-            mark = content.msg("history.goal_met") if minutes >= goal.low else ""
+            mark = content.msg("history.goal_met") if minutes >= goal.low and praise else ""
             lines.append(content.msg("history.activity_day", date=day.isoformat(), minutes=minutes) + mark)
         met = sum(1 for m in h.activity_by_day.values() if m >= goal.low)
-        lines.append(content.msg("history.goal_days", days=met, low=goal.low))
+        if praise:
+            lines.append(content.msg("history.goal_days", days=met, low=goal.low))
     if h.symptoms_30d:
         lines.append(content.msg("history.symptoms_title"))
         for rule_id, count in sorted(h.symptoms_30d.items()):
@@ -66,6 +71,10 @@ def history(out: Outcome, now: datetime, content: Content) -> Outcome:
         lines.append(content.msg("history.reminders_off"))
     lines.append(content.msg("history.export_hint"))
     return out.say("\n".join(lines))
+
+
+def _exercise_name(exercise_id: str, content: Content) -> str:
+    return next((e.name for e in content.program.exercises if e.id == exercise_id), exercise_id)
 
 
 def export(out: Outcome, now: datetime, content: Content) -> Outcome:
@@ -120,6 +129,7 @@ def on_pause(out: Outcome, event: Inbound, now: datetime, content: Content) -> O
     if answer.startswith("pause:") and answer[6:].isdigit() and int(answer[6:]) in PAUSE_DAYS:
         days = int(answer[6:])
         out.view.schedule.paused_until = now + timedelta(days=days)
+        out.view.profile.paused_manually = True
         reset(out.view)
         return out.say(content.msg("pause.done", days=days))
     if answer == "cancel":
@@ -172,12 +182,24 @@ def stop(out: Outcome, now: datetime, content: Content, *, reminders_off: bool) 
     else:
         reset(view)
     if reminders_off:
+        already = not view.schedule.reminders_on and not view.profile.summary_on
         view.schedule.reminders_on = False
         view.profile.summary_on = False
-        out.say(content.msg("stop.reminders_off"))
-    else:
-        out.say(content.msg("stop.reminders_hint"))
-    return out
+        return out.say(content.msg("stop.already_off" if already else "stop.reminders_off"))
+    return out.say(reminder_state(out, now, content))
+
+
+def reminder_state(out: Outcome, now: datetime, content: Content) -> str:
+    """What "stop" says about reminders: always the current settings, never a stock sentence."""
+    schedule = out.view.schedule
+    if schedule.hold_reason:
+        return content.msg("stop.state_held")
+    if not schedule.reminders_on or not schedule.reminder_time:
+        return content.msg("stop.state_off")
+    if schedule.paused_until and schedule.paused_until > now:
+        until = f"{schedule.paused_until.astimezone(zone_of(out.view)):%a %d %b %H:%M}"
+        return content.msg("stop.state_paused", until=until)
+    return content.msg("stop.reminders_hint")
 
 
 def ask_delete(out: Outcome, content: Content) -> Outcome:

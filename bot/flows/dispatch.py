@@ -57,7 +57,10 @@ def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content
     out = Outcome(view=view)
     if event.kind is InboundKind.TEXT and len(event.text) > MAX_TEXT:
         event = replace(event, text=event.text[:MAX_TEXT])
+    session.close_expired(out, now, content)  # a session left unfinished never resumes days later
     _route(out, event, now, content)
+    if event.kind is not InboundKind.SYSTEM:
+        session.touch(out.view, now)
     if (
         event.kind is not InboundKind.SYSTEM
         and out.view.profile.onboarded

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.flows import preferences, symptoms
-from bot.flows.common import Outcome, answer_of, go, reset, yes_no
+from bot.flows.common import Outcome, answer_of, go, reset, yes_no, zone_of
 from bot.flows.rest import ask_rest_days, pause_for_rest
 from bot.types import Button, Inbound
 from content.loader import Content
@@ -99,7 +99,7 @@ def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
         return out
     if step == "zone":
         if preferences.on_zone(out, event, content):
-            return _finish(out, content)
+            return _finish(out, now, content)
         return out
     return reprompt(out, content)
 
@@ -113,9 +113,19 @@ def _next_screen(out: Outcome, content: Content) -> Outcome:
     return preferences.ask_plan(out, FLOW, content)
 
 
-def _finish(out: Outcome, content: Content) -> Outcome:
+def _finish(out: Outcome, now: datetime, content: Content) -> Outcome:
+    """All set, unless the screening held the program or asked for rest days: then say so, and offer
+    nothing that contradicts it (no first session, no reminder promise)."""
     view = out.view
     view.profile.onboarded = True
     reset(view)
+    held = symptoms.hold_rule(view, content)
+    if held is not None:
+        out.say(content.msg("onboarding.done_held"))
+        return symptoms.repeat_hold(out, held, content).say(content.msg("hold.how_to_resume"))
+    paused = view.schedule.paused_until
+    if paused and paused > now:
+        until = f"{paused.astimezone(zone_of(view)):%a %d %b %H:%M}"
+        return out.say(content.msg("onboarding.done_resting", until=until))
     out.say(content.msg("onboarding.done", schedule=preferences.describe_schedule(out, content)))
     return out.ask(content.msg("onboarding.first_session"), [Button(content.msg("button.start_now"), "g.today")])

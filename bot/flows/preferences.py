@@ -158,4 +158,7 @@ def describe_schedule(out: Outcome, content: Content) -> str:
     if not schedule.reminders_on or not schedule.reminder_time:
         return content.msg("schedule.off")
     days = content.msg("days.every") if schedule.weekdays == EVERY_DAY else content.msg("days.weekdays")
-    return content.msg("schedule.on", time=schedule.reminder_time, zone=schedule.timezone or "UTC", days=days)
+    said = content.msg("schedule.on", time=schedule.reminder_time, zone=schedule.timezone or "UTC", days=days)
+    if schedule.hold_reason:  # a held program sends no reminders: never promise one
+        return content.msg("schedule.held", schedule=said)
+    return said

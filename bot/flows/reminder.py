@@ -42,6 +42,8 @@ def fire(out: Outcome, event: Inbound, now: datetime, content: Content, *, snooz
     day = local_today(view, now) if snoozed else (_day_of(event.text) or local_today(view, now))
     if in_session(view) or not view.profile.onboarded:
         return out
+    if view.profile.session_ended_on == local_today(view, now):
+        return out  # today's session was ended for radiating pain: no "time for your exercises" today
     if snoozed and (
         not view.schedule.reminders_on
         or view.schedule.hold_reason

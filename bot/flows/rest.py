@@ -22,12 +22,29 @@ def ask_rest_days(out: Outcome, content: Content) -> Outcome:
     return out.ask(content.msg("rest.ask_days"), rest_buttons(content))
 
 
+def pause_at_once(out: Outcome, now: datetime) -> None:
+    """The spasm advice says reminders are paused: pause them now for the sheet's shortest rest (one day),
+    with a check-in then, before the person has chosen how many days (choosing replaces this)."""
+    schedule = out.view.schedule
+    until = now + timedelta(days=REST_DAYS[0])
+    out.view.profile.paused_manually = False
+    if schedule.paused_until and schedule.paused_until >= until:
+        return
+    schedule.paused_until = until
+    out.effects.append(
+        ScheduleEvent(
+            action="checkin.rest", due_at=until, dedupe_key=f"checkin.rest:{out.view.user_id}:{until.isoformat()}"
+        )
+    )
+
+
 def pause_for_rest(out: Outcome, days: int, now: datetime, content: Content) -> None:
     """Pause reminders for `days` and schedule a check-in for when the rest ends."""
     days = min(max(days, REST_DAYS[0]), REST_DAYS[-1])
     until = now + timedelta(days=days)
     view = out.view
     view.schedule.paused_until = until
+    view.profile.paused_manually = False
     out.effects.append(
         ScheduleEvent(
             action="checkin.rest", due_at=until, dedupe_key=f"checkin.rest:{view.user_id}:{until.isoformat()}"

@@ -20,16 +20,19 @@ FLOW = "session"
 
 
 def start(out: Outcome, now: datetime, content: Content) -> Outcome:
-    """Begin a session, or explain why not (held for guidance, resting after a flare-up)."""
+    """Begin a session, or explain why not (held for guidance, resting after a flare-up, ended for today)."""
+    from bot.flows import symptoms  # cycle: symptoms ends sessions, sessions report symptoms
+
     view = out.view
     schedule = view.schedule
-    if schedule.hold_reason:
-        rule = content.safety.rule(schedule.hold_reason)
+    held = symptoms.hold_rule(view, content)
+    if held is not None:
+        symptoms.repeat_hold(out, held, content)
         return out.ask(
-            content.msg("session.held", reason=rule.label),
+            content.msg("session.held"),
             [Button(content.msg("button.cleared"), "g.cleared"), Button(content.msg("button.not_yet"), "g.not_yet")],
         )
-    if schedule.paused_until and schedule.paused_until > now:
+    if schedule.paused_until and schedule.paused_until > now and not view.profile.paused_manually:
         return out.ask(
             content.msg("session.resting"),
             [
@@ -37,6 +40,8 @@ def start(out: Outcome, now: datetime, content: Content) -> Outcome:
                 Button(content.msg("button.keep_resting"), "g.rest"),
             ],
         )
+    if view.profile.session_ended_on == local_today(view, now):
+        return out.say(content.msg("session.ended_today"))
     plan = [ex for ex in view.profile.exercises if _known(ex, content)] or [e.id for e in content.program.exercises]
     reset(view, FLOW)
     go(
@@ -45,6 +50,7 @@ def start(out: Outcome, now: datetime, content: Content) -> Outcome:
         "precheck",
         started_at=now.isoformat(),
         local_date=local_today(view, now).isoformat(),
+        last_at=now.isoformat(),
         queue=plan,
         i=0,
         pre=0,
@@ -54,6 +60,41 @@ def start(out: Outcome, now: datetime, content: Content) -> Outcome:
     out.effects.append(SessionRecord(started_at=now, local_date=local_today(view, now)))
     out.say(content.msg("session.intro", count=len(plan)))
     return _ask_precheck(out, content)
+
+
+def is_open(view: UserView) -> bool:
+    """A session is under way, whatever question (exercise, symptom menu, activity) is current."""
+    return bool(view.conversation.ctx.get("started_at")) and view.conversation.flow not in {"idle", "new"}
+
+
+def expired(view: UserView, now: datetime, content: Content) -> bool:
+    """Left unfinished past the person's local midnight, or silent for longer than content says."""
+    ctx = view.conversation.ctx
+    if not is_open(view):
+        return False
+    last = datetime.fromisoformat(ctx.get("last_at") or ctx["started_at"])
+    idle = timedelta(hours=content.program.session.idle_hours)
+    return local_today(view, now).isoformat() != ctx.get("local_date") or now - last >= idle
+
+
+def close_expired(out: Outcome, now: datetime, content: Content) -> bool:
+    """Close a session left unfinished (recorded as such) so the next one starts with a fresh safety check.
+    True when one was closed; its buttons are then stale."""
+    view = out.view
+    if not expired(view, now, content):
+        return False
+    day = datetime.fromisoformat(view.conversation.ctx["local_date"]).date()
+    last = datetime.fromisoformat(view.conversation.ctx.get("last_at") or view.conversation.ctx["started_at"])
+    end(out, "unfinished", last)
+    view.conversation.seq += 1  # every button of the closed session is now stale
+    out.say(content.msg("session.expired", date=f"{day:%a %d %b}"))
+    return True
+
+
+def touch(view: UserView, now: datetime) -> None:
+    """The person said something while a session is open: its silence clock starts again."""
+    if is_open(view):
+        view.conversation.ctx["last_at"] = now.isoformat()
 
 
 def end(out: Outcome, status: str, now: datetime) -> None:
@@ -96,14 +137,20 @@ def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
     answer = answer_of(event, view, content)
     if step == "precheck":
         return _on_precheck(out, answer, now, content)
+    if step == "review":
+        return _on_review(out, answer, now, content)
     if step == "pain_before":
         return _on_pain(out, answer, event, "pain_before", now, content)
+    if step == "high_pain":
+        return _on_high_pain(out, answer, now, content)
     if step == "exercise":
         return _on_exercise(out, answer, now, content)
     if step == "drop_offer":
         return _on_drop(out, answer, now, content)
     if step == "pain_after":
         return _on_pain(out, answer, event, "pain_after", now, content)
+    if step == "felt":
+        return _on_felt(out, answer, content)
     if step == "helped":
         return _on_helped(out, answer, now, content)
     return reprompt(out, content)
@@ -114,14 +161,20 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
     step = out.view.conversation.step
     if step == "precheck":
         return _ask_precheck(out, content)
+    if step == "review":
+        return _ask_review(out, content)
     if step == "pain_before":
         return out.ask(content.msg("session.pain_before"), scale_buttons(0, 10, "pain:"))
+    if step == "high_pain":
+        return _ask_high_pain(out, content)
     if step == "exercise":
         return _show_exercise(out, content)
     if step == "drop_offer":
         return _ask_drop(out, content)
     if step == "pain_after":
         return out.ask(content.msg("session.pain_after"), scale_buttons(0, 10, "pain:"))
+    if step == "felt":
+        return _ask_felt(out, content)
     if step == "helped":
         return _ask_helped(out, content)
     return out
@@ -145,12 +198,52 @@ def _on_precheck(out: Outcome, answer: str, now: datetime, content: Content) -> 
     ctx["pre"] += 1
     if ctx["pre"] < len(questions):
         return _ask_precheck(out, content)
-    go(out.view, FLOW, "pain_before")
+    return _after_precheck(out, content)
+
+
+def _after_precheck(out: Outcome, content: Content) -> Outcome:
+    """An exercise that made pain spread last time is asked about (keep or drop) before anything else."""
+    view = out.view
+    view.profile.review = [ex for ex in view.profile.review if ex in view.conversation.ctx["queue"]]
+    if view.profile.review:
+        go(view, FLOW, "review")
+        return _ask_review(out, content)
+    go(view, FLOW, "pain_before")
     return reprompt(out, content)
 
 
+def _ask_review(out: Outcome, content: Content) -> Outcome:
+    exercise = content.program.exercise(out.view.profile.review[0])
+    return out.ask(
+        content.msg("session.review", name=exercise.name, advice=content.safety.rule("radiating").advice),
+        [Button(content.msg("button.drop"), "drop"), Button(content.msg("button.keep_it_cleared"), "keep")],
+    )
+
+
+def _on_review(out: Outcome, answer: str, now: datetime, content: Content) -> Outcome:
+    view = out.view
+    ex_id = view.profile.review[0]
+    exercise = content.program.exercise(ex_id)
+    if answer not in {"drop", "keep"}:
+        out.say(content.msg("error.choose_button"))
+        return _ask_review(out, content)
+    view.profile.review.pop(0)
+    ctx = view.conversation.ctx
+    if answer == "drop":
+        plan = view.profile.exercises or [e.id for e in content.program.exercises]
+        view.profile.exercises = [ex for ex in plan if ex != ex_id]
+        ctx["queue"] = [ex for ex in ctx["queue"] if ex != ex_id]
+        out.say(content.msg("exercise.dropped", name=exercise.name))
+    else:
+        out.say(content.msg("exercise.kept", name=exercise.name))
+    if not ctx["queue"]:
+        end(out, "stopped", now)
+        return out.say(content.msg("session.nothing_left"))
+    return _after_precheck(out, content)
+
+
 def _on_pain(out: Outcome, answer: str, event: Inbound, key: str, now: datetime, content: Content) -> Outcome:
-    value = int(answer[5:]) if answer.startswith("pain:") else parse_int(event.text, 0, 10)
+    value = int(answer[5:]) if answer.startswith("pain:") else _typed_pain(event)
     if value is None:
         out.say(content.msg("error.pain_scale"))
         return reprompt(out, content)
@@ -158,10 +251,46 @@ def _on_pain(out: Outcome, answer: str, event: Inbound, key: str, now: datetime,
     ctx[key] = value
     if key == "pain_before":
         out.effects.append(_record(out.view))
-        go(out.view, FLOW, "exercise", i=0, phase="intro", k=0, side=1, rep=1)
-        return _show_exercise(out, content)
-    go(out.view, FLOW, "helped")
-    return _ask_helped(out, content)
+        if value >= content.program.session.high_pain:
+            go(out.view, FLOW, "high_pain")
+            out.say(content.msg("session.pain_worst" if value == 10 else "session.pain_high", pain=value))
+            return _ask_high_pain(out, content)
+        return _first_exercise(out, content)
+    if not any(r == "done" for r in ctx["results"].values()):
+        go(out.view, FLOW, "helped")  # nothing done: nothing to progress, nothing that helped
+        return _ask_helped(out, content)
+    go(out.view, FLOW, "felt")
+    return _ask_felt(out, content)
+
+
+def _typed_pain(event: Inbound) -> int | None:
+    """A typed number is the value (so "11" is out of range, not a button); "7/10" reads as 7."""
+    return parse_int(event.text, 0, 10)
+
+
+def _first_exercise(out: Outcome, content: Content) -> Outcome:
+    go(out.view, FLOW, "exercise", i=0, phase="intro", k=0, side=1, rep=1)
+    return _show_exercise(out, content)
+
+
+def _ask_high_pain(out: Outcome, content: Content) -> Outcome:
+    question = next(q for q in content.safety.session_precheck if q.rule == "spasm_flare")
+    return out.ask(question.text, yes_no(content))
+
+
+def _on_high_pain(out: Outcome, answer: str, now: datetime, content: Content) -> Outcome:
+    """Very high pain: the sheet's own question (spasm, injury or flare-up?) before any exercise."""
+    from bot.flows import symptoms
+
+    if answer == "yes":
+        return symptoms.apply_rule(out, "spasm_flare", "precheck", now, content)
+    if answer != "no":
+        out.say(content.msg("error.choose_button"))
+        return _ask_high_pain(out, content)
+    if out.view.conversation.ctx.get("pain_before") == 10:
+        symptoms.advise(out, "routine", "precheck", now, content)
+    out.say(content.safety.rule("exercise_pain").advice)
+    return _first_exercise(out, content)
 
 
 # ---- exercises --------------------------------------------------------------------------------
@@ -179,7 +308,7 @@ def _dose(view: UserView, exercise: Exercise) -> ExerciseProgress:
     reps = saved.repetitions if saved and saved.repetitions else None
     hold = saved.hold_seconds if saved and saved.hold_seconds else None
     if dosage.repetitions_start and reps is None:
-        reps = -(-(dosage.repetitions_start.low + dosage.repetitions_start.high) // 2)
+        reps = dosage.repetitions_first or dosage.repetitions_start.low
     if dosage.hold_seconds and hold is None:
         hold = dosage.hold_seconds.low
     return ExerciseProgress(repetitions=reps, hold_seconds=hold)
@@ -193,6 +322,12 @@ def _step_buttons(content: Content) -> list[Button]:
     ]
 
 
+def _hold_is_last_step(exercise: Exercise) -> bool:
+    """Wall slides: the sheet's last step is "Hold this position." with no time, so that step is the hold."""
+    hold = exercise.dosage.hold_text.strip()
+    return not exercise.dosage.hold_seconds and bool(hold) and exercise.steps[-1].strip() == hold
+
+
 def _show_exercise(out: Outcome, content: Content) -> Outcome:
     view = out.view
     ctx = view.conversation.ctx
@@ -204,14 +339,26 @@ def _show_exercise(out: Outcome, content: Content) -> Outcome:
         text = content.msg("exercise.intro", n=ctx["i"] + 1, total=total, name=exercise.name, purpose=exercise.purpose)
         return out.ask(text, [Button(content.msg("button.start"), "start"), Button(content.msg("button.skip"), "skip")])
     if phase == "step":
-        text = content.msg("exercise.step", k=ctx["k"] + 1, steps=len(exercise.steps), text=exercise.steps[ctx["k"]])
-        if ctx["side"] == 2 and ctx["k"] == 0:
-            text = f"{content.msg('exercise.other_side')}\n{text}"
+        k = ctx["k"]
+        text = content.msg("exercise.step", k=k + 1, steps=len(exercise.steps), text=exercise.steps[k])
+        if exercise.variants and exercise.variant_step == k + 1:
+            text += "\n" + "\n".join(content.msg("exercise.variant", text=v.strip()) for v in exercise.variants)
+        if k + 1 == len(exercise.steps) and _hold_is_last_step(exercise):
+            text += " " + content.msg("exercise.done_when_finished")
         return out.ask(text, _step_buttons(content))
     if phase == "reps":
         beats = " · ".join(exercise.dosage.count)
         text = content.msg("exercise.rep", rep=ctx["rep"], reps=dose.repetitions, count=beats)
         return out.ask(text, _step_buttons(content))
+    if phase == "switch":  # the second side's hold starts only when the person is ready
+        return out.ask(
+            content.msg("exercise.switch_sides"),
+            [
+                Button(content.msg("button.ready"), "ready"),
+                Button(content.msg("button.skip"), "skip"),
+                Button(content.msg("button.hurts"), "hurts"),
+            ],
+        )
     # phase == "hold"
     if dose.hold_seconds and ctx["side"] == 2:  # the sheet's "then switch sides" is already done
         text = content.msg("exercise.hold_timed_other_side", seconds=dose.hold_seconds)
@@ -256,9 +403,8 @@ def _hold_finished(out: Outcome, now: datetime, content: Content) -> Outcome:
     ctx.pop("timer", None)
     exercise = _exercise(view, content)
     if exercise.dosage.sides == "both" and ctx["side"] == 1:
-        ctx.update(side=2, phase="hold")
-        out.say(content.msg("exercise.switch_sides"))
-        return _start_hold(out, now, content)
+        ctx.update(side=2, phase="switch")
+        return _show_exercise(out, content)
     return _exercise_finished(out, "done", now, content)
 
 
@@ -272,7 +418,7 @@ def _on_exercise(out: Outcome, answer: str, now: datetime, content: Content) -> 
         from bot.flows import symptoms
 
         return symptoms.apply_rule(out, "exercise_pain", "session", now, content)
-    if answer not in {"done", "start"}:
+    if answer not in {"done", "start", "ready"}:
         out.say(content.msg("error.choose_button"))
         return _show_exercise(out, content)
     phase = ctx["phase"]
@@ -286,12 +432,16 @@ def _on_exercise(out: Outcome, answer: str, now: datetime, content: Content) -> 
         if exercise.dosage.count:
             ctx.update(phase="reps", rep=1)
             return _show_exercise(out, content)
+        if _hold_is_last_step(exercise):
+            return _exercise_finished(out, "done", now, content)
         return _start_hold(out, now, content)
     if phase == "reps":
         if ctx["rep"] < (_dose(view, exercise).repetitions or 1):
             ctx["rep"] += 1
             return _show_exercise(out, content)
         return _exercise_finished(out, "done", now, content)
+    if phase == "switch":
+        return _start_hold(out, now, content)
     return _hold_finished(out, now, content)
 
 
@@ -348,15 +498,14 @@ def _exercise_finished(out: Outcome, result: str, now: datetime, content: Conten
         )
     )
     if result == "done":
-        _progress(view, exercise, dose)
         out.say(content.msg("exercise.well_done", name=exercise.name))
     else:
         out.say(content.msg("exercise.skipped", name=exercise.name))
     return _next_exercise(out, now, content)
 
 
-def _progress(view: UserView, exercise: Exercise, dose: ExerciseProgress) -> None:
-    """Done without pain: move up gradually, never beyond the sheet's range."""
+def _progress(view: UserView, exercise: Exercise, dose: ExerciseProgress) -> ExerciseProgress:
+    """One step up (content says the size is BackCoach's choice), never beyond the sheet's range."""
     dosage = exercise.dosage
     new = ExerciseProgress(repetitions=dose.repetitions, hold_seconds=dose.hold_seconds)
     if dosage.repetitions_goal and dose.repetitions is not None:
@@ -364,6 +513,66 @@ def _progress(view: UserView, exercise: Exercise, dose: ExerciseProgress) -> Non
     if dosage.hold_seconds and dose.hold_seconds is not None:
         new.hold_seconds = min(dosage.hold_seconds.high, dose.hold_seconds + dosage.hold_step_seconds)
     view.profile.progress[exercise.id] = new
+    return new
+
+
+def _ask_felt(out: Outcome, content: Content) -> Outcome:
+    return out.ask(
+        content.msg("session.felt"),
+        [
+            Button(content.msg("button.felt_fine"), "felt:fine"),
+            Button(content.msg("button.felt_too_much"), "felt:much"),
+        ],
+    )
+
+
+def _on_felt(out: Outcome, answer: str, content: Content) -> Outcome:
+    """The sheet: "gradually progress as tolerated". Up only when it felt fine and pain did not rise."""
+    view = out.view
+    ctx = view.conversation.ctx
+    if answer not in {"felt:fine", "felt:much"}:
+        out.say(content.msg("error.choose_button"))
+        return _ask_felt(out, content)
+    done = [ex for ex, r in ctx["results"].items() if r == "done" and _known(ex, content)]
+    before, after = ctx.get("pain_before"), ctx.get("pain_after")
+    lines: list[str] = []
+    if answer == "felt:much":
+        lines.append(content.msg("progress.same_felt"))
+    elif before is not None and after is not None and after > before:
+        lines.append(content.msg("progress.same_pain", before=before, after=after))
+    elif done:
+        steps = []
+        for ex in done:
+            exercise = content.program.exercise(ex)
+            dose = _dose(view, exercise)
+            new = _progress(view, exercise, dose)
+            steps.extend(_progress_lines(exercise, dose, new, content))
+        if steps:
+            lines.append(content.msg("progress.up", before=before, after=after))
+            lines.extend(steps)
+    ctx["progress_lines"] = lines
+    go(view, FLOW, "helped")
+    return _ask_helped(out, content)
+
+
+def _progress_lines(exercise: Exercise, old: ExerciseProgress, new: ExerciseProgress, content: Content) -> list[str]:
+    dosage = exercise.dosage
+    lines = []
+    if dosage.repetitions_goal and new.repetitions is not None:
+        key = "progress.reps" if new.repetitions != old.repetitions else "progress.reps_top"
+        lines.append(content.msg(key, name=exercise.name, reps=new.repetitions, goal=dosage.repetitions_goal))
+    if dosage.hold_seconds and new.hold_seconds is not None:
+        key = "progress.hold" if new.hold_seconds != old.hold_seconds else "progress.hold_top"
+        lines.append(
+            content.msg(
+                key,
+                name=exercise.name,
+                seconds=new.hold_seconds,
+                low=dosage.hold_seconds.low,
+                high=dosage.hold_seconds.high,
+            )
+        )
+    return lines
 
 
 def _next_exercise(out: Outcome, now: datetime, content: Content) -> Outcome:
@@ -419,15 +628,7 @@ def summary_lines(view: UserView, content: Content) -> list[str]:
     ]
     if ctx.get("pain_before") is not None and ctx.get("pain_after") is not None:
         lines.append(content.msg("summary.pain", before=ctx["pain_before"], after=ctx["pain_after"]))
-    for ex, r in results.items():
-        progress = view.profile.progress.get(ex)
-        if r != "done" or progress is None:
-            continue
-        name = content.program.exercise(ex).name
-        if progress.repetitions:
-            lines.append(content.msg("summary.next_reps", name=name, reps=progress.repetitions))
-        if progress.hold_seconds:
-            lines.append(content.msg("summary.next_hold", name=name, seconds=progress.hold_seconds))
+    lines.extend(ctx.get("progress_lines", []))
     return lines
 
 

@@ -8,28 +8,62 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.effects import ScheduleEvent, SymptomLogged
+from bot.effects import ExerciseLogged, ScheduleEvent, SymptomLogged
 from bot.flows import rest, session
-from bot.flows.common import Outcome, go, interrupt, reset
+from bot.flows.common import Outcome, go, interrupt, local_today, reset
+from bot.state import UserView
 from bot.types import Button, Reply
-from content.loader import Content, SafetyRule
+from content.loader import HOLDING_ACTIONS, Content, SafetyRule
 
-HOLD_ACTIONS = {"consult_pause", "hold_until_cleared", "stop_now_doctor", "emergency", "doctor_today_pause"}
+HOLD_ACTIONS = HOLDING_ACTIONS
 ENDS_SESSION = HOLD_ACTIONS | {"end_session_consult", "rest_pause"}
+# Holds during which general activity is not encouraged (nor logged): the advice is repeated instead.
+ACTIVITY_HOLDS = frozenset({"stop_now_doctor", "hold_until_cleared", "emergency", "doctor_today_pause"})
 HOLD_CHECKIN_DAYS = 7
+
+
+def advice_text(rule: SafetyRule, content: Content) -> str:
+    """The rule's advice as said when it is raised; emergency advice always names the emergency number."""
+    text = rule.advice
+    if rule.action == "emergency" and content.safety.emergency_number_note not in text:
+        text = f"{text}\n\n{content.safety.emergency_number_note}"
+    return text
 
 
 def advise(out: Outcome, rule_id: str, source: str, now: datetime, content: Content) -> SafetyRule:
     """Show the rule's advice as the first reply, log it, and hold the program where the rule says so."""
     rule = content.safety.rule(rule_id)
-    text = rule.advice
-    if rule.action == "emergency" and content.safety.emergency_number_note not in text:
-        text = f"{text}\n\n{content.safety.emergency_number_note}"
-    out.replies.insert(0, Reply(text=text, urgent=True))
+    out.replies.insert(0, Reply(text=advice_text(rule, content), urgent=True))
     out.effects.append(SymptomLogged(rule_id=rule_id, source=source, at=now))
     if rule.action in HOLD_ACTIONS:
         _hold(out, rule, now, content)
+    if rule.action == "rest_pause":  # the advice says "I have paused your reminders": true at once
+        rest.pause_at_once(out, now)
     return rule
+
+
+def hold_rule(view: UserView, content: Content) -> SafetyRule | None:
+    """The rule the program is held for, if any."""
+    reason = view.schedule.hold_reason
+    return content.safety.rule(reason) if reason else None
+
+
+def activity_hold(view: UserView, content: Content) -> SafetyRule | None:
+    """The hold, if it is one during which activity must not be encouraged (chest pain, heart, emergency...)."""
+    rule = hold_rule(view, content)
+    return rule if rule is not None and rule.action in ACTIVITY_HOLDS else None
+
+
+def hold_why(rule: SafetyRule, content: Content) -> str:
+    """Why the program is held, in the rule's own source's words, naming that source."""
+    source = content.safety.source(rule.source)
+    return content.msg("hold.why", reason=rule.label, note=rule.hold_note.strip(), source=source.cite or source.name)
+
+
+def repeat_hold(out: Outcome, rule: SafetyRule, content: Content) -> Outcome:
+    """While held: the advice again, first and unburied, then why the program is held."""
+    out.say(advice_text(rule, content), urgent=True)
+    return out.say(hold_why(rule, content))
 
 
 def _hold(out: Outcome, rule: SafetyRule, now: datetime, content: Content) -> None:
@@ -47,11 +81,13 @@ def apply_rule(out: Outcome, rule_id: str, source: str, now: datetime, content: 
     """Advice plus the conversation change: end the session, ask for rest days, offer to drop an exercise."""
     rule = advise(out, rule_id, source, now, content)
     view = out.view
-    in_session = view.conversation.flow == "session"
+    in_session = session.is_open(view)
     if rule.action == "stop_exercise":
-        if in_session and session.current_exercise(view) is not None:
+        if view.conversation.flow == "session" and session.current_exercise(view) is not None:
             return session.exercise_hurt(out, now, content, advised=True)
         return offer_drop_any(out, content)
+    if rule.action == "end_session_consult":
+        _ended_for_today(out, now)
     if rule.action in ENDS_SESSION and in_session:
         session.end(out, "safety", now)
     if rule.action == "rest_pause":
@@ -65,6 +101,24 @@ def apply_rule(out: Outcome, rule_id: str, source: str, now: datetime, content: 
         return out
     # routine advice: nothing else changes; carry on where they were.
     return session.reprompt(out, content) if in_session else out
+
+
+def _ended_for_today(out: Outcome, now: datetime) -> None:
+    """Radiating pain: "we will end today's session here" holds until the person's local midnight, and the
+    exercise that caused it (if one was running) is logged and brought up at the start of the next session."""
+    view = out.view
+    view.profile.session_ended_on = local_today(view, now)
+    exercise = session.current_exercise(view)
+    started = view.conversation.ctx.get("started_at")
+    if exercise is None or not started:
+        return
+    out.effects.append(
+        ExerciseLogged(
+            session_started_at=datetime.fromisoformat(started), exercise_id=exercise, result="radiating", at=now
+        )
+    )
+    if exercise not in view.profile.review:
+        view.profile.review.append(exercise)
 
 
 def offer_drop_any(out: Outcome, content: Content) -> Outcome:

@@ -392,7 +392,8 @@ def _recent_sessions(db: Db, user_id: int, limit: int = 5) -> list[SessionSummar
     ).all()
     summaries = []
     for row in rows:
-        counts = Counter(r for (r,) in db.execute(select(LOGS.c.result).where(LOGS.c.session_id == row.id)))
+        logged = db.execute(select(LOGS.c.exercise_id, LOGS.c.result).where(LOGS.c.session_id == row.id)).all()
+        counts = Counter(r for (_, r) in logged)
         summaries.append(
             SessionSummary(
                 local_date=row.local_date,
@@ -402,6 +403,7 @@ def _recent_sessions(db: Db, user_id: int, limit: int = 5) -> list[SessionSummar
                 hurt=counts["hurt"],
                 pain_before=row.pain_before,
                 pain_after=row.pain_after,
+                radiating=[ex for (ex, r) in logged if r == "radiating"],
             )
         )
     return summaries
