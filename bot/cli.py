@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:2] in (["bench", "core"], ["bench", "serve"]):  # these benchmarks parse their own options
         from importlib import import_module
 
-        import_module(f"bot.bench_{argv[1]}").main(argv[2:])
+        import_module(f"bot.bench.{argv[1]}").main(argv[2:])
         return 0
     args = parser.parse_args(argv)
     if args.command == "check-config":  # before Settings(): a malformed value is reported, not raised
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve_web(settings)
     elif args.command == "bench":
-        from scheduler.bench import main as bench_main
+        from bot.bench.reminders import main as bench_main
 
         bench_main(args.users, args.pg, args.batch)
     elif args.command == "stats":

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.testing.chat import Chat
+from adapters.testing.fake_slack import FakeSlack
+from adapters.testing.fake_telegram import FakeTelegram
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.storage.db import make_engine, migrate
 from content.loader import Content, default_content
-from tests.chat import Chat
-from tests.fake_slack import FakeSlack
-from tests.fake_telegram import FakeTelegram
 
 PG_URL = os.environ.get("BACKCOACH_TEST_POSTGRES_URL")
 START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday

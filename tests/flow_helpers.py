@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from adapters.testing.chat import Chat
 from bot.engine import Engine
 from bot.storage.models import User
 from content.loader import Content
-from tests.chat import Chat
 
 
 async def start_session_to_first_step(chat: Chat, content: Content) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot import bench_core
+from bot.bench import core as bench_core
 
 
 def test_bench_core_prints_both_measurements(capsys: pytest.CaptureFixture[str]) -> None:

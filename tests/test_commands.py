@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from adapters.testing.chat import Chat
 from bot.engine import Engine
 from content.loader import Content
-from tests.chat import Chat
 from tests.flow_helpers import skipped_session_and_activity, start_session_to_first_step, user_row
 
 

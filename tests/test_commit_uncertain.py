@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from adapters.testing.chat import Chat
 from bot.engine import Engine
 from bot.types import Inbound, InboundKind
-from tests.chat import Chat
 
 
 def _lost_connection() -> OperationalError:

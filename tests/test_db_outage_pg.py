@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.bench_serve import ServeProcess, free_port, serve_env, telegram_env
+from adapters.testing.fake_slack import FakeSlack
+from adapters.testing.fake_telegram import TOKEN, FakeTelegram, onboard
+from adapters.testing.slack_client import SECRET as SLACK_SECRET
+from bot.bench.serve import ServeProcess, free_port, serve_env, telegram_env
 from content.loader import Content
 from tests.conftest import PG_URL, _drop_pg_database
-from tests.fake_slack import FakeSlack
-from tests.fake_telegram import TOKEN, FakeTelegram, onboard
-from tests.slack_client import SECRET as SLACK_SECRET
 from tests.test_serve_pg import SlackPerson, WebhookPerson, get, metric, onboard_slack
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs BACKCOACH_TEST_POSTGRES_URL (CI sets it)")

@@ -13,11 +13,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, inspect, select
 
+from adapters.testing.chat import Chat
 from bot.engine import Engine
 from bot.storage.models import Base, OutboxMessage, ProcessedEvent, User
 from content.loader import Content
 from scheduler.runner import tick
-from tests.chat import Chat
 
 SLACK_INSTALL_TABLES = {"slack_installations", "slack_bots", "slack_oauth_states"}
 NOT_ABOUT_PEOPLE = {"alembic_version"} | SLACK_INSTALL_TABLES

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.console import render
+from adapters.testing.chat import Chat
 from bot.engine import Engine
 from bot.export import COLUMNS, parse_csv, rows, to_csv
 from bot.progress import ActivityRow, ExerciseRow, Records, SessionRow, SymptomRow
 from bot.storage.models import ActivityLog, ExerciseLog, ExerciseSession, SymptomReport
 from bot.types import Attachment, Reply
 from content.loader import Content
-from tests.chat import Chat
 from tests.flow_helpers import skipped_session_and_activity
 
 BERLIN = ZoneInfo("Europe/Berlin")

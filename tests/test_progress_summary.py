@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.storage.models import ActivityLog, ExerciseSession, OutboxMessage
@@ -15,7 +16,6 @@ from bot.types import Reply, UserRef
 from content.loader import Content
 from scheduler.runner import tick
 from scheduler.timing import local_instant
-from tests.chat import Chat
 from tests.flow_helpers import user_row
 
 LONDON = ZoneInfo("Europe/London")

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.state import Schedule
@@ -18,7 +19,6 @@ from bot.storage.models import OutboxMessage, ReminderResponse, User
 from bot.types import Reply
 from scheduler.planning import plan_next_fire
 from scheduler.runner import tick
-from tests.chat import Chat
 
 ONBOARDED = {"consented": True, "onboarded": True, "exercises": []}
 

@@ -8,13 +8,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.storage.models import ActivityLog, ExerciseSession, OutboxMessage, ProcessedEvent
 from content.loader import Content
 from scheduler import retention
 from scheduler.runner import RETENTION_JOB_ID, Runner
-from tests.chat import Chat
 from tests.flow_helpers import skipped_session_and_activity
 
 

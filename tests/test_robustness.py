@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.storage.models import ProcessedEvent
 from bot.types import Inbound, InboundKind
 from content.loader import Content
-from tests.chat import Chat
 from tests.flow_helpers import start_session_to_first_step, user_row
 
 

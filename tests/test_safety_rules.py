@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from adapters.testing.chat import Chat
 from bot.engine import Engine
 from bot.storage.models import ExerciseLog, ExerciseSession, OutboxMessage, SymptomReport
 from bot.types import Reply
 from content.loader import Content
-from tests.chat import Chat
 from tests.flow_helpers import start_session_to_first_step, user_row
 
 FREE_TEXT = {

@@ -13,13 +13,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.bench_serve import SECRET as WEBHOOK_SECRET
-from bot.bench_serve import ServeProcess, free_port, serve_env, telegram_env
+from adapters.testing.fake_slack import FakeSlack
+from adapters.testing.fake_telegram import TOKEN, FakeTelegram, Fault, text_update
+from adapters.testing.slack_client import SECRET as SLACK_SECRET
+from adapters.testing.slack_client import SlackSide
+from bot.bench.serve import SECRET as WEBHOOK_SECRET
+from bot.bench.serve import ServeProcess, free_port, serve_env, telegram_env
 from bot.check_config import main as check_config
-from tests.fake_slack import FakeSlack
-from tests.fake_telegram import TOKEN, FakeTelegram, Fault, text_update
-from tests.slack_client import SECRET as SLACK_SECRET
-from tests.slack_client import SlackSide
 from tests.test_serve_pg import WebhookPerson, _Remote, get, metric
 
 PRIVATE_WORDS = "my private words about tingling"

@@ -1,7 +1,7 @@
 """`backcoach serve` scaled out: two real serve processes (subprocesses on 127.0.0.1) share one throw-away
 PostgreSQL database. Telegram webhook updates and signed Slack requests for the same people go to both
-processes alternately; the platforms are tests/fake_telegram.py and tests/fake_slack.py in this process.
-Every conversation must end onboarded, every step answered once, and a delivery sent to both processes
+processes alternately; the platforms are adapters/testing/fake_telegram.py and fake_slack.py in this
+process. Every conversation must end onboarded, every step answered once, and a delivery sent to both processes
 at the same moment must be answered by exactly one of them."""
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.bench_serve import SECRET as WEBHOOK_SECRET
-from bot.bench_serve import ServeProcess, free_port, serve_env, telegram_env
+from adapters.testing.fake_slack import Call as SlackCall
+from adapters.testing.fake_slack import FakeSlack
+from adapters.testing.fake_telegram import TOKEN, Call, FakeTelegram, Person, onboard, text_update
+from adapters.testing.slack_client import SECRET as SLACK_SECRET
+from adapters.testing.slack_client import Response, SlackSide
+from bot.bench.serve import SECRET as WEBHOOK_SECRET
+from bot.bench.serve import ServeProcess, free_port, serve_env, telegram_env
 from bot.storage.db import make_engine
 from bot.storage.models import ProcessedEvent, User
 from content.loader import Content
 from tests.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
-from tests.fake_slack import Call as SlackCall
-from tests.fake_slack import FakeSlack
-from tests.fake_telegram import TOKEN, Call, FakeTelegram, Person, onboard, text_update
-from tests.slack_client import SECRET as SLACK_SECRET
-from tests.slack_client import Response, SlackSide
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
 

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from adapters.testing.chat import Chat
 from bot.engine import Engine
 from bot.storage.models import ExerciseLog, ExerciseSession, User
 from content.loader import Content
-from tests.chat import Chat
 
 
 async def run_exercises(chat: Chat, content: Content) -> None:

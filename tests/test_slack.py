@@ -1,5 +1,5 @@
 """Slack at the HTTP level: the real slack-bolt app on 127.0.0.1 gets signed requests; its real slack_sdk
-client talks to tests/fake_slack.py. Runs on SQLite and PostgreSQL (the `engine` fixture)."""
+client talks to adapters/testing/fake_slack.py. Runs on SQLite and PostgreSQL (the `engine` fixture)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from adapters import configured_adapters
 from adapters.slack import SlackOptions, build_slack
+from adapters.testing.fake_slack import FakeSlack
+from adapters.testing.slack_client import SlackSide, serve, slack_settings
 from bot.engine import Engine
 from bot.storage import repository as repo
 from bot.storage.models import OutboxMessage, User
@@ -22,8 +24,7 @@ from bot.types import Reply
 from bot.wire import replies_to_json
 from content.loader import Content
 from scheduler import outbox
-from tests.fake_slack import FakeSlack
-from tests.slack_client import SlackSide, fake_slack, serve, slack_settings  # noqa: F401  (fixture `fake`)
+from tests.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
 
 TEAM = "T1"
 USER = "U1"

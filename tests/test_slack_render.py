@@ -17,9 +17,9 @@ from adapters import slack_render as render
 from adapters.slack import BOT_SCOPES, COMMAND, _web_client, command_text, unescape
 from adapters.slack_send import SlackSender
 from adapters.slack_store import installation_metadata
+from adapters.testing.fake_slack import FakeSlack
 from bot.types import Attachment, Button, Reply, UserRef
 from scheduler.sender import TransientError
-from tests.fake_slack import FakeSlack
 
 USER = UserRef("slack", "T1", "U1", "DU1")
 

@@ -1,5 +1,5 @@
 """Multi-workspace Slack: Bolt's OAuth flow and installation store in our database (SQLite and PostgreSQL),
-at the HTTP level against tests/fake_slack.py."""
+at the HTTP level against adapters/testing/fake_slack.py."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from sqlalchemy import select
 
 from adapters import slack_store
 from adapters.slack import SlackOptions, build_slack
+from adapters.testing.fake_slack import FakeSlack
+from adapters.testing.slack_client import SlackSide, serve, slack_settings
 from bot.engine import Engine
 from bot.storage.models import User
 from bot.types import Reply, UserRef
 from scheduler.sender import Blocked
-from tests.fake_slack import FakeSlack
-from tests.slack_client import SlackSide, fake_slack, serve, slack_settings  # noqa: F401  (fixture `fake`)
+from tests.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
 
 CLIENT_ID = "111.222"
 

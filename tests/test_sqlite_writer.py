@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Connection, func, insert, make_url, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.flows import dispatch
@@ -22,7 +23,6 @@ from bot.storage.models import ProcessedEvent, User
 from bot.storage.sqlite_writer import SqliteWriter
 from bot.types import Inbound, InboundKind, UserRef
 from content.loader import Content
-from tests.chat import Chat
 
 
 def _db_file(db: AsyncEngine) -> str:

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.testing.chat import Chat
 from bot.cli import main
 from bot.engine import Engine
 from bot.stats import collect
 from bot.storage.models import ExerciseSession, OutboxMessage, SymptomReport, User
-from tests.chat import Chat
 from tests.conftest import START
 
 NOW = START + timedelta(days=10)

@@ -1,5 +1,5 @@
 """Telegram end to end at the HTTP level: the real python-telegram-bot (polling and webhook) talks to
-tests/fake_telegram.py on 127.0.0.1, the real engine runs on SQLite and PostgreSQL."""
+adapters/testing/fake_telegram.py on 127.0.0.1, the real engine runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,12 +15,7 @@ from sqlalchemy import func, select
 
 from adapters.telegram import SECRET_HEADER, TelegramAdapter, TelegramConfig
 from adapters.telegram_render import escape
-from bot.engine import Engine
-from bot.storage.models import ExerciseSession, ProcessedEvent, User
-from bot.types import Reply, UserRef
-from content.loader import Content
-from scheduler import outbox
-from tests.fake_telegram import (
+from adapters.testing.fake_telegram import (
     TOKEN,
     Call,
     FakeTelegram,
@@ -31,6 +26,11 @@ from tests.fake_telegram import (
     private_chat,
     text_update,
 )
+from bot.engine import Engine
+from bot.storage.models import ExerciseSession, ProcessedEvent, User
+from bot.types import Reply, UserRef
+from content.loader import Content
+from scheduler import outbox
 
 USER = 4242
 CHAT = str(USER)

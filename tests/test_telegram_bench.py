@@ -13,8 +13,8 @@ import time
 import pytest
 
 from adapters.telegram import TelegramAdapter, TelegramConfig
+from adapters.testing.fake_telegram import TOKEN, FakeTelegram, text_update
 from bot.engine import Engine
-from tests.fake_telegram import TOKEN, FakeTelegram, text_update
 
 pytestmark = pytest.mark.skipif(not os.environ.get("BACKCOACH_BENCH"), reason="benchmark: set BACKCOACH_BENCH=1")
 PEOPLE = 200

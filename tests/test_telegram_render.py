@@ -20,8 +20,8 @@ from adapters.telegram_render import (
     split_text,
     to_inbound,
 )
+from adapters.testing.fake_telegram import callback_update, location_update, text_update
 from bot.types import Attachment, Button, InboundKind, Reply
-from tests.fake_telegram import callback_update, location_update, text_update
 
 TEXTS = Texts(share_location="Or share your location", share_location_button="📍 Share location")
 NOW = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)

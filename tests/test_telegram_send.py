@@ -13,6 +13,7 @@ from telegram.request import HTTPXRequest
 
 from adapters.telegram import texts_of
 from adapters.telegram_send import TelegramSender
+from adapters.testing.fake_telegram import TOKEN, FakeTelegram, Fault
 from bot.engine import Engine
 from bot.storage import repository as repo
 from bot.storage.models import OutboxMessage, User
@@ -21,7 +22,6 @@ from bot.wire import replies_to_json
 from content.loader import Content
 from scheduler import outbox
 from scheduler.sender import Blocked, RetryLater, SendError, TransientError
-from tests.fake_telegram import TOKEN, FakeTelegram, Fault
 
 ANN = UserRef("telegram", "", "4242", "4242")
 TIMEOUT = 0.5  # the bot's read timeout here; Fault.slow waits longer

@@ -1,7 +1,7 @@
 """`backcoach bench serve`: webhook updates at rising rates into one and then two `backcoach serve`
 processes on one PostgreSQL (or one process on SQLite), printing sustained updates/s and latency.
 
-Telegram's side is played by tests/fake_telegram.py on 127.0.0.1 (in this process, which also sends the
+Telegram's side is played by adapters/testing/fake_telegram.py on 127.0.0.1 (in this process, which also sends the
 load), so the figures include the bot's outgoing sendMessage calls. A figure, not a test: nothing asserts.
 The process launcher here is shared with tests/test_serve_pg.py.
 """
@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the source tree (or site-packages, from a wheel)
 SECRET = "bench-webhook-secret"
 _OWN_PREFIXES = ("BACKCOACH_", "TELEGRAM_", "SLACK_")
 
@@ -185,8 +185,7 @@ async def _run_rate(urls: list[str], rate: float, seconds: float, users: int, id
 
 
 async def _bench(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT))
-    from tests.fake_telegram import TOKEN, FakeTelegram
+    from adapters.testing.fake_telegram import TOKEN, FakeTelegram
 
     fake = FakeTelegram()
     fake_url = await fake.start()

@@ -1,5 +1,5 @@
 """Plays Slack's side towards our Bolt app: correctly signed Events API, interactivity and slash-command
-requests over HTTP on 127.0.0.1, plus helpers to find what the bot posted (via tests/fake_slack.py)."""
+requests over HTTP on 127.0.0.1, plus helpers to find what the bot posted (via adapters/testing/fake_slack.py)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import pytest
 from aiohttp.test_utils import TestServer
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack import SlackAdapter
+from adapters.testing.fake_slack import Call, FakeSlack
 from bot.config import Settings
-from tests.fake_slack import Call, FakeSlack
 
 SECRET = "test-signing-secret"
 _ids = itertools.count(1)
-
-
-@pytest.fixture(name="fake")
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    """The Web API on 127.0.0.1; two workspaces told apart by bot token; U1's Slack time zone is Berlin."""
-    server = FakeSlack(tokens={"xoxb-one": "T1", "xoxb-two": "T2"}, timezones={"U1": "Europe/Berlin"})
-    await server.start()
-    yield server
-    await server.close()
 
 
 def slack_settings(fake: FakeSlack, **extra: str) -> Settings:
