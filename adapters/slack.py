@@ -110,6 +110,17 @@ class SlackAdapter:
         """Bolt's aiohttp app: POST events/interactivity/commands; GET install and OAuth redirect."""
         return self.app.server(port=self.options.port, path=self.options.path, host=self.options.host).web_app
 
+    @property
+    def socket_mode(self) -> bool:
+        return self._app_token is not None
+
+    def asgi_handler(self) -> Any:
+        """Bolt's Starlette request handler, listeners run inline (`backcoach serve`: a failure answers 500)."""
+        from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+
+        self.inline = True
+        return AsyncSlackRequestHandler(self.app)
+
     async def start(self) -> None:
         if self._app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

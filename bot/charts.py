@@ -6,30 +6,17 @@ files, safe in a server. matplotlib is imported lazily so the core (and every or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING
 
 from bot.progress import WeekSummary
+from bot.render_jobs import ChartLabels
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 WIDTH_PX, HEIGHT_PX, DPI = 800, 400, 100
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@dataclass(frozen=True, slots=True)
-class ChartLabels:
-    """User-facing words, from messages.yaml."""
-
-    title: str
-    minutes: str
-    pain: str
-    pain_before: str
-    pain_after: str
-    goal: str
-    session: str
 
 
 def _figure(week: WeekSummary, labels: ChartLabels, goal_low: int, goal_high: int) -> Figure:
@@ -133,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m bot.charts docs/sample-weekly-chart.png`: write the sample chart."""
     import sys
 
-    from bot.flows.summary import chart_labels
+    from bot.render_jobs import chart_labels
     from content.loader import default_content
 
     target = (argv if argv is not None else sys.argv[1:]) or ["docs/sample-weekly-chart.png"]

@@ -1,4 +1,5 @@
-"""`backcoach` command line: chat (console), run (scheduler + adapters), reports and benchmarks."""
+"""`backcoach` command line: parses arguments and hands over to bot/app.py (chat, run), bot/serve.py, reports
+and benchmarks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import UTC, datetime
 
 from bot.clock import OffsetClock
 from bot.config import Settings
-from bot.engine import Engine
 from bot.logging_setup import configure_logging
 from bot.storage.db import make_engine, migrate
 from content.loader import ContentError, default_content
@@ -20,21 +20,6 @@ def _parse_now(text: str | None) -> datetime | None:
         return None
     value = datetime.fromisoformat(text)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-async def _chat(args: argparse.Namespace, settings: Settings) -> None:
-    from adapters.console import ConsoleChat
-
-    db = make_engine(args.db or settings.database_url)
-    try:
-        await migrate(db)
-        engine = Engine(db, default_content(), OffsetClock(_parse_now(args.now)))
-        try:
-            await ConsoleChat(engine).run()
-        finally:
-            engine.close()
-    finally:
-        await db.dispose()
 
 
 async def _stats(args: argparse.Namespace, settings: Settings) -> str:
@@ -91,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     del content
     if args.command == "chat":
-        asyncio.run(_chat(args, settings))
-    elif args.command == "run":
-        from scheduler.runner import serve
+        from bot.app import chat
 
-        asyncio.run(serve(settings, args.db))
+        asyncio.run(chat(args.db or settings.database_url, OffsetClock(_parse_now(args.now))))
+    elif args.command == "run":
+        from bot.app import run
+
+        asyncio.run(run(settings, args.db))
     elif args.command == "serve":
         from bot.serve import serve as serve_web
 

@@ -1,9 +1,8 @@
 """Images and documents are drawn outside the conversation's transaction, in a worker thread.
 
-A flow stays pure and quick: instead of drawing a chart (tens of milliseconds of matplotlib) while the
-person's row is locked and the event loop waits, it attaches a small render job to the reply. The shell
-materialises it just before sending — `Engine.handle` for interactive replies, the outbox for queued
-ones — so a queued weekly summary stores a few hundred bytes, not the picture.
+The core attaches a render job (bot/render_jobs.py) to a reply; the shell draws it here just before
+sending — `Engine.handle` for interactive replies, the outbox for queued ones. Drawing takes tens of
+milliseconds of matplotlib, which must not happen while the person's row is locked.
 """
 
 from __future__ import annotations
@@ -11,59 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import asdict, replace
-from datetime import date
+from dataclasses import replace
 from typing import Any
 
-from bot.progress import Day, WeekSummary
+from bot.render_jobs import RENDER, WEEKLY_CHART, chart_labels, week_from_json
 from bot.types import Attachment, Reply
 from content.loader import Content
 
 log = logging.getLogger(__name__)
 
-RENDER = "render"
-WEEKLY_CHART = "weekly_chart"
-SUMMARY_PDF = "summary_pdf"
-
-
-def week_to_json(week: WeekSummary) -> dict[str, Any]:
-    return json.loads(json.dumps(asdict(week), default=str))
-
-
-def week_from_json(raw: dict[str, Any]) -> WeekSummary:
-    return WeekSummary(
-        start=date.fromisoformat(raw["start"]),
-        end=date.fromisoformat(raw["end"]),
-        days=tuple(Day(**{**d, "day": date.fromisoformat(d["day"])}) for d in raw["days"]),
-        sessions_done=raw["sessions_done"],
-        sessions_started=raw["sessions_started"],
-        exercises_done=raw["exercises_done"],
-        exercises_skipped=raw["exercises_skipped"],
-        activity_minutes=raw["activity_minutes"],
-        goal_days=raw["goal_days"],
-        pain_avg=raw["pain_avg"],
-        pain_prev_avg=raw["pain_prev_avg"],
-        trend=raw["trend"],
-        symptoms=dict(raw.get("symptoms", {})),
-        progression=tuple(tuple(p) for p in raw.get("progression", ())),  # type: ignore[misc]
-    )
-
-
-def chart_job(text: str, filename: str, week: WeekSummary) -> Reply:
-    """A reply whose PNG chart of `week` is drawn when it is sent."""
-    spec = {"filename": filename, "week": week_to_json(week)}
-    return Reply(text=text, meta={RENDER: WEEKLY_CHART, "spec": json.dumps(spec)})
-
-
-def pdf_job(text: str, filename: str, week: WeekSummary, lines: list[str]) -> Reply:
-    """A reply whose one-page PDF (summary lines and the week's chart) is drawn when it is sent."""
-    spec = {"filename": filename, "week": week_to_json(week), "lines": lines}
-    return Reply(text=text, meta={RENDER: SUMMARY_PDF, "spec": json.dumps(spec)})
-
 
 def _draw(kind: str, spec: dict[str, Any], content: Content) -> Attachment:
-    from bot.charts import summary_pdf, weekly_png
-    from bot.flows.summary import chart_labels
+    from bot.charts import summary_pdf, weekly_png  # matplotlib only when something is drawn
 
     goal = content.program.general_activity.daily_minutes
     week = week_from_json(spec["week"])

@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,12 +27,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters import configured_adapters
 from bot import health
+from bot.app import build_engine, build_runner, wait_for_database
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.metrics import CONTENT_TYPE, MeteredRunner, MeteredSender, Metrics, metered_engine
-from bot.storage.db import make_engine, migrate
-from content.loader import default_content
+from bot.storage.db import make_engine
 from scheduler.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -45,24 +45,6 @@ def telegram_path(settings: Settings) -> str:
     return (
         urlparse(settings.telegram_webhook_url).path if settings.telegram_webhook_url else ""
     ) or TELEGRAM_DEFAULT_PATH
-
-
-async def wait_for_database(db: AsyncEngine, patience: float) -> None:
-    """Start-up: retry (with backoff, up to `patience` seconds) until the database answers, then migrate.
-    A process started before its database (containers, a reboot) waits instead of crashing."""
-    deadline = time.monotonic() + patience
-    delay = 0.25
-    while True:
-        try:
-            await migrate(db)
-            return
-        except Exception as exc:  # refused, DNS, asyncpg's "database does not exist", ...
-            if time.monotonic() + delay > deadline:
-                log.error("database not reachable; giving up", extra={"error": type(exc).__name__})
-                raise
-            log.warning("database not reachable yet; retrying", extra={"error": type(exc).__name__, "retry_in": delay})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 @dataclass
@@ -80,13 +62,10 @@ class Service:
     started_at: float = field(default_factory=time.monotonic)
 
     async def start(self) -> None:
-        from adapters import configured_adapters
-        from scheduler.ratelimit import pacers_for
-
         settings = self.settings
         self.db = make_engine(settings.database_url)
         await wait_for_database(self.db, settings.db_wait_seconds)
-        self.engine = engine = metered_engine(_engine(self.db), self.metrics)
+        self.engine = engine = metered_engine(build_engine(self.db, SystemClock()), self.metrics)
         senders: dict[str, Sender] = {}
         for adapter in configured_adapters(settings, engine):
             await self._host(adapter)
@@ -94,14 +73,10 @@ class Service:
             senders[adapter.platform] = MeteredSender(adapter.sender, self.metrics)
         if not senders:
             raise RuntimeError("backcoach serve needs Telegram or Slack configured (see backcoach check-config)")
-        self.runner = MeteredRunner(
-            engine,
-            senders,
-            tick_seconds=settings.tick_seconds,
-            grace=timedelta(minutes=settings.reminder_grace_minutes),
-            pacers=pacers_for(list(senders)),
-        )
-        self.runner.metrics = self.metrics
+        runner = build_runner(settings, engine, senders, MeteredRunner)
+        assert isinstance(runner, MeteredRunner)
+        runner.metrics = self.metrics
+        self.runner = runner
         self.started_at = time.monotonic()
         self.runner.start()
         log.info("serving", extra={"platforms": sorted(senders), "port": settings.port})
@@ -112,11 +87,8 @@ class Service:
                 raise RuntimeError("backcoach serve needs TELEGRAM_WEBHOOK_URL (polling: use backcoach run)")
             await adapter.start_hosted()
             self.telegram = adapter
-        elif adapter.platform == "slack" and adapter._app_token is None:
-            from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-
-            adapter.inline = True
-            self.slack_handler = AsyncSlackRequestHandler(adapter.app)
+        elif adapter.platform == "slack" and not adapter.socket_mode:
+            self.slack_handler = adapter.asgi_handler()
         else:
             await adapter.start()  # Slack Socket Mode: works here too, one process per app token
 
@@ -135,12 +107,6 @@ class Service:
         if self.db is not None:
             await self.db.dispose()
         log.info("stopped", extra={"ticks": self.runner.ticks if self.runner else 0})
-
-
-def _engine(db: AsyncEngine) -> Any:
-    from bot.engine import Engine
-
-    return Engine(db, default_content(), SystemClock())
 
 
 def build_app(settings: Settings) -> Starlette:

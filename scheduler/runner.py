@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.config import Settings
 from bot.engine import Engine
 from scheduler import outbox, retention
 from scheduler.ratelimit import Pacer
@@ -156,60 +154,3 @@ class Runner:
             await asyncio.wait([self._current])
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-
-
-async def serve(settings: Settings, db_url: str | None = None) -> None:
-    """`backcoach run`: migrate, start every configured adapter (the console chat when none is) and the
-    runner, and wait for SIGTERM/SIGINT (or the console chat ending). Then stop cleanly: no new tick, the
-    tick in flight finishes, adapters stop; anything unsent stays in the outbox for the next start."""
-    from adapters import configured_adapters
-    from bot.clock import OffsetClock, SystemClock
-    from bot.storage.db import make_engine, migrate
-    from content.loader import default_content
-    from scheduler.ratelimit import pacers_for
-
-    db = make_engine(db_url or settings.database_url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await migrate(db)
-        engine = Engine(db, default_content(), SystemClock())
-        adapters = configured_adapters(settings, engine)
-        chat_task: asyncio.Task[None] | None = None
-        if adapters:
-            for adapter in adapters:
-                await adapter.start()
-            senders: dict[str, Sender] = {a.platform: a.sender for a in adapters}
-        else:
-            from adapters.console import ConsoleChat
-
-            engine = Engine(db, engine.content, OffsetClock())  # real time, plus /advance for demos
-            chat = ConsoleChat(engine)
-            senders = {"console": chat.sender}
-            chat_task = asyncio.create_task(chat.run())
-            chat_task.add_done_callback(lambda _: stop.set())
-        runner = Runner(
-            engine,
-            senders,
-            tick_seconds=settings.tick_seconds,
-            grace=timedelta(minutes=settings.reminder_grace_minutes),
-            pacers=pacers_for(list(senders)),
-        )
-        runner.start()
-        log.info("running", extra={"platforms": sorted(senders), "tick_seconds": settings.tick_seconds})
-        await stop.wait()
-        log.info("stopping")
-        await runner.stop()
-        for adapter in adapters:
-            await adapter.stop()
-        if chat_task is not None:  # let its cancellation finish while the database is still open
-            chat_task.cancel()
-            await asyncio.gather(chat_task, return_exceptions=True)
-        engine.close()
-        log.info("stopped", extra={"ticks": runner.ticks})
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await db.dispose()

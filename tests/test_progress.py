@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.charts import DPI, HEIGHT_PX, PNG_SIGNATURE, WIDTH_PX, png_size, sample_week, weekly_png
-from bot.flows.summary import chart_labels, summary_text
+from bot.flows.summary import summary_text
 from bot.progress import (
     ActivityRow,
     ExerciseRow,
@@ -22,6 +22,7 @@ from bot.progress import (
     pain_trend,
     week_summary,
 )
+from bot.render_jobs import chart_labels
 from bot.state import ExerciseProgress
 from content.loader import Content
 from scheduler.timing import local_instant

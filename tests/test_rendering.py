@@ -8,7 +8,8 @@ import pytest
 
 from bot import rendering
 from bot.charts import PNG_SIGNATURE, sample_week
-from bot.rendering import chart_job, materialise, pdf_job, week_from_json, week_to_json
+from bot.render_jobs import chart_job, pdf_job, week_from_json, week_to_json
+from bot.rendering import materialise
 from bot.wire import replies_from_json, replies_to_json
 from content.loader import Content
 

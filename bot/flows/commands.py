@@ -82,7 +82,7 @@ def export(out: Outcome, now: datetime, content: Content) -> Outcome:
     from bot.export import rows, to_csv
     from bot.flows.summary import summary_text
     from bot.progress import Records, week_summary
-    from bot.rendering import pdf_job
+    from bot.render_jobs import pdf_job
 
     view = out.view
     records = view.history.records or Records()

@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta
 from bot.effects import ScheduleEvent
 from bot.flows.common import Outcome, zone_of
 from bot.progress import Records, WeekSummary, next_summary_date, week_summary
-from bot.rendering import chart_job
+from bot.render_jobs import chart_job
 from bot.types import Reply
 from content.loader import Content
 from scheduler.timing import local_instant
@@ -108,12 +108,6 @@ def summary_text(week: WeekSummary, content: Content) -> str:
 def chart_reply(week: WeekSummary, content: Content) -> Reply:
     """The chart is drawn when the message is sent (bot.rendering), not inside this transaction."""
     return chart_job(content.msg("summary_week.chart_caption"), f"backcoach-week-{week.end.isoformat()}.png", week)
-
-
-def chart_labels(content: Content):  # type: ignore[no-untyped-def]  # bot.charts is imported lazily
-    from bot.charts import ChartLabels
-
-    return ChartLabels(**{k: content.msg(f"chart.{k}") for k in ChartLabels.__dataclass_fields__})
 
 
 def _exercise_name(ex_id: str, content: Content) -> str:
