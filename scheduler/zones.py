@@ -143,7 +143,7 @@ _ALIASES: dict[str, str] = {
 }
 
 # Non-whole UTC offsets (minutes east) with no Etc/ zone. Listed only where every zone that shows this
-# offset during the year keeps the same clock all year (checked in tests/test_zones.py), so the
+# offset during the year keeps the same clock all year (checked in tests/scheduler/test_zones.py), so the
 # representative is right for anyone who types it. Left out on purpose: +9:30 (Darwin has no DST, Adelaide
 # does) and +10:30 (Adelaide in summer, Lord Howe in winter).
 _HALF_HOUR_OFFSETS: dict[int, str] = {

@@ -3,7 +3,7 @@ processes on one PostgreSQL (or one process on SQLite), printing sustained updat
 
 Telegram's side is played by adapters/testing/fake_telegram.py on 127.0.0.1 (in this process, which also sends the
 load), so the figures include the bot's outgoing sendMessage calls. A figure, not a test: nothing asserts.
-The process launcher here is shared with tests/test_serve_pg.py.
+The process launcher here is shared with tests/processes/test_serve_pg.py.
 """
 
 from __future__ import annotations

@@ -199,5 +199,5 @@ def test_docs_sample_chart_is_the_generated_one(content: Content, tmp_path: Path
     from bot.charts import main
 
     main([str(tmp_path / "chart.png")])
-    sample = Path(__file__).parent.parent / "docs" / "sample-weekly-chart.png"
+    sample = Path(__file__).resolve().parents[2] / "docs" / "sample-weekly-chart.png"
     assert png_size(sample.read_bytes()) == png_size((tmp_path / "chart.png").read_bytes()) == (WIDTH_PX, HEIGHT_PX)

@@ -24,7 +24,7 @@ from bot.types import Reply
 from bot.wire import replies_to_json
 from content.loader import Content
 from scheduler import outbox
-from tests.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
+from tests.adapters.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
 
 TEAM = "T1"
 USER = "U1"

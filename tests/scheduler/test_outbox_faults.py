@@ -19,7 +19,7 @@ from scheduler.ratelimit import Limits, Pacer
 from scheduler.reminders import claim_due_reminders
 from scheduler.runner import tick
 from scheduler.sender import Blocked, RetryLater, TransientError
-from tests.test_reminders import add_users
+from tests.scheduler.test_reminders import add_users
 
 DUE = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ import yaml
 from bot.triage import TriageResult, classify, tokenize
 from content.loader import Safety, load_content
 
-LABELLED_PATH = Path(__file__).parent / "data" / "triage_labelled.yaml"
+LABELLED_PATH = Path(__file__).resolve().parents[1] / "data" / "triage_labelled.yaml"
 RULE_IDS = [
     "cauda_equina", "chest_pain", "same_day", "heart", "radiating",
     "neuro_change", "spasm_flare", "exercise_pain", "routine",

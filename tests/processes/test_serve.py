@@ -20,7 +20,7 @@ from adapters.testing.slack_client import SlackSide
 from bot.bench.serve import SECRET as WEBHOOK_SECRET
 from bot.bench.serve import ServeProcess, free_port, serve_env, telegram_env
 from bot.check_config import main as check_config
-from tests.test_serve_pg import WebhookPerson, _Remote, get, metric
+from tests.processes.test_serve_pg import WebhookPerson, _Remote, get, metric
 
 PRIVATE_WORDS = "my private words about tingling"
 

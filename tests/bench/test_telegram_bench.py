@@ -1,7 +1,7 @@
 """Benchmark, not a test (skipped unless BACKCOACH_BENCH=1): updates per second through the real PTB
 polling loop, the engine and the fake Bot API. Prints figures; asserts only that every update was answered.
 
-    BACKCOACH_BENCH=1 BACKCOACH_TEST_POSTGRES_URL=... .venv/bin/python -m pytest -q -s tests/test_telegram_bench.py
+    BACKCOACH_BENCH=1 BACKCOACH_TEST_POSTGRES_URL=... .venv/bin/pytest -q -s tests/bench/test_telegram_bench.py
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from bot.engine import Engine
 from bot.storage.models import User
 from bot.types import Reply, UserRef
 from scheduler.sender import Blocked
-from tests.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
+from tests.adapters.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
 
 CLIENT_ID = "111.222"
 

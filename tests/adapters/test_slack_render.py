@@ -126,7 +126,7 @@ async def test_migration_matches_slack_sdks_installation_tables(sqlite_db: Async
 
 
 def test_manifest_asks_for_exactly_the_scopes_and_events_used() -> None:
-    manifest = yaml.safe_load((Path(__file__).resolve().parent.parent / "slack-manifest.yaml").read_text())
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "slack-manifest.yaml").read_text())
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
     assert sorted(manifest["settings"]["event_subscriptions"]["bot_events"]) == [
         "app_home_opened",

@@ -14,7 +14,7 @@ from bot.engine import Engine
 from bot.types import Reply, UserRef
 from content.loader import Content
 from scheduler.runner import tick
-from tests.test_reminders import add_users
+from tests.scheduler.test_reminders import add_users
 
 
 def z(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:

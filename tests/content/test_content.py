@@ -16,7 +16,7 @@ import yaml
 
 from content.loader import CONTENT_DIR, Content, ContentError, load_content
 
-SHEET = Path(__file__).resolve().parents[2] / "shared" / "seed" / "exercises-to-help-your-back.txt"
+SHEET = Path(__file__).resolve().parents[3] / "shared" / "seed" / "exercises-to-help-your-back.txt"
 STRETCHES_WITH_HOLD = ["hamstring_stretch", "single_knee_to_chest", "hip_flexor_stretch", "hip_rotator_stretch"]
 EXERCISE_IDS = ["wall_slides", "pelvic_tilt", *STRETCHES_WITH_HOLD]
 KNOWN_SOURCES = {"sheet", "nhs_back_pain", "nhs_cauda_equina"}

@@ -17,7 +17,7 @@ from bot.storage.models import OutboxMessage
 from bot.types import Reply, UserRef
 from content.loader import Content
 from scheduler.runner import tick
-from tests.test_reminders import add_users
+from tests.scheduler.test_reminders import add_users
 
 USERS = 10_000
 

@@ -25,7 +25,7 @@ from adapters.testing.slack_client import SECRET as SLACK_SECRET
 from bot.bench.serve import ServeProcess, free_port, serve_env, telegram_env
 from content.loader import Content
 from tests.conftest import PG_URL, _drop_pg_database
-from tests.test_serve_pg import SlackPerson, WebhookPerson, get, metric, onboard_slack
+from tests.processes.test_serve_pg import SlackPerson, WebhookPerson, get, metric, onboard_slack
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
 

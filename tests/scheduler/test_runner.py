@@ -27,11 +27,11 @@ from bot.storage.models import OutboxMessage
 from bot.types import Reply, UserRef
 from content.loader import Content
 from scheduler.runner import JOB_ID, RETENTION_JOB_ID, Runner
-from tests.test_reminders import add_users
+from tests.scheduler.test_reminders import add_users
 
 DUE = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 GUARD = 20  # seconds: only a hang guard, never a timing assertion
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class GatedSender:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from content.loader import Content
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_message_key_used_in_code_exists(content: Content) -> None:
