@@ -61,6 +61,16 @@ class SqliteWriter:
         with self.engine.begin() as connection:
             return work(connection)
 
+    def checkpoint(self) -> None:
+        """One checkpoint round now, as the background thread would run it (it must have started)."""
+        if self._checkpointer is None:
+            raise RuntimeError("no checkpointer: checkpoint_every is None or nothing was written yet")
+        self._checkpointer.run_once()
+
+    @property
+    def checkpoints(self) -> int:
+        return self._checkpointer.rounds if self._checkpointer is not None else 0
+
     @property
     def checkpointing(self) -> bool:
         return self._checkpointer is not None and self._checkpointer.alive
@@ -74,25 +84,39 @@ class SqliteWriter:
 
 
 class _Checkpointer:
-    """A daemon thread with its own connection that checkpoints the WAL every `every` seconds."""
+    """A daemon thread with its own connection that checkpoints the WAL every `every` seconds.
+
+    `run_once` is the whole of one round, so a test (or a caller that wants it now) can drive it directly."""
 
     def __init__(self, path: str, every: float) -> None:
         self._path = path
         self._every = every
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # the thread's rounds and a direct call never share the connection at once
+        self.rounds = 0  # completed checkpoints: lets a test wait for a condition instead of a duration
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="backcoach-sqlite-checkpoint", daemon=True)
         self._thread.start()
 
-    def _loop(self) -> None:
-        conn: sqlite3.Connection | None = None
-        while not self._stopped.wait(self._every):
+    def run_once(self) -> None:
+        """One PASSIVE checkpoint: copies what no reader still needs, never blocks the writer."""
+        with self._lock:
             try:
-                conn = conn or sqlite3.connect(self._path, timeout=5, isolation_level=None)
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self._conn = self._conn or sqlite3.connect(
+                    self._path, timeout=5, isolation_level=None, check_same_thread=False
+                )
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.rounds += 1
             except sqlite3.Error as exc:  # never fatal: the next round tries again
                 log.warning("sqlite checkpoint failed", extra={"error": type(exc).__name__})
-        if conn is not None:
-            conn.close()
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._every):
+            self.run_once()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     @property
     def alive(self) -> bool:

@@ -92,12 +92,13 @@ async def test_one_process_on_sqlite(proc: ServeProcess, fakes: tuple[FakeTelegr
     ann = WebhookPerson(tg, 9002, [proc.url])
     tg.fail("sendMessage", Fault.bad_gateway(), times=2)
     await ann.say(PRIVATE_WORDS)
-    for _ in range(100):
-        status, exposition = await get(f"{proc.url}/metrics")
-        sent = metric(exposition, 'backcoach_outbox_sends_total{platform="telegram",result="sent"}')
-        if sent >= 1 and metric(exposition, "backcoach_outbox_due") == 0:  # the tick may be mid-batch
-            break
-        await asyncio.sleep(0.1)
+    async with asyncio.timeout(60):  # a hang guard for a loaded machine, not a timing assertion
+        while True:
+            status, exposition = await get(f"{proc.url}/metrics")
+            sent = metric(exposition, 'backcoach_outbox_sends_total{platform="telegram",result="sent"}')
+            if sent >= 1 and metric(exposition, "backcoach_outbox_due") == 0:  # the tick may be mid-batch
+                break
+            await asyncio.sleep(0.1)
     assert status == 200
     assert metric(exposition, 'backcoach_outbox_sends_total{platform="telegram",result="sent"}') >= 1
     assert metric(exposition, "backcoach_events_handled_total") == 2

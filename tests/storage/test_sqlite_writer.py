@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -114,30 +115,66 @@ def _add_user(n: int, now: datetime):  # type: ignore[no-untyped-def]
     return work
 
 
-async def _write_many(writer: SqliteWriter, count: int, now: datetime, offset: int) -> None:
+async def _write_many(
+    writer: SqliteWriter, count: int, now: datetime, offset: int, between: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """`count` commits; `between` runs after every 50 (a checkpoint round, as real traffic would allow)."""
     for n in range(count):
         await writer.run(_add_user(offset + n, now))
-        if n % 50 == 0:
-            await asyncio.sleep(0.02)  # let the checkpointer have its turn, as real traffic would
+        if between is not None and n % 50 == 49:
+            await between()
 
 
-async def test_background_checkpoints_keep_the_wal_small(sqlite_db: AsyncEngine, clock: FakeClock) -> None:
+async def _never_checkpointed_wal(sqlite_db: AsyncEngine, now: datetime) -> int:
+    """The WAL after 600 commits of a 2 KB row with no checkpoint at all; the file is emptied again after."""
     path = _db_file(sqlite_db)
     await sqlite_db.dispose()  # only the writers below use the file
     unchecked = SqliteWriter(sqlite_db.url, checkpoint_every=None)
-    await _write_many(unchecked, 600, clock.now(), 0)
+    await _write_many(unchecked, 600, now, 0)
     grown = _wal_size(path)
     unchecked.close()
-    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # start the second run empty
+    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    assert grown > 1_000_000
+    return grown
 
+
+async def test_checkpoints_keep_the_wal_small(sqlite_db: AsyncEngine, clock: FakeClock) -> None:
+    """Deterministic: the rounds are driven here (the background thread waits an hour and never runs)."""
+    grown = await _never_checkpointed_wal(sqlite_db, clock.now())
+    checked = SqliteWriter(sqlite_db.url, checkpoint_every=3600)
+
+    async def checkpoint() -> None:
+        checked.checkpoint()
+
+    await _write_many(checked, 600, clock.now(), 1000, between=checkpoint)
+    kept = _wal_size(_db_file(sqlite_db))
+    assert checked.checkpoints == 12
+    checked.close()
+    assert kept < grown / 4  # each round lets the next commit start the WAL from the beginning again
+
+
+async def test_the_background_thread_runs_the_checkpoint_rounds(sqlite_db: AsyncEngine, clock: FakeClock) -> None:
+    """The thread does what the test above does by hand: after each batch, wait (generous timeout, no
+    duration assumed) for a round that started after the batch's last commit."""
+    grown = await _never_checkpointed_wal(sqlite_db, clock.now())
     checked = SqliteWriter(sqlite_db.url, checkpoint_every=0.01)
-    await _write_many(checked, 600, clock.now(), 1000)
-    kept = _wal_size(path)
+
+    async def next_round() -> None:
+        seen = checked.checkpoints
+        await _until(lambda: checked.checkpoints >= seen + 2)  # +2: the round in flight may predate the commit
+
+    await _write_many(checked, 600, clock.now(), 1000, between=next_round)
+    kept = _wal_size(_db_file(sqlite_db))
     assert checked.checkpointing
     checked.close()
     assert not checked.checkpointing
-    assert grown > 1_000_000  # 600 commits of a 2 KB row, never checkpointed
     assert kept < grown / 4
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(30):  # generous: only a checkpointer that never runs gets here
+        while not condition():  # noqa: ASYNC110  (a counter another thread bumps: polled)
+            await asyncio.sleep(0.005)
 
 
 async def test_an_engine_dropped_without_close_stops_its_checkpointer(
@@ -151,11 +188,7 @@ async def test_an_engine_dropped_without_close_stops_its_checkpointer(
     assert checkpointer is not None
     del engine, writer
     gc.collect()
-    for _ in range(50):
-        if not checkpointer.alive:
-            break
-        await asyncio.sleep(0.1)
-    assert not checkpointer.alive
+    await _until(lambda: not checkpointer.alive)
 
 
 async def test_a_flow_rerun_for_history_gets_an_untouched_view(
