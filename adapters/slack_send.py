@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -75,7 +76,7 @@ def map_error(exc: Exception) -> SendError:
 
 async def post_reply(client: AsyncWebClient, channel: str, reply: Reply, token: str | None = None) -> None:
     """One Reply: a message (text + buttons), then its image or document as an uploaded file."""
-    extra = {"token": token} if token else {}
+    extra: dict[str, Any] = {"token": token} if token else {}
     if reply.text or reply.buttons:
         await client.chat_postMessage(channel=channel, **render.message(reply), **extra)
     for item in (reply.image, reply.document):
@@ -87,7 +88,7 @@ async def post_reply(client: AsyncWebClient, channel: str, reply: Reply, token: 
 
 async def open_dm(client: AsyncWebClient, user_id: str, token: str | None = None) -> str:
     """The app's direct-message channel with this person."""
-    extra = {"token": token} if token else {}
+    extra: dict[str, Any] = {"token": token} if token else {}
     response = await client.conversations_open(users=user_id, **extra)
     return str(response["channel"]["id"])
 

@@ -212,7 +212,9 @@ class TelegramAdapter:
         else:
             assert self.app.updater is not None
             await self.app.updater.start_polling(
-                timeout=self.config.poll_timeout, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+                timeout=timedelta(seconds=self.config.poll_timeout),
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
             )
         log.info("telegram adapter running", extra={"mode": "webhook" if self.config.webhook_url else "polling"})
 

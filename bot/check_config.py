@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
@@ -42,7 +42,7 @@ def _shown(name: str, value: object) -> str:
     return str(value)
 
 
-def _settings_errors(exc: ValidationError, model: type) -> list[str]:
+def _settings_errors(exc: ValidationError, model: type[BaseModel]) -> list[str]:
     """Pydantic's errors by environment variable name; the offending input is never echoed."""
     aliases = {name: f.validation_alias for name, f in model.model_fields.items()}
     out = []

@@ -76,13 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     del content
     if args.command == "chat":
-        from bot.app import chat
+        from bot import app
 
-        asyncio.run(chat(args.db or settings.database_url, OffsetClock(_parse_now(args.now))))
+        asyncio.run(app.chat(args.db or settings.database_url, OffsetClock(_parse_now(args.now))))
     elif args.command == "run":
-        from bot.app import run
+        from bot import app
 
-        asyncio.run(run(settings, args.db))
+        asyncio.run(app.run(settings, args.db))
     elif args.command == "serve":
         from bot.serve import serve as serve_web
 

@@ -60,14 +60,16 @@ async def collect(db: AsyncEngine, now: datetime) -> Stats:
                 )
             )
         ).scalar_one()
-        safety = dict(
+        safety: dict[str, int] = dict(
             (
                 await conn.execute(
                     select(SymptomReport.rule_id, func.count())
                     .where(SymptomReport.at >= since)
                     .group_by(SymptomReport.rule_id)
                 )
-            ).all()
+            )
+            .tuples()
+            .all()
         )
     return Stats(users, blocked, active, sessions, reminders, {k: int(v) for k, v in safety.items()})
 

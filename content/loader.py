@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -251,7 +251,10 @@ def _read_yaml(path: Path) -> object:
         raise ContentError(f"{path.name}: not valid YAML: {exc}") from exc
 
 
-def _validate(model: type[BaseModel], path: Path) -> BaseModel:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validate(model: type[M], path: Path) -> M:
     try:
         return model.model_validate(_read_yaml(path))
     except ValidationError as exc:

@@ -27,7 +27,7 @@ from bot.flows import dispatch
 from bot.flows.common import zone_named
 from bot.state import History
 from bot.storage import repository as repo
-from bot.storage.models import OutboxMessage, User
+from bot.storage.models import OutboxMessage, User, table_of
 from bot.types import Inbound, InboundKind, UserRef
 from bot.wire import replies_to_json
 from scheduler.timing import local_date_of, missed_decision
@@ -98,8 +98,8 @@ async def claim_batch(
 ) -> ClaimStats:
     """One batch inside the caller's transaction (and, on SQLite, the async writers' lock)."""
     stats = ClaimStats(batches=1)
-    users = (await session.execute(due_query(now, limit, postgres=engine.db.dialect.name == "postgresql"))).scalars()
-    users = list(users)
+    due = due_query(now, limit, postgres=engine.db.dialect.name == "postgresql")
+    users = list((await session.execute(due)).scalars())
     if not users:
         return stats
     counts = await session.run_sync(repo.reminder_counts, [u.id for u in users], now)
@@ -111,7 +111,8 @@ async def claim_batch(
             rows.append(row)
     if rows:
         # Core executemany on the table (not the ORM bulk path): compiled once, sent as batched VALUES.
-        await session.execute(repo._insert(session, OutboxMessage.__table__).on_conflict_do_nothing(), rows)
+        statement = repo._insert(session.sync_session, table_of(OutboxMessage)).on_conflict_do_nothing()
+        await session.execute(statement, rows)
         stats.queued += len(rows)
     await session.flush()
     return stats

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, Table, delete, func, select
 
 from bot.engine import Engine
-from bot.storage.models import OutboxMessage, ProcessedEvent
+from bot.storage.models import OutboxMessage, ProcessedEvent, table_of
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ async def prune(engine: Engine, now: datetime, *, batch: int = BATCH) -> PruneSt
         func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < outbox_before,
     )
     stats = PruneStats(
-        events=await _delete_in_batches(engine, ProcessedEvent.__table__, expired_events, batch),
-        outbox=await _delete_in_batches(engine, OutboxMessage.__table__, finished_outbox, batch),
+        events=await _delete_in_batches(engine, table_of(ProcessedEvent), expired_events, batch),
+        outbox=await _delete_in_batches(engine, table_of(OutboxMessage), finished_outbox, batch),
     )
     if stats.events or stats.outbox:
         log.info("pruned", extra={"events": stats.events, "outbox": stats.outbox})

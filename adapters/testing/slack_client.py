@@ -24,7 +24,7 @@ _ids = itertools.count(1)
 
 
 def slack_settings(fake: FakeSlack, **extra: str) -> Settings:
-    values = {"SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url, **extra}
+    values: dict[str, Any] = {"SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url, **extra}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -68,7 +68,7 @@ class SlackSide:
         sent = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature or self.verifier.generate_signature(timestamp=ts, body=body),
+            "X-Slack-Signature": signature or self.verifier.generate_signature(timestamp=ts, body=body) or "",
             **(headers or {}),
         }
         self.mark = len(self.fake.calls)

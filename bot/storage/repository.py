@@ -12,7 +12,21 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Row, Select, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    CursorResult,
+    Result,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -40,6 +54,7 @@ from bot.storage.models import (
     ReminderResponse,
     SymptomReport,
     User,
+    table_of,
 )
 from bot.types import UserRef
 from bot.wire import replies_to_json
@@ -61,7 +76,7 @@ def _insert(db: Db, table: Any):  # type: ignore[no-untyped-def]
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
-USERS = User.__table__
+USERS = table_of(User)
 # What a view is built from: an ORM `User` (the reminder claim) or a Core row of `users` (the engine's hot
 # path, which skips the ORM's identity map and unit of work). Both have the same attribute names.
 UserRecord = User | Row[Any]
@@ -110,11 +125,11 @@ _ENQUEUE = text(
 )
 
 
-SESSIONS = ExerciseSession.__table__
-OUTBOX = OutboxMessage.__table__
-LOGS = ExerciseLog.__table__
-ACTIVITIES = ActivityLog.__table__
-SYMPTOMS = SymptomReport.__table__
+SESSIONS = table_of(ExerciseSession)
+OUTBOX = table_of(OutboxMessage)
+LOGS = table_of(ExerciseLog)
+ACTIVITIES = table_of(ActivityLog)
+SYMPTOMS = table_of(SymptomReport)
 _LOG_EXERCISE = insert(LOGS).values(  # its session's id looked up in the same statement
     session_id=select(SESSIONS.c.id)
     .where(SESSIONS.c.user_id == bindparam("of_user"), SESSIONS.c.started_at == bindparam("of_start"))
@@ -122,7 +137,7 @@ _LOG_EXERCISE = insert(LOGS).values(  # its session's id looked up in the same s
 )
 _INSERT_SYMPTOM = insert(SYMPTOMS)
 _INSERT_ACTIVITY = insert(ACTIVITIES)
-_INSERT_ANSWER = insert(ReminderResponse.__table__)
+_INSERT_ANSWER = insert(table_of(ReminderResponse))
 _INSERT_SESSION = insert(SESSIONS)
 _UPDATE_SESSION = (
     update(SESSIONS)
@@ -349,7 +364,7 @@ def reminder_counts(db: Db, user_ids: list[int], now: datetime) -> dict[int, tup
     Batched (two queries for any number of users) so the reminder claim can use it for a whole batch.
     A skip's reason is its own row (response "reason"), so any row with reason "pain" counts once.
     """
-    pain = dict(
+    pain: dict[int, int] = dict(
         (
             db.execute(
                 select(ReminderResponse.user_id, func.count())
@@ -360,7 +375,9 @@ def reminder_counts(db: Db, user_ids: list[int], now: datetime) -> dict[int, tup
                 )
                 .group_by(ReminderResponse.user_id)
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     answered = select(ReminderResponse.id).where(
         ReminderResponse.user_id == OutboxMessage.user_id, ReminderResponse.at >= OutboxMessage.not_before
@@ -368,7 +385,7 @@ def reminder_counts(db: Db, user_ids: list[int], now: datetime) -> dict[int, tup
     exercised = select(ExerciseSession.id).where(
         ExerciseSession.user_id == OutboxMessage.user_id, ExerciseSession.started_at >= OutboxMessage.not_before
     )
-    ignored = dict(
+    ignored: dict[int, int] = dict(
         (
             db.execute(
                 select(OutboxMessage.user_id, func.count())
@@ -381,7 +398,9 @@ def reminder_counts(db: Db, user_ids: list[int], now: datetime) -> dict[int, tup
                 )
                 .group_by(OutboxMessage.user_id)
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     return {uid: (int(pain.get(uid, 0)), int(ignored.get(uid, 0))) for uid in user_ids}
 
@@ -471,7 +490,7 @@ def apply_effects(db: Db, user_id: int, effects: list[Effect], now: datetime) ->
                     },
                 )
             case ScheduleEvent():
-                payload = {"action": effect.action, "data": effect.data}
+                payload: dict[str, Any] = {"action": effect.action, "data": effect.data}
                 enqueue(db, user_id, "event", effect.dedupe_key, payload, effect.due_at, now)
             case SendLater():
                 payload = {"replies": replies_to_json(effect.replies)}
@@ -483,7 +502,7 @@ def enqueue(
     db: Db, user_id: int, kind: str, dedupe_key: str, payload: dict, not_before: datetime, now: datetime
 ) -> bool:
     """Add an outbox row unless one with the same dedupe key exists. True when a row was added."""
-    params = {
+    params: dict[str, Any] = {
         "user_id": user_id,
         "kind": kind,
         "dedupe_key": dedupe_key,
@@ -492,6 +511,12 @@ def enqueue(
         "not_before": not_before,
     }
     return db.execute(_ENQUEUE, params).scalar_one_or_none() is not None
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """An UPDATE's row count (every DML result is a CursorResult; `Result` is how `execute` is typed)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def _upsert_session(db: Db, user_id: int, record: SessionRecord) -> None:
@@ -503,7 +528,7 @@ def _upsert_session(db: Db, user_id: int, record: SessionRecord) -> None:
         "ended_at": record.ended_at,
     }
     key = {"of_user": user_id, "of_start": record.started_at}
-    updated = db.execute(_UPDATE_SESSION, {**key, **{f"new_{k}": v for k, v in changes.items()}}).rowcount
+    updated = _rowcount(db.execute(_UPDATE_SESSION, {**key, **{f"new_{k}": v for k, v in changes.items()}}))
     if updated == 0:  # the user is locked, so nobody races this insert
         db.execute(
             _INSERT_SESSION,

@@ -169,7 +169,7 @@ async def test_backcoach_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     lines: list[str] = []
     try:
         async with asyncio.timeout(GUARD):
-            while not any("scheduler.runner: running" in line for line in lines):
+            while not any("bot.app: running" in line for line in lines):
                 line = (await proc.stderr.readline()).decode()
                 assert line, "".join(lines)
                 lines.append(line)
@@ -181,7 +181,7 @@ async def test_backcoach_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         if proc.returncode is None:  # never leave a stray bot process behind a failed test
             proc.kill()
             await proc.wait()
-    assert "scheduler.runner: stopped" in rest
+    assert "bot.app: stopped" in rest
 
 
 def test_backcoach_run_stops_on_sigterm_while_the_terminal_waits_for_input(tmp_path: Path) -> None:
