@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "triage-report":
         from bot.triage_report import main as report
 
-        report()
+        report([])  # not sys.argv: that holds the subcommand's own name
     return 0
 
 

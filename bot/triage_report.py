@@ -62,9 +62,10 @@ def report(labelled: dict[str, list[str]], safety: Safety) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the report for tests/data/triage_labelled.yaml, or for the YAML file given as argument."""
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else LABELLED
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else LABELLED
     if not path.exists():
         print(f"labelled set not found: {path}", file=sys.stderr)
         raise SystemExit(2)
