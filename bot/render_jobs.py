@@ -40,7 +40,7 @@ def week_from_json(raw: dict[str, Any]) -> WeekSummary:
         pain_prev_avg=raw["pain_prev_avg"],
         trend=raw["trend"],
         symptoms=dict(raw.get("symptoms", {})),
-        progression=tuple(tuple(p) for p in raw.get("progression", ())),  # type: ignore[misc]
+        progression=tuple(tuple(p) for p in raw.get("progression", ())),
     )
 
 
