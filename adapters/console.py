@@ -101,15 +101,14 @@ class ConsoleChat:
         """A button's label or its number taps that button; /commands are commands; the rest is text."""
         text = line.strip()
         self._counter += 1
-        now = self.engine.clock.now()
         buttons = self.sender.last_buttons
         for label, action in buttons:  # a label first: on a 0-10 scale "3" means the button "3"
             if text.lower() == label.lower():
-                return Inbound(self.user, InboundKind.BUTTON, action=action, at=now)
+                return Inbound(self.user, InboundKind.BUTTON, action=action)
         if text.isdigit() and 1 <= int(text) <= len(buttons):
-            return Inbound(self.user, InboundKind.BUTTON, action=buttons[int(text) - 1][1], at=now)
+            return Inbound(self.user, InboundKind.BUTTON, action=buttons[int(text) - 1][1])
         kind = InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT
-        return Inbound(self.user, kind, text=text, at=now)
+        return Inbound(self.user, kind, text=text)
 
     async def deliver_due(self) -> None:
         """The scheduler's own tick (due reminders, timers, messages) at the simulated clock's time."""

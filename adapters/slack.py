@@ -219,9 +219,7 @@ class SlackAdapter:
     ) -> None:
         async with self.turn((ref.workspace, ref.user_id)):
             tz = await self.timezone_hint(client, ref.workspace, ref.user_id) if hint else None
-            inbound = Inbound(
-                ref, kind, text=text, action=action, at=self.engine.clock.now(), event_id=event_id, timezone_hint=tz
-            )
+            inbound = Inbound(ref, kind, text=text, action=action, event_id=event_id, timezone_hint=tz)
             replies = render.order_for_sending(await self.engine.handle(inbound))
             for index, reply in enumerate(replies):
                 try:

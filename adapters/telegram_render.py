@@ -77,17 +77,17 @@ def to_inbound(update: Update, now: datetime, find_zone: ZoneFinder) -> Inbound 
     event_id = f"tg:{update.update_id}"
     query = update.callback_query
     if query is not None:
-        return Inbound(ref, InboundKind.BUTTON, action=query.data or "", at=now, event_id=event_id)
+        return Inbound(ref, InboundKind.BUTTON, action=query.data or "", event_id=event_id)
     message = update.message
     if message is None:
         return None
     if message.location is not None:  # turned into a zone here and forgotten: the location is never stored
         zone = find_zone(message.location.latitude, message.location.longitude)
-        return Inbound(ref, InboundKind.TEXT, text="" if zone else "?", at=now, event_id=event_id, timezone_hint=zone)
+        return Inbound(ref, InboundKind.TEXT, text="" if zone else "?", event_id=event_id, timezone_hint=zone)
     text = message.text or message.caption or ""
     if text.startswith("/"):
-        return Inbound(ref, InboundKind.COMMAND, text=normalise_command(text), at=now, event_id=event_id)
-    return Inbound(ref, InboundKind.TEXT, text=text, at=now, event_id=event_id)
+        return Inbound(ref, InboundKind.COMMAND, text=normalise_command(text), event_id=event_id)
+    return Inbound(ref, InboundKind.TEXT, text=text, event_id=event_id)
 
 
 # --- outbound -------------------------------------------------------------------------------------

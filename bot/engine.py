@@ -124,7 +124,7 @@ class Engine:
         if user is None:
             return 0
         ref = UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
-        inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action=action, text=data.get("token", ""), at=now)
+        inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action=action, text=data.get("token", ""))
         outcome = self._run(db, user, ref, inbound, now, active=user.active)
         if outcome.replies:
             repo.enqueue(
@@ -142,10 +142,6 @@ class Engine:
     @property
     def on_sqlite(self) -> bool:
         return self._sqlite_thread is not None
-
-    @property
-    def _pg(self) -> bool:
-        return self.db.dialect.name == "postgresql"
 
     def _run(
         self, db: Connection, user: Row[Any], ref: UserRef, inbound: Inbound, now: datetime, *, active: bool

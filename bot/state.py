@@ -84,7 +84,6 @@ class History(BaseModel):
     activity_minutes_7d: int = 0
     activity_days_7d: int = 0
     activity_minutes_today: int = 0
-    recent_pain: list[int] = Field(default_factory=list)  # pain before sessions, oldest first
     # Filled only when a flow shows the history (/history), to keep every other event cheap.
     recent_sessions: list[SessionSummary] = Field(default_factory=list)
     activity_by_day: dict[date, int] = Field(default_factory=dict)

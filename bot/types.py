@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 
 
@@ -36,7 +35,6 @@ class Inbound:
     kind: InboundKind
     text: str = ""
     action: str = ""  # a button's payload, or a system event's name
-    at: datetime | None = None
     event_id: str | None = None  # the platform's own id, used to drop duplicate deliveries
     timezone_hint: str | None = None  # e.g. Slack's users.info tz, or a Telegram location turned into a zone
 

@@ -140,7 +140,7 @@ async def _one(
         engine.replan(before, view, now)
         repo.save_view(user, view)
         return None
-    inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action="reminder", text=day.isoformat(), at=now)
+    inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action="reminder", text=day.isoformat())
     outcome = dispatch.handle_owned(view, inbound, now, engine.content)
     schedule = outcome.view.schedule
     schedule.served_through = max(day, schedule.served_through or day)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.effects import Effect
@@ -116,10 +116,6 @@ def parse_int(text: str, low: int, high: int) -> int | None:
         return None
     value = int(match.group())
     return value if low <= value <= high else None
-
-
-def utc(dt: datetime) -> datetime:
-    return dt.astimezone(UTC)
 
 
 def yes_no(content: Content) -> list[Button]:

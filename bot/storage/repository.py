@@ -285,17 +285,6 @@ def load_history(db: Db, user_id: int, now: datetime, today: date, *, full: bool
         )
     ).all()
     by_day = {d: int(m or 0) for d, m in week_rows}
-    recent_pain = [
-        p
-        for (p,) in (
-            db.execute(
-                select(ExerciseSession.pain_before)
-                .where(ExerciseSession.user_id == user_id, ExerciseSession.pain_before.is_not(None))
-                .order_by(ExerciseSession.started_at.desc())
-                .limit(10)
-            )
-        ).all()
-    ][::-1]
     history = History(
         sessions_total=sessions_total,
         sessions_14d=sessions_14d,
@@ -304,7 +293,6 @@ def load_history(db: Db, user_id: int, now: datetime, today: date, *, full: bool
         activity_minutes_7d=sum(by_day.values()),
         activity_days_7d=sum(1 for m in by_day.values() if m >= 30),
         activity_minutes_today=by_day.get(today, 0),
-        recent_pain=recent_pain,
     )
     if full:
         history.activity_by_day = by_day

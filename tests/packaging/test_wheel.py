@@ -10,6 +10,7 @@ of seconds), so it runs when BACKCOACH_TEST_WHEEL=1, as CI (.ci/run) sets it:
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -59,9 +60,11 @@ class Installed:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"  # a clean copy: setuptools builds in place and a stale build/ would leak into it
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__"))
     dist = work / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)], check=True, timeout=600
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)], check=True, timeout=600
     )
     (wheel,) = dist.glob("backcoach-*.whl")
     venv = work / "venv"
