@@ -13,6 +13,7 @@ import contextlib
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,11 @@ async def wait_for_log(proc: ServeProcess, needle: str, patience: float = 30.0) 
         await asyncio.sleep(0.05)
 
 
-async def kill_connections(name: str, stop: asyncio.Event, killed: list[int]) -> None:
-    """Terminate every backend of the database, every 30 ms, until told to stop (a flapping database)."""
+async def kill_connections(name: str, stop: asyncio.Event, killed: list[int], progress: Callable[[], int]) -> None:
+    """Terminate every backend of the database, again and again, until told to stop (a flapping database).
+
+    After each round it waits for `progress` (requests answered 200) to move: on a slow or loaded machine a
+    fixed kill rate could fail every transaction forever, and the test would measure the machine's speed."""
     assert PG_URL
     admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
@@ -69,6 +73,9 @@ async def kill_connections(name: str, stop: asyncio.Event, killed: list[int]) ->
                     )
                 ).all()
                 killed.append(len(rows))
+                seen = progress()
+                while progress() == seen and not stop.is_set():  # noqa: ASYNC110  (counters bumped by other tasks)
+                    await asyncio.sleep(0.01)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.03)
     finally:
@@ -102,7 +109,13 @@ async def test_serve_waits_for_the_database_and_survives_killed_connections(
         people = [WebhookPerson(fake_tg, 8001 + i, [proc.url], retries=200) for i in range(3)]
         slackers = [SlackPerson(fake_slack, f"U{i}", [proc.url], retries=200) for i in range(3)]
         stop, killed = asyncio.Event(), []
-        killer = asyncio.create_task(kill_connections(name, stop, killed))
+
+        def answered() -> int:
+            return sum(p.deliveries - p.failures for p in people) + sum(
+                p.side.deliveries - p.side.failures for p in slackers
+            )
+
+        killer = asyncio.create_task(kill_connections(name, stop, killed, answered))
         try:
             await asyncio.gather(*(onboard(p, content) for p in people), *(onboard_slack(p) for p in slackers))
         finally:
