@@ -3,10 +3,13 @@ and a chat transcript helper that drives `Engine.handle` like a person would."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,16 +43,54 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
 
 
-async def _fresh_pg_database() -> tuple[str, str]:
-    """Create a throw-away database so parallel runs never share tables."""
+# Migrated once per test run, then copied for each test: every test still gets its own real database, but
+# runs Alembic's migrations only once (they were most of the suite's time). Keyed by kind.
+_TEMPLATES: dict[str, str] = {}
+
+
+async def _fresh_pg_database(*, template: str | None = None) -> tuple[str, str]:
+    """Create a throw-away database so parallel runs never share tables (a copy of `template`, if given)."""
     assert PG_URL
     name = f"backcoach_test_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     await admin.dispose()
     base, _, _ = PG_URL.rpartition("/")
     return name, f"{base}/{name}"
+
+
+async def _pg_template() -> str:
+    if "postgresql" not in _TEMPLATES:
+        name, url = await _fresh_pg_database()
+        db = make_engine(url)
+        try:
+            await migrate(db)
+        finally:
+            await db.dispose()  # a template must have no connections when it is copied
+        _TEMPLATES["postgresql"] = name
+    return _TEMPLATES["postgresql"]
+
+
+async def _sqlite_template(directory: Path) -> Path:
+    if "sqlite" not in _TEMPLATES:
+        path = directory / "template.sqlite3"
+        db = make_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            await migrate(db)
+        finally:
+            await db.dispose()
+        with closing(sqlite3.connect(path)) as conn:  # everything into the main file, so one copy is whole
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        _TEMPLATES["sqlite"] = str(path)
+    return Path(_TEMPLATES["sqlite"])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    yield
+    if "postgresql" in _TEMPLATES:
+        asyncio.run(_drop_pg_database(_TEMPLATES.pop("postgresql")))
 
 
 async def _drop_pg_database(name: str) -> None:
@@ -64,8 +105,9 @@ async def _drop_pg_database(name: str) -> None:
 async def database(kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A migrated, empty database of the given kind, removed afterwards."""
     if kind == "sqlite":
+        shutil.copyfile(await _sqlite_template(tmp_path.parent), tmp_path / "test.sqlite3")
         db = make_engine(sqlite_url(tmp_path))
-        await migrate(db)
+        await migrate(db)  # already at head: a quick check that nothing is missing
         try:
             yield db
         finally:
@@ -73,10 +115,9 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         return
     if not PG_URL:
         pytest.skip("PostgreSQL tests need BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
-    name, url = await _fresh_pg_database()
+    name, url = await _fresh_pg_database(template=await _pg_template())
     db = make_engine(url)
     try:
-        await migrate(db)
         yield db
     finally:
         await db.dispose()
