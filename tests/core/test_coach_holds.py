@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.storage.models import ActivityLog, ExerciseLog
 from content.loader import Content
-from tests.chat import Chat
 from tests.flow_helpers import start_session_to_first_step, user_row
 
 ACTIVITY_HOLDS = ["chest_pain", "heart", "cauda_equina", "same_day"]

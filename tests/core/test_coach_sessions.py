@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.storage.models import ExerciseSession
 from content.loader import Content
 from scheduler.runner import tick
-from tests.chat import Chat
 from tests.flow_helpers import start_session_to_first_step, user_row
 
 
