@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from adapters.testing.chat import Chat
+from adapters.testing.chat import Chat, Transcript
 from bot.engine import Engine
 from bot.storage.models import User
 from content.loader import Content
 
 
-async def start_session_to_first_step(chat: Chat, content: Content) -> None:
+async def start_session_to_first_step(chat: Transcript, content: Content) -> None:
     """Onboarded, session started, pre-check passed, pain given, first exercise's first step showing."""
     await chat.onboard()
     await chat.say("/today")

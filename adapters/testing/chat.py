@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from typing import TypeVar
 
+from bot.clock import FakeClock
+from bot.effects import Effect
 from bot.engine import Engine
+from bot.flows import dispatch
+from bot.state import History, UserView
 from bot.types import Inbound, InboundKind, Reply, UserRef
+from content.loader import Content
 from scheduler import outbox
+
+E = TypeVar("E")
 
 _ids = itertools.count(1)
 
@@ -22,16 +30,14 @@ class RecordingSender:
         self.sent.extend((user, r) for r in replies)
 
 
-class Chat:
-    def __init__(self, engine: Engine, user_id: str = "u1", platform: str = "console", workspace: str = "") -> None:
-        self.engine = engine
-        self.user = UserRef(platform, workspace, user_id, f"chat-{user_id}")
-        self.last: list[Reply] = []
-        self.sender = RecordingSender()
+class Transcript:
+    """What a person does (say, tap) and sees (texts, labels); `send` decides where the event goes."""
+
+    user: UserRef
+    last: list[Reply]
 
     async def send(self, inbound: Inbound) -> list[Reply]:
-        self.last = await self.engine.handle(inbound)
-        return self.last
+        raise NotImplementedError
 
     async def say(self, text: str, event_id: str | None = None) -> list[Reply]:
         kind = InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT
@@ -58,15 +64,6 @@ class Chat:
     def texts(self, replies: list[Reply] | None = None) -> str:
         return "\n".join(r.text for r in (replies if replies is not None else self.last))
 
-    async def advance(self, delta: timedelta) -> list[Reply]:
-        """Move the clock and deliver whatever fell due, returning what was sent proactively."""
-        self.engine.clock.advance(delta)  # type: ignore[attr-defined]
-        before = len(self.sender.sent)
-        now = self.engine.clock.now()
-        await outbox.run_due_events(self.engine, now)
-        await outbox.send_due_messages(self.engine, {self.user.platform: self.sender}, now)
-        return [r for _, r in self.sender.sent[before:]]
-
     async def consent_and_choose_all(self) -> None:
         """/start, consent, "No" to every screening question, all exercises: the reminder question is next."""
         await self.say("/start")
@@ -82,3 +79,54 @@ class Chat:
         await self.tap(time)
         await self.tap(zone)
         assert "all set" in self.texts().lower(), self.texts()
+
+
+class Chat(Transcript):
+    """Through `Engine.handle`: the real transaction on a real database, as an adapter would call it."""
+
+    def __init__(self, engine: Engine, user_id: str = "u1", platform: str = "console", workspace: str = "") -> None:
+        self.engine = engine
+        self.user = UserRef(platform, workspace, user_id, f"chat-{user_id}")
+        self.last: list[Reply] = []
+        self.sender = RecordingSender()
+
+    async def send(self, inbound: Inbound) -> list[Reply]:
+        self.last = await self.engine.handle(inbound)
+        return self.last
+
+    async def advance(self, delta: timedelta) -> list[Reply]:
+        """Move the clock and deliver whatever fell due, returning what was sent proactively."""
+        self.engine.clock.advance(delta)  # type: ignore[attr-defined]
+        before = len(self.sender.sent)
+        now = self.engine.clock.now()
+        await outbox.run_due_events(self.engine, now)
+        await outbox.send_due_messages(self.engine, {self.user.platform: self.sender}, now)
+        return [r for _, r in self.sender.sent[before:]]
+
+
+class PureChat(Transcript):
+    """Through `dispatch.handle` alone: no database, no engine. For the flows' logic, where storage is not
+    the point; the view, the effects and the schedule re-planning are what the engine would have saved."""
+
+    def __init__(self, content: Content, clock: FakeClock, history: History | None = None, user_id: str = "u1") -> None:
+        self.content = content
+        self.clock = clock
+        self.user = UserRef("console", "", user_id, f"chat-{user_id}")
+        self.view = UserView(user_id=1, ref=self.user)
+        self.history = history or History()
+        self.effects: list[Effect] = []
+        self.last: list[Reply] = []
+
+    async def send(self, inbound: Inbound) -> list[Reply]:
+        now = self.clock.now()
+        before = self.view.schedule.model_copy()
+        view = self.view.model_copy(update={"loaded_history": self.history})
+        outcome = dispatch.handle(view, inbound, now, self.content)
+        Engine.replan(before, outcome.view, now)
+        self.view = outcome.view.model_copy(update={"loaded_history": None})
+        self.effects.extend(outcome.effects)
+        self.last = outcome.replies
+        return self.last
+
+    def effects_of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.effects if isinstance(e, kind)]

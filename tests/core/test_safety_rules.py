@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from adapters.testing.chat import Chat
+from adapters.testing.chat import Chat, PureChat, Transcript
+from bot.clock import FakeClock
+from bot.effects import SessionRecord, SymptomLogged
 from bot.engine import Engine
 from bot.storage.models import ExerciseLog, ExerciseSession, OutboxMessage, SymptomReport
 from bot.types import Reply
@@ -30,7 +32,7 @@ HOLDING = {"cauda_equina", "chest_pain", "same_day", "heart", "neuro_change"}
 ENDING = HOLDING | {"radiating", "spasm_flare"}
 
 
-async def report(chat: Chat, content: Content, rule_id: str, how: str) -> list[Reply]:
+async def report(chat: Transcript, content: Content, rule_id: str, how: str) -> list[Reply]:
     if how == "text":
         return await chat.say(FREE_TEXT[rule_id])
     await chat.say("/symptoms")
@@ -39,7 +41,10 @@ async def report(chat: Chat, content: Content, rule_id: str, how: str) -> list[R
 
 @pytest.mark.parametrize("how", ["button", "text"])
 @pytest.mark.parametrize("rule_id", list(FREE_TEXT))
-async def test_every_rule_mid_session(chat: Chat, engine: Engine, content: Content, rule_id: str, how: str) -> None:
+async def test_every_rule_mid_session(content: Content, clock: FakeClock, rule_id: str, how: str) -> None:
+    """The flows' logic, table-driven through `dispatch.handle` (no database): what the engine would store
+    is the view and the effects, checked here; `test_a_rule_mid_session_is_stored` checks the storing."""
+    chat = PureChat(content, clock)
     await start_session_to_first_step(chat, content)
     replies = await report(chat, content, rule_id, how)
     rule = content.safety.rule(rule_id)
@@ -47,29 +52,47 @@ async def test_every_rule_mid_session(chat: Chat, engine: Engine, content: Conte
     first = replies[0]
     assert first.urgent and first.text.startswith(rule.advice[:60]), "advice must come first"
     assert not first.buttons, "safety advice is never behind a button"
-
-    user = await user_row(engine)
-    async with engine.sessions() as s:
-        reports = (await s.execute(select(SymptomReport.rule_id, SymptomReport.source))).all()
-        session_status = (await s.execute(select(ExerciseSession.status))).scalar_one()
+    reports = [(e.rule_id, e.source) for e in chat.effects_of(SymptomLogged)]
     assert reports == [(rule_id, "button" if how == "button" else "text")]
+    session_status = chat.effects_of(SessionRecord)[-1].status
 
+    schedule = chat.view.schedule
     if rule_id in HOLDING:
-        assert user.hold_reason == rule_id
-        assert user.next_fire_at is None, "no reminders while held for guidance"
+        assert schedule.hold_reason == rule_id
+        assert schedule.next_fire_at is None, "no reminders while held for guidance"
         held = await chat.say("/today")
         assert "on hold" in chat.texts(held)
     else:
-        assert user.hold_reason is None
+        assert schedule.hold_reason is None
     if rule_id in ENDING:
         assert session_status == "safety"
-        assert user.conversation["flow"] in {"idle", "rest"}
+        assert chat.view.conversation.flow in {"idle", "rest"}
     if rule_id == "cauda_equina":
         assert "emergency" in first.text.lower()
         assert "999" in first.text or "911" in first.text or "112" in first.text
     if rule_id == "routine":
-        assert session_status == "running" and user.conversation["flow"] == "session"
+        assert session_status == "running" and chat.view.conversation.flow == "session"
         assert "Step 1 of" in chat.texts(replies), "the session carries on where it was"
+
+
+@pytest.mark.parametrize(("rule_id", "how"), [("cauda_equina", "text"), ("routine", "button")])
+async def test_a_rule_mid_session_is_stored(
+    chat: Chat, engine: Engine, content: Content, rule_id: str, how: str
+) -> None:
+    """The same, through the engine on SQLite and PostgreSQL: the report, the session and the hold saved."""
+    await start_session_to_first_step(chat, content)
+    await report(chat, content, rule_id, how)
+    user = await user_row(engine)
+    async with engine.sessions() as s:
+        reports = (await s.execute(select(SymptomReport.rule_id, SymptomReport.source))).all()
+        session_status = (await s.execute(select(ExerciseSession.status))).scalar_one()
+    assert reports == [(rule_id, how)]
+    if rule_id in HOLDING:
+        assert user.hold_reason == rule_id and user.next_fire_at is None
+        assert session_status == "safety" and user.conversation["flow"] in {"idle", "rest"}
+    else:
+        assert user.hold_reason is None and user.next_fire_at is not None
+        assert session_status == "running" and user.conversation["flow"] == "session"
 
 
 async def test_spasm_pauses_for_rest_days_then_checks_in(chat: Chat, engine: Engine, content: Content) -> None:
