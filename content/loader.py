@@ -125,6 +125,7 @@ class Program(_Strict):
 
 
 RuleAction = Literal[
+    "crisis",  # self-harm or suicidal statements: crisis help at once, hold, nothing else after it
     "rest_pause",  # spasm / flare-up: no exercise now, pause for rest days, check back in
     "stop_exercise",  # this exercise hurts: stop it, offer to drop it
     "end_session_consult",  # radiating pain: end the session, contact PT/doctor
@@ -144,14 +145,17 @@ HOLDING_ACTIONS = frozenset(
 
 class SafetyRule(_Strict):
     id: str
-    urgency: Literal["emergency", "urgent", "same_day", "consult", "caution", "routine"]
+    urgency: Literal["crisis", "emergency", "urgent", "same_day", "consult", "caution", "routine"]
     action: RuleAction
     label: str  # button label for reporting it ("Pain spreading into buttock or leg")
     advice: str  # exactly what the bot says
     source: str  # a Source id
+    see_also: list[str] = []  # further Source ids the advice draws on
     priority: int  # lower is more urgent; decides between two matches in one message
     # While the program is held for this rule: why, in its own source's words (repeated on /today).
     hold_note: str = ""
+    # the targeted yes/no question asked when only the learned model (not a rule) sees this symptom
+    ask: str = ""
 
 
 class Pattern(_Strict):
@@ -166,6 +170,28 @@ class Pattern(_Strict):
 class TriagePhrases(_Strict):
     rule: str  # SafetyRule id
     patterns: list[Pattern] = Field(min_length=1)
+
+
+class ContextModifier(_Strict):
+    """A ConText modifier: words that change the mentions within `max_scope` words of them."""
+
+    category: Literal["negated", "historical", "hypothetical", "other_person", "improving"]
+    direction: Literal["forward", "backward", "both"]
+    max_scope: int = Field(ge=1, le=20)
+    literals: list[str] = Field(min_length=1)
+    terminators: list[str] = []  # words that end this modifier's reach (besides the shared ones)
+
+
+class ContextRules(_Strict):
+    """content/triage/context.yaml: the context of a symptom mention (see bot/triage.py)."""
+
+    terminators: list[str] = []
+    modifiers: list[ContextModifier] = []
+    keeps: dict[str, list[str]] = {}  # category -> rules a mention in that context still raises
+    idioms: list[str] = []
+    pseudo: list[str] = []  # phrases whose modifier words modify nothing ("no doubt", "not only")
+    fillers: list[str] = []
+    protected: list[str] = []
 
 
 class ScreeningQuestion(_Strict):
@@ -186,6 +212,7 @@ class Safety(_Strict):
     negation_breaks: list[str] = []
     unclear_terms: list[str]  # possibly a symptom: ask a yes/no question instead of ignoring
     sources: list[Source]
+    context: ContextRules = ContextRules()  # filled from content/triage/context.yaml by the loader
 
     def rule(self, rule_id: str) -> SafetyRule:
         for rule in self.rules:
@@ -204,8 +231,9 @@ class Safety(_Strict):
         ids = {r.id for r in self.rules}
         source_ids = {s.id for s in self.sources}
         for rule in self.rules:
-            if rule.source not in source_ids:
-                raise ValueError(f"rule {rule.id!r} names unknown source {rule.source!r}")
+            for source in [rule.source, *rule.see_also]:
+                if source not in source_ids:
+                    raise ValueError(f"rule {rule.id!r} names unknown source {source!r}")
             if rule.action in HOLDING_ACTIONS and not rule.hold_note.strip():
                 raise ValueError(f"rule {rule.id!r} holds the program but has no hold_note")
         for q in [*self.onboarding_screening, *self.session_precheck]:
@@ -255,8 +283,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _validate(model: type[M], path: Path) -> M:
+    return _validate_data(model, _read_yaml(path), path)
+
+
+def _validate_data(model: type[M], data: object, path: Path) -> M:
     try:
-        return model.model_validate(_read_yaml(path))
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"field {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
@@ -267,7 +299,11 @@ def _validate(model: type[M], path: Path) -> M:
 def load_content(directory: Path = CONTENT_DIR) -> Content:
     """Read and validate program.yaml, safety.yaml and messages.yaml from `directory`."""
     program = _validate(Program, directory / "program.yaml")
-    safety = _validate(Safety, directory / "safety.yaml")
+    safety_data = _read_yaml(directory / "safety.yaml")
+    context_path = directory / "triage" / "context.yaml"
+    if isinstance(safety_data, dict) and context_path.exists():
+        safety_data = {**safety_data, "context": _read_yaml(context_path)}
+    safety = _validate_data(Safety, safety_data, directory / "safety.yaml")
     messages_path = directory / "messages.yaml"
     messages = _read_yaml(messages_path)
     if not isinstance(messages, dict) or not all(
