@@ -1,86 +1,171 @@
-"""`backcoach triage-report`: how well free-text triage does on the labelled messages.
+"""`backcoach triage-report`: how well free-text triage does on the labelled corpus (content/triage/).
 
-Why a command and not only a test: whoever edits the trigger phrases in content/safety.yaml sees recall and
-false alarms per rule at once, with the misses listed, before the test suite says pass or fail.
+Why a command and not only a test: whoever edits the trigger phrases or the examples sees, per rule, what is
+caught, under-triaged and missed, the false alarms and questions on harmless chat, and an upper confidence
+bound on missed emergencies, before the test suite says pass or fail.  The tuning part may list its misses
+(`--misses`); the held-out part never prints a message, only aggregate figures, so that it stays an honest
+estimate (content/triage/README.md).
 """
 
 from __future__ import annotations
 
-import sys
-import time
+import argparse
 from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
-from bot.triage import classify
-from content.loader import Safety, load_content
+from bot.triage_assess import Assessment, assess
+from content.loader import Content, default_content
 
-LABELLED = Path(__file__).resolve().parents[1] / "tests" / "data" / "triage_labelled.yaml"
-
-
-def load_labelled(path: Path = LABELLED) -> dict[str, list[str]]:
-    """label -> messages; label is a rule id, `none` (ordinary chat) or `unclear`."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping label -> list of messages")
-    return {str(label): [str(m) for m in messages or []] for label, messages in data.items()}
+EMERGENCY = ("cauda_equina", "chest_pain")
 
 
-def _outcome(text: str, safety: Safety) -> str:
-    result = classify(text, safety)
-    return result.rule_id or ("unclear" if result.unclear else "none")
+@dataclass(frozen=True)
+class Labelled:
+    text: str
+    rule: str
+    intent: str
+    state: str
 
 
-def report(labelled: dict[str, list[str]], safety: Safety) -> str:
-    """The report as text: per rule recall and false alarms on ordinary lines, then the misses."""
-    outcomes = {label: [_outcome(m, safety) for m in msgs] for label, msgs in labelled.items()}
-    ordinary = Counter(outcomes.get("none", []))
-    lines = [f"{'rule':<15}{'prio':>5}{'lines':>7}{'recall':>9}{'false alarms':>14}"]
-    hits = total = 0
-    for rule in sorted(safety.rules, key=lambda r: r.priority):
-        got = outcomes.get(rule.id, [])
-        ok = sum(o == rule.id for o in got)
-        hits, total = hits + ok, total + len(got)
-        recall = f"{ok / len(got):.0%}" if got else "n/a"
-        lines.append(f"{rule.id:<15}{rule.priority:>5}{len(got):>7}{recall:>9}{ordinary[rule.id]:>14}")
-    alarms = sum(n for label, n in ordinary.items() if label not in ("none", "unclear"))
-    lines.append(f"{'all rules':<15}{'':>5}{total:>7}{(hits / total if total else 0):>9.0%}{alarms:>14}")
-    unclear = outcomes.get("unclear", [])
-    unclear_recall = f"{sum(o == 'unclear' for o in unclear) / len(unclear):.0%}" if unclear else "n/a"
-    lines.append(
-        f"{'unclear':<15}{'':>5}{len(unclear):>7}{unclear_recall:>9}"
-        f"   (ordinary lines asked as unclear: {ordinary['unclear']} of {len(outcomes.get('none', []))})"
-    )
-    misses = [
-        f"  {label} -> {got}: {msg!r}"
-        for label, msgs in labelled.items()
-        for msg, got in zip(msgs, outcomes[label], strict=True)
-        if got != label
+def corpus_path(name: str) -> Path:
+    """A corpus file shipped as package data (works from an installed wheel as from the source tree)."""
+    return Path(str(resources.files("content").joinpath("triage", name)))
+
+
+def load(path: Path) -> list[Labelled]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    if not isinstance(data, list):
+        raise ValueError(f"{path.name}: expected a list of labelled messages")
+    return [
+        Labelled(str(d["text"]), str(d["rule"]), str(d.get("intent") or ""), str(d.get("state") or "idle"))
+        for d in data
     ]
-    lines += ["", f"misses ({len(misses)}):", *misses] if misses else ["", "misses: none"]
-    return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Print the report for tests/data/triage_labelled.yaml, or for the YAML file given as argument."""
-    args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else LABELLED
-    if not path.exists():
-        print(f"labelled set not found: {path}", file=sys.stderr)
-        raise SystemExit(2)
-    safety = load_content().safety
-    labelled = load_labelled(path)
-    messages = [m for msgs in labelled.values() for m in msgs]
-    classify("", safety)  # compile the patterns once, outside the timing
-    started = time.perf_counter()
-    for message in messages:
-        classify(message, safety)
-    per_message = (time.perf_counter() - started) / max(len(messages), 1)
-    print(f"Triage report: {path} ({len(messages)} messages)\n")
-    print(report(labelled, safety))
-    print(f"\nspeed: {per_message * 1e6:.0f} µs per message (mean over the set, patterns already compiled)")
+def clopper_pearson_upper(k: int, n: int, confidence: float = 0.95) -> float:
+    """Upper end of the two-sided exact (Clopper-Pearson) interval for k events in n trials."""
+    if n == 0:
+        return 1.0
+    if k >= n:
+        return 1.0
+    from scipy.stats import beta  # only the report needs it
+
+    return float(beta.ppf(1 - (1 - confidence) / 2, k + 1, n - k))
 
 
-if __name__ == "__main__":
-    main()
+@dataclass
+class Figures:
+    lines: list[str]
+    misses: list[str]
+
+
+def _verdict(item: Labelled, got: Assessment, priority: dict[str, int]) -> str:
+    """caught / question (targeted, one tap to the right advice) / under / missed, for a red-flag message."""
+    want = priority[item.rule]
+    if got.rule_id is not None and priority[got.rule_id] <= want:
+        return "caught"
+    if got.rule_id is None and got.ask_rule is not None and priority[got.ask_rule] <= want:
+        return "question"
+    if got.rule_id is not None:
+        return "under"
+    return "missed"
+
+
+def report(items: list[Labelled], content: Content, title: str, *, misses: bool) -> Figures:
+    """The figures as text lines; `misses` adds the individual misses (tuning part only)."""
+    safety = content.safety
+    priority = {r.id: r.priority for r in safety.rules}
+    rules = sorted(safety.rules, key=lambda r: r.priority)
+    results = [(item, assess(item.text, content)) for item in items]
+    lines = [f"{title}: {len(items)} messages", ""]
+    lines.append(f"{'rule':<15}{'n':>5}{'caught':>8}{'asked':>7}{'under':>7}{'missed':>8}{'caught %':>10}{'+asked %':>10}")
+    per_rule: dict[str, Counter[str]] = {r.id: Counter() for r in rules}
+    missed_lines: list[str] = []
+    for item, got in results:
+        if item.rule == "none":
+            continue
+        verdict = _verdict(item, got, priority)
+        per_rule[item.rule][verdict] += 1
+        if verdict != "caught":
+            missed_lines.append(f"  {item.rule} [{item.state}] -> {got.describe()} ({verdict}): {item.text!r}")
+    total: Counter[str] = Counter()
+    for rule in rules:
+        c = per_rule[rule.id]
+        total += c
+        lines.append(_row(rule.id, c))
+    lines.append(_row("all red flags", total))
+    emergency: Counter[str] = Counter()
+    for rule_id in EMERGENCY:
+        emergency += per_rule[rule_id]
+    n_em = sum(emergency.values())
+    missed_em = n_em - emergency["caught"] - emergency["question"]
+    lines.append("")
+    lines.append(
+        f"emergency + chest pain: {n_em - missed_em}/{n_em} caught (direct or one targeted question); "
+        f"missed {missed_em}, upper 95% Clopper-Pearson bound on the miss rate "
+        f"{clopper_pearson_upper(missed_em, n_em):.1%}"
+    )
+    harmless = [(item, got) for item, got in results if item.rule == "none"]
+    alarms = [(i, g) for i, g in harmless if g.rule_id is not None]
+    emergencies = [(i, g) for i, g in alarms if g.rule_id in ("crisis", *EMERGENCY)]
+    questions = [(i, g) for i, g in harmless if g.rule_id is None and (g.ask_rule or g.unclear)]
+    n_h = max(len(harmless), 1)
+    lines.append(
+        f"harmless messages: {len(harmless)}; raising a rule {len(alarms)} ({len(alarms) / n_h:.1%}; "
+        f"emergency/crisis advice {len(emergencies)}); clarifying question {len(questions)} ({len(questions) / n_h:.1%})"
+    )
+    intents = [(i, g) for i, g in harmless if i.intent]
+    right = sum(g.intent == i.intent or (i.intent == "chat" and g.intent in ("", "chat")) for i, g in intents)
+    by_intent: dict[str, Counter[str]] = {}
+    for i, g in intents:
+        by_intent.setdefault(i.intent, Counter())[
+            "ok" if g.intent == i.intent or (i.intent == "chat" and g.intent in ("", "chat")) else "wrong"
+        ] += 1
+    lines.append(
+        f"chat intents recognised: {right}/{len(intents)}  "
+        + ", ".join(f"{k} {v['ok']}/{v['ok'] + v['wrong']}" for k, v in sorted(by_intent.items()))
+    )
+    for item, got in alarms + questions:
+        missed_lines.append(f"  none [{item.state}] -> {got.describe()}: {item.text!r}")
+    for item, got in intents:
+        if not (got.intent == item.intent or (item.intent == "chat" and got.intent in ("", "chat"))):
+            missed_lines.append(f"  intent {item.intent} -> {got.intent or 'none'}: {item.text!r}")
+    return Figures(lines, missed_lines if misses else [])
+
+
+def _row(name: str, c: Counter[str]) -> str:
+    n = sum(c.values())
+    pct = f"{c['caught'] / n:.0%}" if n else "n/a"
+    with_q = f"{(c['caught'] + c['question']) / n:.0%}" if n else "n/a"
+    return f"{name:<15}{n:>5}{c['caught']:>8}{c['question']:>7}{c['under']:>7}{c['missed']:>8}{pct:>10}{with_q:>10}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Tuning figures, then held-out figures (aggregates only); `--misses` lists the tuning misses."""
+    parser = argparse.ArgumentParser(prog="backcoach triage-report")
+    parser.add_argument("--misses", action="store_true", help="list each tuning message that was not caught")
+    parser.add_argument("--part", choices=["tuning", "heldout", "both"], default="both")
+    args = parser.parse_args(argv)
+    content = default_content()
+    parts = ["tuning", "heldout"] if args.part == "both" else [args.part]
+    found = False
+    for part in parts:
+        path = corpus_path(f"{part}.yaml")
+        if not path.exists():
+            print(f"{part}: {path} not found\n")
+            continue
+        found = True
+        figures = report(load(path), content, part, misses=args.misses and part == "tuning")
+        print("\n".join(figures.lines))
+        if figures.misses:
+            print(f"\nnot caught ({len(figures.misses)}):")
+            print("\n".join(figures.misses))
+        print()
+    if not found:
+        print("no labelled corpus found under content/triage/")
+        return 2
+    return 0

@@ -245,12 +245,61 @@ class Safety(_Strict):
         return self
 
 
+class ChatWords(_Strict):
+    """content/triage/chat.yaml: ordinary chat BackCoach understands (see bot/chat_intents.py)."""
+
+    max_words: int = 6
+    greeting: list[str] = []
+    thanks: list[str] = []
+    stop_words: list[str] = []
+    reminder_words: list[str] = []
+    stop_alone: list[str] = []
+    question_words: list[str] = []
+    exercise_aliases: dict[str, list[str]] = {}
+    activity_words: list[str] = []
+    minute_words: list[str] = []
+    hour_words: list[str] = []
+    number_words: dict[str, float] = {}
+    duration_phrases: dict[str, int] = {}
+    english_words: list[str] = []
+    foreign_words: list[str] = []
+
+
+class ModelSettings(_Strict):
+    """content/triage/model.yaml: the learned second opinion's settings (BackCoach's own choices)."""
+
+    C: float = Field(default=8.0, gt=0)
+    min_df: int = Field(default=1, ge=1)
+    ask_threshold: float = Field(default=0.45, gt=0, le=1)
+    ask_threshold_by_rule: dict[str, float] = {}
+
+    def threshold(self, rule_id: str) -> float:
+        return self.ask_threshold_by_rule.get(rule_id, self.ask_threshold)
+
+
+class TriageExample(_Strict):
+    """One labelled message (content/triage/README.md); the learned second opinion trains on these."""
+
+    text: str
+    rule: str
+    intent: str | None = None
+    state: Literal["first", "onboarding", "idle", "session"] = "idle"
+    tags: list[str] = []
+
+
+# Training data for the learned second opinion: the tuning part only, never content/triage/heldout.yaml.
+TRAINING_FILES = ("tuning.yaml", "tuning_project.yaml")
+
+
 class Content(_Strict):
     """Everything user-facing, validated together."""
 
     program: Program
     safety: Safety
     messages: dict[str, str]
+    chat: ChatWords = ChatWords()
+    examples: list[TriageExample] = []
+    model_settings: ModelSettings = ModelSettings()
 
     def msg(self, key: str, **values: object) -> str:
         """A user-facing sentence from messages.yaml, with {placeholders} filled in."""
@@ -310,8 +359,21 @@ def load_content(directory: Path = CONTENT_DIR) -> Content:
         isinstance(k, str) and isinstance(v, str) for k, v in messages.items()
     ):
         raise ContentError(f"{messages_path.name}: must map message keys to strings")
+    triage_dir = directory / "triage"
+    chat = _validate(ChatWords, triage_dir / "chat.yaml") if (triage_dir / "chat.yaml").exists() else ChatWords()
+    model_path = triage_dir / "model.yaml"
+    settings = _validate(ModelSettings, model_path) if model_path.exists() else ModelSettings()
+    examples: list[object] = []
+    for name in TRAINING_FILES:
+        if (triage_dir / name).exists():
+            data = _read_yaml(triage_dir / name)
+            if not isinstance(data, list):
+                raise ContentError(f"{name}: expected a list of labelled messages")
+            examples.extend(data)
     try:
-        return Content(program=program, safety=safety, messages=messages)
+        return Content(
+            program=program, safety=safety, messages=messages, chat=chat, examples=examples, model_settings=settings
+        )
     except ValidationError as exc:
         raise ContentError(f"content: {exc}") from exc
 

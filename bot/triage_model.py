@@ -1,0 +1,155 @@
+"""The learned second opinion: a linear model over word, word-pair and character n-grams.
+
+Why a small artefact and not training at every start: importing scikit-learn alone took 2.5 s on this
+machine, over the 1 s start-up goal.  So scikit-learn trains the model (`backcoach triage-build`, and
+`make` runs it), the weights are written to content/triage/model.json together with a fingerprint of the
+exact features of the training examples, and at run time this module scores a message with plain
+dictionaries (no numpy, no scikit-learn).  If the examples, the trigger vocabulary or the settings changed
+since the artefact was written, the fingerprint differs and the model is retrained in-process from the
+examples: slower to start, never stale, never fetched.
+
+The scoring reproduces scikit-learn's TfidfVectorizer(sublinear_tf=True, norm="l2") followed by
+LogisticRegression's softmax exactly (checked by tests/test_triage_model.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.triage import normalised
+from content.loader import CONTENT_DIR, Content
+
+log = logging.getLogger(__name__)
+ARTEFACT = CONTENT_DIR / "triage" / "model.json"
+FEATURES_VERSION = 1
+
+
+def features(text: str, content: Content) -> list[str]:
+    """Words, word pairs and character 3-5-grams of the spelling-corrected words."""
+    words = normalised(text, content.safety)
+    out = [f"w:{w}" for w in words]
+    out += [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    for w in words:
+        padded = f" {w} "
+        for n in (3, 4, 5):
+            out += [f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1)]
+    return out
+
+
+def fingerprint(content: Content) -> str:
+    """Changes whenever the training features, labels or settings change."""
+    digest = hashlib.sha256(f"v{FEATURES_VERSION}".encode())
+    digest.update(content.model_settings.model_dump_json().encode())
+    for example in content.examples:
+        digest.update(json.dumps([example.rule, features(example.text, content)]).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """Weights of a trained multinomial logistic regression, scored without scikit-learn."""
+
+    fingerprint: str
+    classes: tuple[str, ...]
+    intercept: tuple[float, ...]
+    weights: dict[str, tuple[float, tuple[float, ...]]]  # feature -> (idf, weight per class)
+
+    def probabilities(self, feats: list[str]) -> dict[str, float]:
+        counts = Counter(f for f in feats if f in self.weights)
+        scores = list(self.intercept)
+        if counts:
+            values = {f: (1 + math.log(c)) * self.weights[f][0] for f, c in counts.items()}
+            norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
+            for f, v in values.items():
+                x = v / norm
+                for k, w in enumerate(self.weights[f][1]):
+                    scores[k] += x * w
+        top = max(scores)
+        exps = [math.exp(s - top) for s in scores]
+        total = sum(exps)
+        return {c: e / total for c, e in zip(self.classes, exps, strict=True)}
+
+    def to_json(self) -> str:
+        data = {
+            "fingerprint": self.fingerprint,
+            "classes": list(self.classes),
+            "intercept": [round(v, 6) for v in self.intercept],
+            "weights": {f: [round(idf, 5), [round(w, 5) for w in ws]] for f, (idf, ws) in sorted(self.weights.items())},
+        }
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    @staticmethod
+    def from_json(text: str) -> LinearModel:
+        data = json.loads(text)
+        return LinearModel(
+            data["fingerprint"],
+            tuple(data["classes"]),
+            tuple(data["intercept"]),
+            {f: (v[0], tuple(v[1])) for f, v in data["weights"].items()},
+        )
+
+
+def train(content: Content) -> LinearModel:
+    """Fit with scikit-learn (imported only here) on content.examples; deterministic for the same examples."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    settings = content.model_settings
+    docs = [features(e.text, content) for e in content.examples]
+    labels = [e.rule for e in content.examples]
+    if len(set(labels)) < 2:
+        raise ValueError("the learned model needs examples of at least two labels in content/triage/")
+    vectorizer = TfidfVectorizer(analyzer=lambda doc: doc, sublinear_tf=True, min_df=settings.min_df)
+    matrix = vectorizer.fit_transform(docs)
+    model = LogisticRegression(C=settings.C, max_iter=5000, class_weight="balanced")
+    model.fit(matrix, labels)
+    coef = model.coef_
+    classes = tuple(str(c) for c in model.classes_)
+    intercept = tuple(float(v) for v in model.intercept_)
+    if len(classes) == 2:  # binary: scikit-learn keeps one row; expand to two for the softmax
+        coef = [[-w / 2 for w in coef[0]], [w / 2 for w in coef[0]]]
+        intercept = (-intercept[0] / 2, intercept[0] / 2)
+        columns = list(zip(*coef, strict=True))
+    else:
+        columns = [tuple(float(w) for w in col) for col in coef.T]
+    weights = {
+        str(f): (float(vectorizer.idf_[i]), tuple(float(w) for w in columns[i]))
+        for f, i in vectorizer.vocabulary_.items()
+    }
+    return LinearModel(fingerprint(content), classes, intercept, weights)
+
+
+def build(content: Content, path: Path = ARTEFACT) -> LinearModel:
+    """`backcoach triage-build`: train and write the artefact."""
+    model = train(content)
+    path.write_text(model.to_json() + "\n", encoding="utf-8")
+    return model
+
+
+_CACHE: dict[int, tuple[Content, LinearModel]] = {}
+
+
+def model_for(content: Content, path: Path = ARTEFACT) -> LinearModel:
+    """The model for this content: the artefact if it was built from these examples, else trained now."""
+    entry = _CACHE.get(id(content))
+    if entry is not None and entry[0] is content:
+        return entry[1]
+    wanted = fingerprint(content)
+    model: LinearModel | None = None
+    if path.exists():
+        model = LinearModel.from_json(path.read_text(encoding="utf-8"))
+        if model.fingerprint != wanted:
+            log.warning("triage model artefact is out of date; training from content/triage (run triage-build)")
+            model = None
+    if model is None:
+        model = train(content)
+    if len(_CACHE) > 8:
+        _CACHE.clear()
+    _CACHE[id(content)] = (content, model)
+    return model
