@@ -147,8 +147,10 @@ def detect(text: str, words: ChatWords) -> Intent:
     if len(tokens) <= words.max_words:
         if _has(tokens, compiled.thanks) >= 0:
             return Intent("thanks")
-        if tuple(tokens[:2]) in compiled.greeting or tuple(tokens[:1]) in compiled.greeting or any(
-            tuple(tokens[: len(g)]) == g for g in compiled.greeting
+        if (
+            tuple(tokens[:2]) in compiled.greeting
+            or tuple(tokens[:1]) in compiled.greeting
+            or any(tuple(tokens[: len(g)]) == g for g in compiled.greeting)
         ):
             return Intent("greeting")
     return Intent()

@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     chat = sub.add_parser("chat", help="chat with the bot in this terminal (no tokens needed)")
     chat.add_argument("--db", help="database URL (default: BACKCOACH_DATABASE_URL or ./backcoach.sqlite3)")
     chat.add_argument("--now", help="start the simulated clock at this UTC time, e.g. 2026-03-08T07:00")
-    sub.add_parser("triage-report", help="print symptom recognition recall and false alarms on the labelled set")
+    triage = sub.add_parser("triage-report", help="symptom recognition on the labelled corpus (content/triage)")
+    triage.add_argument("--misses", action="store_true", help="list the tuning messages not caught")
+    triage.add_argument("--part", choices=["tuning", "heldout", "both"], default="both")
+    sub.add_parser("triage-build", help="train the triage model from content/triage and write model.json")
     stats = sub.add_parser("stats", help="operator figures for the last 7 days (no personal data)")
     stats.add_argument("--db", help="database URL (default: BACKCOACH_DATABASE_URL or ./backcoach.sqlite3)")
     stats.add_argument("--now", help="end of the 7-day window (UTC), default: now")
@@ -49,14 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="production: one web process for Telegram webhooks and Slack, /healthz, /metrics")
     sub.add_parser("check-config", help="say which settings are missing or wrong (never prints secrets)")
     bench = sub.add_parser("bench", help="benchmarks (print figures); `bench core --help`, `bench serve --help`")
-    bench.add_argument("what", choices=["reminders", "core", "serve"])
+    bench.add_argument("what", choices=["reminders", "core", "serve", "triage"])
     bench.add_argument("--users", type=int, default=100_000)
     bench.add_argument("--batch", type=int, default=500)
     bench.add_argument(
         "--pg", help="also on PostgreSQL (a throw-away database) at this URL; default BACKCOACH_TEST_POSTGRES_URL"
     )
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:2] in (["bench", "core"], ["bench", "serve"]):  # these benchmarks parse their own options
+    if argv[:2] in (
+        ["bench", "core"],
+        ["bench", "serve"],
+        ["bench", "triage"],
+    ):  # these benchmarks parse their own options
         from importlib import import_module
 
         import_module(f"bot.bench.{argv[1]}").main(argv[2:])
@@ -74,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except ContentError as exc:
         print(f"content error: {exc}", file=sys.stderr)
         return 2
+    from bot.triage_model import model_for
+
+    model_for(content)  # the triage model ready before the first message (built from content/triage)
     del content
     if args.command == "chat":
         from bot import app
@@ -96,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "triage-report":
         from bot.triage_report import main as report
 
-        report([])  # not sys.argv: that holds the subcommand's own name
+        return report(["--part", args.part, *(["--misses"] if args.misses else [])])
+    elif args.command == "triage-build":
+        from bot.triage_model import ARTEFACT, build
+
+        model = build(default_content())
+        print(f"wrote {ARTEFACT} ({len(model.weights)} features, {len(model.classes)} labels)")
     return 0
 
 

@@ -196,7 +196,10 @@ class _Compiled:
                     entry = _Modifier(mod.category, mod.direction, mod.max_scope, words, stops)
                     self.modifiers.setdefault(words[0], []).append(entry)
         self.negation_words = frozenset(
-            m.words[0] for mods in self.modifiers.values() for m in mods if m.category == "negated" and len(m.words) == 1
+            m.words[0]
+            for mods in self.modifiers.values()
+            for m in mods
+            if m.category == "negated" and len(m.words) == 1
         )
         self.pseudo: dict[str, list[tuple[str, ...]]] = {}
         for literal in ctx.pseudo:

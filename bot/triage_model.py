@@ -15,6 +15,7 @@ LogisticRegression's softmax exactly (checked by tests/test_triage_model.py).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -34,7 +35,7 @@ def features(text: str, content: Content) -> list[str]:
     """Words, word pairs and character 3-5-grams of the spelling-corrected words."""
     words = normalised(text, content.safety)
     out = [f"w:{w}" for w in words]
-    out += [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    out += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
     for w in words:
         padded = f" {w} "
         for n in (3, 4, 5):

@@ -82,7 +82,9 @@ def report(items: list[Labelled], content: Content, title: str, *, misses: bool)
     rules = sorted(safety.rules, key=lambda r: r.priority)
     results = [(item, assess(item.text, content)) for item in items]
     lines = [f"{title}: {len(items)} messages", ""]
-    lines.append(f"{'rule':<15}{'n':>5}{'caught':>8}{'asked':>7}{'under':>7}{'missed':>8}{'caught %':>10}{'+asked %':>10}")
+    lines.append(
+        f"{'rule':<15}{'n':>5}{'caught':>8}{'asked':>7}{'under':>7}{'missed':>8}{'caught %':>10}{'+asked %':>10}"
+    )
     per_rule: dict[str, Counter[str]] = {r.id: Counter() for r in rules}
     missed_lines: list[str] = []
     for item, got in results:
@@ -116,7 +118,8 @@ def report(items: list[Labelled], content: Content, title: str, *, misses: bool)
     n_h = max(len(harmless), 1)
     lines.append(
         f"harmless messages: {len(harmless)}; raising a rule {len(alarms)} ({len(alarms) / n_h:.1%}; "
-        f"emergency/crisis advice {len(emergencies)}); clarifying question {len(questions)} ({len(questions) / n_h:.1%})"
+        f"emergency/crisis advice {len(emergencies)}); "
+        f"clarifying question {len(questions)} ({len(questions) / n_h:.1%})"
     )
     intents = [(i, g) for i, g in harmless if i.intent]
     right = sum(g.intent == i.intent or (i.intent == "chat" and g.intent in ("", "chat")) for i, g in intents)

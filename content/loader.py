@@ -263,6 +263,7 @@ class ChatWords(_Strict):
     duration_phrases: dict[str, int] = {}
     english_words: list[str] = []
     foreign_words: list[str] = []
+    misread: list[str] = []  # "you misunderstood": after crisis help, the help is repeated, the hold stays
 
 
 class ModelSettings(_Strict):

@@ -142,6 +142,8 @@ def on_pause(out: Outcome, event: Inbound, now: datetime, content: Content) -> O
 def resume(out: Outcome, now: datetime, content: Content) -> Outcome:
     """Resume after a pause; a safety hold first needs the person to confirm they had guidance."""
     schedule = out.view.schedule
+    if schedule.hold_reason == "crisis":
+        out.say(content.msg("crisis.before_resume"))  # the help again first; lifting the hold takes a second tap
     if schedule.hold_reason:
         return rest.ask_cleared(out, content)
     schedule.paused_until = None

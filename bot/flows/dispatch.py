@@ -12,14 +12,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.effects import EraseUser
-from bot.flows import activity, commands, onboarding, reminder, rest, session, settings, summary, symptoms
-from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, interrupt, normalise, reset, yes_no
+from bot.flows import activity, commands, freetext, onboarding, reminder, rest, session, settings, summary, symptoms
+from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, normalise, reset
 from bot.state import UserView
-from bot.triage import classify
 from bot.types import Button, Inbound, InboundKind, Reply
 from content.loader import Content
 
-MAX_TEXT = 4000  # longer messages are cut before matching; nothing is stored
 STOP_WORDS = {"stop", "stop it", "quit", "exit", "cancel", "end", "end session", "stop session"}
 COMMANDS = {
     "/start",
@@ -54,9 +52,7 @@ def copy_view(view: UserView) -> UserView:
 def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content) -> Outcome:
     """`handle` without the defensive copy, for a caller that hands over a view it will not read again
     (the reminder claim builds thousands of views a second; the deep copy was its largest cost)."""
-    out = Outcome(view=view)
-    if event.kind is InboundKind.TEXT and len(event.text) > MAX_TEXT:
-        event = replace(event, text=event.text[:MAX_TEXT])
+    out = Outcome(view=view)  # the whole message is read, however long (bot/triage.py); nothing is stored
     session.close_expired(out, now, content)  # a session left unfinished never resumes days later
     _route(out, event, now, content)
     if event.kind is not InboundKind.SYSTEM:
@@ -105,12 +101,9 @@ def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
         typed = answer_of(event, view, content)
         if typed.startswith(GLOBAL_PREFIX):
             return _global(out, typed, now, content)
-        verdict = classify(text, content.safety)
-        if verdict.rule_id:
-            return symptoms.apply_rule(out, verdict.rule_id, "text", now, content)
-        if verdict.unclear and not typed and view.conversation.flow != "confirm":
-            interrupt(view, "confirm", "symptom")
-            return _ask_confirm(out, content)
+        handled = freetext.handle(out, event, text, now, content)
+        if handled is not None:
+            return handled
     return _flow(out, event, now, content)
 
 
@@ -235,20 +228,6 @@ def _on_symptom_menu(out: Outcome, event: Inbound, now: datetime, content: Conte
     return symptoms.symptom_menu(out, content)
 
 
-def _on_confirm_symptom(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    answer = answer_of(event, out.view, content)
-    if answer == "yes":
-        come_back(out.view)
-        if session.current_exercise(out.view) is not None:
-            return symptoms.apply_rule(out, "exercise_pain", "text", now, content)
-        return symptoms.symptom_menu(out, content)
-    if answer == "no":
-        out.say(content.msg("symptoms.none_reply"))
-        return _back(out, content)
-    out.say(content.msg("error.choose_button"))
-    return _ask_confirm(out, content)
-
-
 def _on_drop(out: Outcome, event: Inbound, content: Content) -> Outcome:
     view = out.view
     answer = answer_of(event, view, content)
@@ -279,10 +258,6 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
     return out.ask(content.msg("idle.ask"), _idle_buttons(content))
 
 
-def _ask_confirm(out: Outcome, content: Content) -> Outcome:
-    return out.ask(content.msg("symptoms.unclear"), yes_no(content))
-
-
 Handler = Callable[[Outcome, Inbound, datetime, Content], Outcome]
 Prompt = Callable[[Outcome, Content], Outcome]
 
@@ -296,7 +271,7 @@ FLOWS: dict[str, tuple[Handler, Prompt]] = {
     "pause": (commands.on_pause, commands.ask_pause),
     "delete": (lambda o, e, n, c: commands.on_delete(o, e, c, lambda x: _back(x, c)), commands.ask_delete),
     "symptoms": (_on_symptom_menu, symptoms.symptom_menu),
-    "confirm": (_on_confirm_symptom, _ask_confirm),
+    freetext.FLOW: (freetext.on_answer, freetext.reprompt),
     "drop": (lambda o, e, n, c: _on_drop(o, e, c), symptoms.offer_drop_any),
     reminder.FLOW: (reminder.handle, reminder.reprompt),
 }

@@ -15,7 +15,7 @@ from bot.state import UserView
 from bot.types import Button, Reply
 from content.loader import HOLDING_ACTIONS, Content, SafetyRule
 
-HOLD_ACTIONS = HOLDING_ACTIONS
+HOLD_ACTIONS = HOLDING_ACTIONS | {"crisis"}
 ENDS_SESSION = HOLD_ACTIONS | {"end_session_consult", "rest_pause"}
 # Holds during which general activity is not encouraged (nor logged): the advice is repeated instead.
 ACTIVITY_HOLDS = frozenset({"stop_now_doctor", "hold_until_cleared", "emergency", "doctor_today_pause"})
@@ -92,6 +92,9 @@ def apply_rule(out: Outcome, rule_id: str, source: str, now: datetime, content: 
         session.end(out, "safety", now)
     if rule.action == "rest_pause":
         return rest.start(out, content)
+    if rule.action == "crisis":
+        reset(view)  # nothing after crisis help: no exercise prompt, no question
+        return out
     if rule.action in HOLD_ACTIONS:
         reset(view)
         out.say(content.msg("hold.how_to_resume"))

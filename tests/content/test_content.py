@@ -19,7 +19,16 @@ from content.loader import CONTENT_DIR, Content, ContentError, load_content
 SHEET = Path(__file__).resolve().parents[3] / "shared" / "seed" / "exercises-to-help-your-back.txt"
 STRETCHES_WITH_HOLD = ["hamstring_stretch", "single_knee_to_chest", "hip_flexor_stretch", "hip_rotator_stretch"]
 EXERCISE_IDS = ["wall_slides", "pelvic_tilt", *STRETCHES_WITH_HOLD]
-KNOWN_SOURCES = {"sheet", "nhs_back_pain", "nhs_cauda_equina"}
+KNOWN_SOURCES = {
+    "sheet",
+    "nhs_back_pain",
+    "nhs_cauda_equina",
+    "nhs_urgent_mental_health",
+    "samaritans",
+    "lifeline_988",
+    "nhs_chest_pain",
+    "nhs_heart_attack",
+}
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +149,7 @@ def test_exercise_wording_is_the_sheets_own(content: Content) -> None:
 def test_rules_ids_actions_priorities_and_sources(content: Content) -> None:
     safety = content.safety
     expected = {
+        "crisis": ("crisis", -1, "nhs_urgent_mental_health"),
         "cauda_equina": ("emergency", 0, "nhs_cauda_equina"),
         "chest_pain": ("stop_now_doctor", 1, "sheet"),
         "same_day": ("doctor_today_pause", 2, "nhs_back_pain"),
@@ -190,12 +200,13 @@ def test_every_stop_and_consult_rule_says_what_the_source_says(
 
 
 def test_safety_numbers_are_not_invented(content: Content) -> None:
-    # 1 to 3 rest days (sheet); 999 / 911 / 112 emergency numbers; NHS 111
+    # 1 to 3 rest days (sheet); 999 / 911 / 112 emergency numbers; NHS 111; Samaritans 116 123 and the US
+    # 988 line (crisis sources); 15 minutes (NHS chest pain: call 999 when it lasts more than 15 minutes)
     texts = [r.advice for r in content.safety.rules]
     texts += [q.text for q in [*content.safety.onboarding_screening, *content.safety.session_precheck]]
     texts += [content.safety.disclaimer, content.safety.emergency_number_note]
     numbers = set().union(*(_numbers(t) for t in texts))
-    assert numbers <= {1, 3, 111, 112, 911, 999}, numbers
+    assert numbers <= {1, 3, 15, 111, 112, 116, 123, 911, 988, 999}, numbers
 
 
 def test_screening_questions(content: Content) -> None:

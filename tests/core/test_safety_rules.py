@@ -167,11 +167,14 @@ async def test_unclear_message_asks_instead_of_ignoring(chat: Chat, engine: Engi
     assert content.safety.rule("chest_pain").label in chat.labels(), "yes leads to the symptom menu"
 
 
-async def test_unclear_pain_mid_exercise_confirms_then_stops_exercise(chat: Chat, content: Content) -> None:
+async def test_unclear_pain_mid_exercise_offers_every_category(chat: Chat, content: Content) -> None:
     await start_session_to_first_step(chat, content)
     await chat.say("hmm that feels sore")
     assert chat.labels() == ["Yes", "No"]
-    replies = await chat.tap("Yes")
+    await chat.tap("Yes")
+    labels = chat.labels()
+    assert {r.label for r in content.safety.rules} <= set(labels), "the real categories, not only 'this hurts'"
+    replies = await chat.tap(content.safety.rule("exercise_pain").label)
     assert replies[0].text == content.safety.rule("exercise_pain").advice
 
 

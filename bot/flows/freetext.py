@@ -1,0 +1,150 @@
+"""Free text typed at any point: safety first (crisis, a rule's advice, a targeted or clarifying question),
+then ordinary chat (greetings, thanks, "how do I stop the reminders?", "what does the X do?", activity in
+words, another language).
+
+Why here and not in each flow: a symptom may be typed in any state - a brand-new person's first message,
+an answer during onboarding, between sessions, mid-exercise - and must get the same answer first.  A
+pending question never traps the person: any message that is not an answer to it drops the question and
+is handled as if it had not been asked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.effects import ActivityLogged
+from bot.flows import onboarding, session, symptoms
+from bot.flows.common import Outcome, answer_of, come_back, interrupt, local_today, reset, yes_no
+from bot.triage_assess import Assessment, assess
+from bot.types import Inbound
+from content.loader import Content
+
+FLOW = "confirm"  # the pending yes/no question: step "rule" (targeted), "symptom" (unclear), "activity"
+URGENT = {"emergency", "stop_now_doctor", "crisis"}
+QUIET_FLOWS = {"idle", "new", "reminder"}  # flows where a greeting or thanks is not an answer to anything
+
+
+def handle(out: Outcome, event: Inbound, text: str, now: datetime, content: Content) -> Outcome | None:
+    """Handle the message here, or return None to let the current flow have it."""
+    view = out.view
+    typed = answer_of(event, view, content)
+    if view.conversation.flow == FLOW and typed not in {"yes", "no"}:
+        come_back(view)  # not an answer to our question: forget it, take the message as it comes
+        typed = answer_of(event, view, content)
+    verdict = assess(text, content)
+    if verdict.rule_id:
+        return advise(out, verdict.rule_id, now, content)
+    if typed:
+        return None  # an answer to the current question ("no", a button's label): the flow takes it
+    if verdict.ask_rule:
+        return ask(out, "rule", content.safety.rule(verdict.ask_rule).ask, content, ask_rule=verdict.ask_rule)
+    if verdict.unclear:
+        return ask(out, "symptom", content.msg("symptoms.unclear"), content)
+    if _misread(text, content) and view.schedule.hold_reason == "crisis":
+        return out.say(content.msg("crisis.misread"))
+    return chat(out, verdict, now, content)
+
+
+def advise(out: Outcome, rule_id: str, now: datetime, content: Content) -> Outcome:
+    """A rule's advice first, then what the person's state calls for."""
+    view = out.view
+    rule = content.safety.rule(rule_id)
+    if not view.profile.consented or view.conversation.flow == "new":
+        symptoms.advise(out, rule_id, "text", now, content)  # a brand-new person: advice, then how to start
+        reset(view, "new")
+        if rule.action != "crisis":
+            out.say(content.msg("start.after_advice"))
+        return out
+    if view.conversation.flow == onboarding.FLOW:
+        symptoms.advise(out, rule_id, "text", now, content)
+        if rule.action in URGENT:
+            reset(view, "new")
+            return out if rule.action == "crisis" else out.say(content.msg("onboarding.after_urgent"))
+        return onboarding.reprompt(out, content)
+    return symptoms.apply_rule(out, rule_id, "text", now, content)
+
+
+def ask(out: Outcome, step: str, question: str, content: Content, **ctx: object) -> Outcome:
+    interrupt(out.view, FLOW, step)
+    out.view.conversation.ctx.update(ctx)
+    return out.ask(question, yes_no(content))
+
+
+def on_answer(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    """Yes or No to the pending question (anything else never reaches here: see `handle`)."""
+    view = out.view
+    step = view.conversation.step
+    ctx = dict(view.conversation.ctx)
+    answer = answer_of(event, view, content)
+    if answer not in {"yes", "no"}:
+        out.say(content.msg("error.choose_button"))
+        return reprompt(out, content)
+    resumed = come_back(view)
+    if step == "rule" and answer == "yes":
+        return advise(out, str(ctx["ask_rule"]), now, content)
+    if step == "symptom" and answer == "yes":
+        return symptoms.symptom_menu(out, content)
+    if step == "activity" and answer == "yes":
+        return _log(out, int(ctx["minutes"]), now, content)
+    out.say(content.msg("chat.activity_not_logged" if step == "activity" else "symptoms.none_reply"))
+    return _reprompt_after(out, resumed, content)
+
+
+def reprompt(out: Outcome, content: Content) -> Outcome:
+    ctx = out.view.conversation.ctx
+    step = out.view.conversation.step
+    if step == "rule":
+        return out.ask(content.safety.rule(str(ctx["ask_rule"])).ask, yes_no(content))
+    if step == "activity":
+        return out.ask(content.msg("chat.activity_confirm", minutes=ctx["minutes"]), yes_no(content))
+    return out.ask(content.msg("symptoms.unclear"), yes_no(content))
+
+
+def _reprompt_after(out: Outcome, resumed: bool, content: Content) -> Outcome:
+    if not resumed:
+        return out
+    from bot.flows import dispatch  # the flows table lives there
+
+    return dispatch.reprompt(out, content)
+
+
+def _misread(text: str, content: Content) -> bool:
+    lowered = " ".join(text.lower().replace("’", "'").split())
+    return any(phrase in lowered for phrase in content.chat.misread)
+
+
+def chat(out: Outcome, verdict: Assessment, now: datetime, content: Content) -> Outcome | None:
+    """Ordinary chat; None when the message is none of it (the current flow then gets it)."""
+    view = out.view
+    flow = view.conversation.flow
+    intent = verdict.intent
+    if intent == "other_language":
+        out.say(content.msg("chat.other_language"))
+        return None if flow == "new" else _reprompt_after(out, flow not in QUIET_FLOWS, content)
+    if intent == "stop_howto":
+        out.say(content.msg("chat.stop_howto"))
+        return _reprompt_after(out, flow not in QUIET_FLOWS | {"new"}, content)
+    if intent == "exercise_question" and verdict.exercise_id:
+        exercise = content.program.exercise(verdict.exercise_id)
+        out.say(content.msg("chat.exercise_purpose", name=exercise.name, purpose=exercise.purpose))
+        return _reprompt_after(out, flow not in QUIET_FLOWS | {"new"}, content)
+    if flow != "idle" or not view.profile.onboarded:
+        return None
+    if intent == "activity" and verdict.minutes:
+        return ask(out, "activity", content.msg("chat.activity_confirm", minutes=verdict.minutes), content,
+                   minutes=verdict.minutes)  # fmt: skip
+    if intent in {"greeting", "thanks"}:
+        return out.say(content.msg(f"chat.{intent}"))
+    return None
+
+
+def _log(out: Outcome, minutes: int, now: datetime, content: Content) -> Outcome:
+    """One tap logged it: minutes only, no exertion asked (the sheet's guidance is shown with the total)."""
+    view = out.view
+    guidance = content.program.general_activity
+    out.effects.append(ActivityLogged(local_date=local_today(view, now), minutes=minutes, exertion=None, at=now))
+    view.history.activity_minutes_today += minutes
+    total = view.history.activity_minutes_today
+    low, high = guidance.daily_minutes.low, guidance.daily_minutes.high
+    out.say(content.msg("activity.logged", minutes=minutes, total=total, low=low, high=high))
+    return session.reprompt(out, content) if view.conversation.flow == "session" else out
