@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from content.loader import ChatWords
 
+MAX_CHARS = 600
 _WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
 _APOSTROPHES = str.maketrans("", "", "'’‘`´ʼ")
 
@@ -37,7 +38,10 @@ def _phrases(terms: list[str]) -> tuple[tuple[str, ...], ...]:
 
 def _has(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> int:
     """Index just after the first phrase found, or -1."""
-    for i in range(len(words)):
+    firsts = {p[0] for p in phrases}
+    for i, word in enumerate(words):
+        if word not in firsts:
+            continue
         for phrase in phrases:
             if tuple(words[i : i + len(phrase)]) == phrase:
                 return i + len(phrase)
@@ -127,6 +131,8 @@ def other_language(text: str, words: ChatWords) -> bool:
 
 def detect(text: str, words: ChatWords) -> Intent:
     """The chat intent of a message that raised no safety rule ("" when it is none of them)."""
+    if len(text) > MAX_CHARS:
+        return Intent()  # a long message is a report, not "thanks" or "walked 20 minutes"
     compiled = _compiled(words)
     tokens = _words(text)
     if not tokens:

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from bot.triage_model import model_for
 
-    model_for(content)  # the triage model ready before the first message (built from content/triage)
+    if args.command != "triage-build":
+        model_for(content)  # the triage model ready before the first message (built from content/triage)
     del content
     if args.command == "chat":
         from bot import app

@@ -11,8 +11,8 @@ How a message is read (the whole message, however long)
   Sentence punctuation (. ! ? ; newline) is a hard break, commas, colons and dashes soft breaks; a phrase
   never matches across a break.
 - Misspellings: a word that is not in any trigger list (nor in `protected`, content/triage/context.yaml) is
-  replaced by the trigger word one edit away (two for long words; a swap of two letters counts as one
-  edit): "sciattica" -> "sciatica", "pian" -> "pain".  Candidates come from a symmetric-delete index
+  replaced by the trigger word one edit away (a swap of two letters counts as one edit; a four-letter word
+  only by a swap): "sciattica" -> "sciatica", "pian" -> "pain".  Candidates come from a symmetric-delete index
   (SymSpell's idea), the distance from rapidfuzz.  Why not symspellpy itself: its per-word lookup in pure
   Python was the larger cost, and only the vocabulary of the trigger lists is needed.
 - A term is a word or phrase ("pins and needles"); a final "*" makes its last word a prefix ("tingl*");
@@ -33,6 +33,7 @@ How a message is read (the whole message, however long)
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -129,7 +130,7 @@ class _Speller:
         self.deletes: dict[str, list[str]] = {}
         for word in sorted(vocabulary):
             if len(word) >= 4 and word.isalpha():
-                for key in self._keys(word, 2 if len(word) >= 8 else 1):
+                for key in self._keys(word, 1):
                     self.deletes.setdefault(key, []).append(word)
         self.cache: dict[str, str] = {}
 
@@ -153,9 +154,9 @@ class _Speller:
         return hit
 
     def _lookup(self, token: str) -> str:
-        allowed = 2 if len(token) >= 8 else 1
+        allowed = 1
         best, best_distance = token, allowed + 1
-        for key in self._keys(token, allowed):
+        for key in self._keys(token, 1):
             for word in self.deletes.get(key, ()):
                 if len(token) == 4 and sorted(word) != sorted(token):
                     continue  # four letters: only a swap ("pian" -> "pain"), never "rain" -> "pain"
@@ -185,6 +186,8 @@ class _Compiled:
         self.patterns = [pattern for _, _, pattern in sorted(patterns, key=lambda t: (t[0], t[1]))]
         self.unclear = self._group(safety.unclear_terms)
         self.prefix_lengths = sorted({len(p) for p in self.prefixes})
+        self.token_info: dict[str, tuple[tuple[int, ...], bool]] = {}
+        self.corrected: dict[str, str] = {}
         self.fillers = frozenset(w for f in ctx.fillers for w in _words(f))
         self.terminators = frozenset(w for t in ctx.terminators for w in _words(t))
         self.modifiers: dict[str, list[_Modifier]] = {}
@@ -218,7 +221,9 @@ class _Compiled:
         protected = {w for p in ctx.protected for w in _words(p)}
         protected |= {w.text for term in self.terms for w in term if w.prefix}
         self.speller = _Speller(vocabulary, protected)
-        self.prefix_stems = sorted({w.text for term in self.terms for w in term if w.prefix})
+        self.stems_by_letter: dict[str, list[str]] = {}
+        for stem in sorted({w.text for term in self.terms for w in term if w.prefix}):
+            self.stems_by_letter.setdefault(stem[:1], []).append(stem)
 
     @staticmethod
     def _keeps(ctx: ContextRules, rule_id: str) -> set[str]:
@@ -244,18 +249,27 @@ class _Compiled:
     def normalise(self, text: str) -> list[str]:
         """Tokens with misspellings corrected (a prefix stem such as "tingl" is never corrected away)."""
         out = []
+        cache = self.corrected
         for tok in tokenize(text):
-            if tok in self.speller.vocabulary or any(tok.startswith(stem) for stem in self._stems_for(tok)):
-                out.append(tok)
-            else:
-                out.append(self.speller.correct(tok))
+            fixed = cache.get(tok)
+            if fixed is None:
+                keep = tok in self.speller.vocabulary or any(tok.startswith(s) for s in self._stems_for(tok))
+                fixed = tok if keep else self.speller.correct(tok)
+                if len(cache) > 100_000:
+                    cache.clear()
+                cache[tok] = fixed
+            out.append(fixed)
         return out
 
     def _stems_for(self, tok: str) -> list[str]:
-        return [s for s in self.prefix_stems if s[:1] == tok[:1]] if tok else []
+        return self.stems_by_letter.get(tok[:1], [])
 
     def _match(self, words: tuple[_Word, ...] | tuple[str, ...], tokens: list[str], i: int) -> int:
         """End index of `words` matched at tokens[i] (fillers may sit between words), or -1."""
+        if len(words) > 1 and isinstance(words[0], str):
+            after = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if after != words[1] and after not in self.fillers:
+                return -1  # cheap second-word check first: most candidates fail here
         j = i
         for k, word in enumerate(words):
             if k:
@@ -269,48 +283,70 @@ class _Compiled:
             j += 1
         return j
 
-    def scan(self, tokens: list[str]) -> tuple[dict[int, list[frozenset[str]]], set[int]]:
-        """term -> the context categories of each occurrence; terms that occur at all."""
-        n = len(tokens)
-        masked = [False] * n
-        for i, tok in enumerate(tokens):
-            for idiom in self.idioms.get(tok, ()):
-                end = self._match(idiom, tokens, i)
-                if end > 0:
-                    for k in range(i, end):
-                        masked[k] = True
-        spans: list[tuple[int, int, int]] = []
-        for i, tok in enumerate(tokens):
-            if masked[i] or tok in (_HARD, _SOFT):
-                continue
+    def _info(self, tok: str) -> tuple[tuple[int, ...], bool]:
+        """(terms that may start at this word, whether an idiom/pseudo/modifier may start here), cached."""
+        info = self.token_info.get(tok)
+        if info is None:
             candidates = list(self.exact.get(tok, ()))
             for length in self.prefix_lengths:
                 if length > len(tok):
                     break
                 candidates.extend(self.prefixes.get(tok[:length], ()))
-            for term_id in candidates:
-                end = self._match(self.terms[term_id], tokens, i)
+            other = tok in self.idioms or tok in self.pseudo or tok in self.modifiers or tok == _HARD
+            info = (tuple(candidates), other)
+            if len(self.token_info) > 100_000:
+                self.token_info.clear()
+            self.token_info[tok] = info
+        return info
+
+    def scan(self, tokens: list[str]) -> tuple[dict[int, list[frozenset[str]]], set[int]]:
+        """term -> the context categories of each occurrence; terms that occur at all."""
+        infos = [self._info(tok) for tok in tokens]
+        special = [i for i, info in enumerate(infos) if info[1]]
+        masked: set[int] = set()
+        for i in special:
+            for idiom in self.idioms.get(tokens[i], ()):
+                end = self._match(idiom, tokens, i)
+                if end > 0:
+                    masked.update(range(i, end))
+        spans: list[tuple[int, int, int]] = []
+        for i, info in enumerate(infos):
+            if not info[0] or i in masked:
+                continue
+            after = tokens[i + 1] if i + 1 < len(tokens) else ""
+            loose = after in self.fillers
+            for term_id in info[0]:
+                words = self.terms[term_id]
+                if len(words) > 1 and not loose and not words[1].matches(after):
+                    continue  # cheap check of the second word before the full match
+                end = self._match(words, tokens, i)
                 if end > 0:
                     spans.append((term_id, i, end))
-        covered = [False] * n  # pseudo-triggers: "not getting better", "no feeling" are symptoms, not denials
+        if not spans:
+            return {}, set()
+        covered: set[int] = set()  # pseudo-triggers: "not getting better", "no feeling" are symptoms, not denials
         for term_id, start, end in spans:
             if self.terms[term_id][0].text in self.negation_words:
-                for k in range(start, end):
-                    covered[k] = True
-        for i, tok in enumerate(tokens):
-            for pseudo in self.pseudo.get(tok, ()):
+                covered.update(range(start, end))
+        for i in special:
+            for pseudo in self.pseudo.get(tokens[i], ()):
                 end = self._match(pseudo, tokens, i)
-                for k in range(i, max(end, i)):
-                    covered[k] = True
+                if end > 0:
+                    covered.update(range(i, end))
         mods: list[tuple[_Modifier, int, int]] = []
-        for i, tok in enumerate(tokens):
-            for mod in self.modifiers.get(tok, ()):
+        for i in special:
+            for mod in self.modifiers.get(tokens[i], ()):
                 end = self._match(mod.words, tokens, i)
-                if end > 0 and not any(covered[i:end]):
+                if end > 0 and covered.isdisjoint(range(i, end)):
                     mods.append((mod, i, end))
+        breaks = [i for i in special if tokens[i] == _HARD]
+        by_sentence: dict[int, list[tuple[_Modifier, int, int]]] = {}  # modifiers never cross a sentence
+        for entry in mods:
+            by_sentence.setdefault(bisect.bisect_right(breaks, entry[1]), []).append(entry)
         occurrences: dict[int, list[frozenset[str]]] = {}
         for term_id, start, end in spans:
-            cats = frozenset(m.category for m, ms, me in mods if self._reaches(tokens, m, ms, me, start, end))
+            near = by_sentence.get(bisect.bisect_right(breaks, start), ())
+            cats = frozenset(m.category for m, ms, me in near if self._reaches(tokens, m, ms, me, start, end))
             occurrences.setdefault(term_id, []).append(cats)
         return occurrences, set(occurrences)
 

@@ -14,6 +14,8 @@ from bot.triage import classify
 from bot.triage_model import features, model_for
 from content.loader import Content
 
+MODEL_MAX_CHARS = 2000
+
 
 @dataclass(frozen=True)
 class Assessment:
@@ -35,7 +37,13 @@ class Assessment:
 
 
 def model_guess(text: str, content: Content) -> str | None:
-    """The most likely rule by the learned model, if it clears that rule's bar (content/triage/model.yaml)."""
+    """The most likely rule by the learned model, if it clears that rule's bar (content/triage/model.yaml).
+
+    Only for chat-length messages (up to MODEL_MAX_CHARS): the examples it learned from are chat messages, and
+    in a long report one symptom sentence is drowned by the rest.  A long message is read whole by the rules.
+    """
+    if len(text) > MODEL_MAX_CHARS:
+        return None
     probabilities = model_for(content).probabilities(features(text, content))
     settings = content.model_settings
     candidates = [(p, rule) for rule, p in probabilities.items() if rule != "none" and p >= settings.threshold(rule)]

@@ -44,11 +44,13 @@ def features(text: str, content: Content) -> list[str]:
 
 
 def fingerprint(content: Content) -> str:
-    """Changes whenever the training features, labels or settings change."""
+    """Changes whenever what the features are made of changes: the examples and labels, the settings, and
+    the trigger and context words (the spelling corrector's vocabulary)."""
     digest = hashlib.sha256(f"v{FEATURES_VERSION}".encode())
     digest.update(content.model_settings.model_dump_json().encode())
-    for example in content.examples:
-        digest.update(json.dumps([example.rule, features(example.text, content)]).encode())
+    digest.update(content.safety.context.model_dump_json().encode())
+    digest.update(json.dumps([p.model_dump() for p in content.safety.phrases]).encode())
+    digest.update(json.dumps([[e.text, e.rule] for e in content.examples]).encode())
     return digest.hexdigest()
 
 

@@ -322,7 +322,7 @@ class Content(_Strict):
 def _read_yaml(path: Path) -> object:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 10x faster
     except FileNotFoundError as exc:
         raise ContentError(f"{path.name}: file not found at {path}") from exc
     except yaml.YAMLError as exc:
