@@ -136,6 +136,7 @@ def build(content: Content, path: Path = ARTEFACT) -> LinearModel:
 
 
 _CACHE: dict[int, tuple[Content, LinearModel]] = {}
+_BY_FINGERPRINT: dict[str, LinearModel] = {}  # equal content loaded twice shares one model
 
 
 def model_for(content: Content, path: Path = ARTEFACT) -> LinearModel:
@@ -144,8 +145,8 @@ def model_for(content: Content, path: Path = ARTEFACT) -> LinearModel:
     if entry is not None and entry[0] is content:
         return entry[1]
     wanted = fingerprint(content)
-    model: LinearModel | None = None
-    if path.exists():
+    model: LinearModel | None = _BY_FINGERPRINT.get(wanted)
+    if model is None and path.exists():
         model = LinearModel.from_json(path.read_text(encoding="utf-8"))
         if model.fingerprint != wanted:
             log.warning("triage model artefact is out of date; training from content/triage (run triage-build)")
@@ -154,5 +155,7 @@ def model_for(content: Content, path: Path = ARTEFACT) -> LinearModel:
         model = train(content)
     if len(_CACHE) > 8:
         _CACHE.clear()
+        _BY_FINGERPRINT.clear()
+    _BY_FINGERPRINT[wanted] = model
     _CACHE[id(content)] = (content, model)
     return model
