@@ -36,6 +36,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rapidfuzz.distance import OSA
@@ -264,7 +265,7 @@ class _Compiled:
     def _stems_for(self, tok: str) -> list[str]:
         return self.stems_by_letter.get(tok[:1], [])
 
-    def _match(self, words: tuple[_Word, ...] | tuple[str, ...], tokens: list[str], i: int) -> int:
+    def _match(self, words: Sequence[_Word | str], tokens: list[str], i: int) -> int:
         """End index of `words` matched at tokens[i] (fillers may sit between words), or -1."""
         if len(words) > 1 and isinstance(words[0], str):
             after = tokens[i + 1] if i + 1 < len(tokens) else ""

@@ -364,13 +364,13 @@ def load_content(directory: Path = CONTENT_DIR) -> Content:
     chat = _validate(ChatWords, triage_dir / "chat.yaml") if (triage_dir / "chat.yaml").exists() else ChatWords()
     model_path = triage_dir / "model.yaml"
     settings = _validate(ModelSettings, model_path) if model_path.exists() else ModelSettings()
-    examples: list[object] = []
+    examples: list[TriageExample] = []
     for name in TRAINING_FILES:
         if (triage_dir / name).exists():
             data = _read_yaml(triage_dir / name)
             if not isinstance(data, list):
                 raise ContentError(f"{name}: expected a list of labelled messages")
-            examples.extend(data)
+            examples.extend(_validate_data(TriageExample, item, triage_dir / name) for item in data)
     try:
         return Content(
             program=program, safety=safety, messages=messages, chat=chat, examples=examples, model_settings=settings
