@@ -1,8 +1,8 @@
 """The composition root: the one place that wires database, engine, adapters and scheduler together.
 
 `backcoach chat`, `backcoach run` and `backcoach serve` (bot/serve.py) all build their process from the
-pieces here, so the layers below never import each other sideways: scheduler/ knows no adapter, adapters
-know no scheduler loop, and only this module (and the web app on top of it) knows them all.
+pieces here, so no layer below has to reach up: scheduler/ knows no adapter and the engine knows neither;
+only this module (and the web app on top of it) knows them all.
 """
 
 from __future__ import annotations
