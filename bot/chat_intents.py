@@ -116,7 +116,7 @@ def _number(token: str, words: ChatWords) -> float:
 
 
 def other_language(text: str, words: ChatWords) -> bool:
-    """Mostly a non-Latin script, or two or more common foreign words and no English function word."""
+    """Mostly a non-Latin script, or two or more common foreign words and over twice as many as English ones."""
     letters = [c for c in text if c.isalpha()]
     if len(letters) >= 2:
         latin = sum("LATIN" in unicodedata.name(c, "") for c in letters)
@@ -126,7 +126,7 @@ def other_language(text: str, words: ChatWords) -> bool:
     tokens = _words(text)
     foreign = sum(t in compiled.foreign for t in tokens)
     english = sum(t in compiled.english for t in tokens)
-    return foreign >= 2 and english == 0
+    return foreign >= 2 and foreign > 2 * english
 
 
 def detect(text: str, words: ChatWords) -> Intent:

@@ -69,6 +69,9 @@ class TriageResult:
 
     rule_id: str | None
     unclear: bool
+    # rules whose words are there but whose context (denied, past, someone else...) cancelled them: the
+    # learned model must not ask about these ("chest pains years back, all clear now")
+    cancelled: frozenset[str] = frozenset()
 
 
 def _possessive(match: re.Match[str]) -> str:
@@ -409,4 +412,9 @@ def classify(text: str, safety: Safety) -> TriageResult:
             if all(any(counts(t, pattern.keeps) for t in group & present) for group in pattern.groups):
                 return TriageResult(pattern.rule_id, unclear=False)
     unclear = any(counts(t, frozenset()) for t in compiled.unclear & present)
-    return TriageResult(None, unclear=unclear)
+    cancelled = frozenset(
+        p.rule_id
+        for p in compiled.patterns
+        if present and not (p.none_of & present) and all(group & present for group in p.groups)
+    )
+    return TriageResult(None, unclear=unclear, cancelled=cancelled)

