@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -171,9 +172,9 @@ async def _deliver(
                 pacer.deferred += 1
                 await _retry(sessions, engine, item, now + timedelta(seconds=wait), "paced", count_attempt=False)
                 continue
-            await pacer.acquire(len(replies))
         try:
-            await sender.send(item.ref, replies)
+            async with pacer.sending(len(replies)) if pacer is not None else nullcontext():
+                await sender.send(item.ref, replies)
         except RetryLater as exc:
             if pacer is not None:
                 pacer.hold(item.ref.chat_id, exc.retry_after)

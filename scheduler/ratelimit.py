@@ -1,44 +1,97 @@
-"""Pacing for the outbox senders: an overall leaky bucket per platform plus spacing per chat.
+"""Pacing for the outbox senders, counted the way the platforms count: a sliding 1 s window overall
+(Telegram: 30 messages in any second) plus spacing per chat (about 1 message per second for bulk sends).
 
-The overall bucket is aiolimiter's `AsyncLimiter` (already installed with python-telegram-bot's
-rate-limiter extra; small and well kept). Per-chat spacing is ours: a chat that is not ready is not waited
-for (that would stall every other chat behind it) — the outbox defers that row to when the chat is ready.
-A 429's `retry_after` holds the chat (and, for Telegram's bot-wide flood limit, everything) that long.
-Time here is real monotonic time: pacing is about the platform's clock, not the simulated one.
+The overall window is ours, not a token bucket: a bucket (aiolimiter) lets a full burst through at the start
+of every wave and after any idle gap, on top of what was just sent, and the platform answers that with 429s.
+Here a send holds its place in the window from the moment it starts until one window after it completed, so
+however the network reorders requests, the platform never sees more than the limit in any window of its own.
+
+Per-chat spacing: a chat that is not ready is not waited for (that would stall every other chat behind it):
+the outbox defers that row to when the chat is ready. A 429's `retry_after` holds the chat, and on Telegram
+(whose 429 is the bot-wide flood limit) every bulk send of the bot, that long. Replies to a person's own
+action do not go through here: they go out at once (adapters), and `note` counts them into the window so the
+wave makes room for them. Time is real monotonic time: pacing is about the platform's clock, not the
+simulated one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from aiolimiter import AsyncLimiter
-
 MAX_CHATS_TRACKED = 50_000  # memory stays flat: the oldest entries are forgotten (they are long ready)
+WINDOW = 1.0  # seconds: the platforms count messages per second
+POLL = 0.005  # seconds between looks while only in-flight sends fill the window (they finish in milliseconds)
 
 
 @dataclass(frozen=True)
 class Limits:
-    per_second: float  # overall messages per second for this platform
+    per_second: float  # overall messages in any 1 s window for this platform
     chat_spacing: float  # seconds between two messages to one chat
+    flood_holds_all: bool = False  # a 429 holds every bulk send of the bot, not just that chat
 
 
 DEFAULT_LIMITS: dict[str, Limits] = {
-    "telegram": Limits(per_second=30, chat_spacing=1.0),  # ~30/s overall, ~1/s per private chat
+    "telegram": Limits(per_second=30, chat_spacing=1.0, flood_holds_all=True),
     "slack": Limits(per_second=20, chat_spacing=1.0),  # chat.postMessage: ~1/s per channel
     "console": Limits(per_second=1000, chat_spacing=0.0),
 }
 
 
+class SlidingWindow:
+    """At most `limit` sends in any `window` seconds. A send counts from when it starts (`acquire`) until
+    `window` after it completed (`release`): the platform stamps it somewhere in between."""
+
+    def __init__(self, limit: int, window: float = WINDOW, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = max(limit, 1)
+        self.window = window
+        self._clock = clock
+        self._finished: deque[float] = deque()  # completion times still inside the window
+        self._in_flight = 0
+
+    def used(self) -> int:
+        now = self._clock()
+        while self._finished and self._finished[0] + self.window <= now:
+            self._finished.popleft()
+        return self._in_flight + len(self._finished)
+
+    def wait_time(self, messages: int = 1) -> float:
+        """Seconds until `messages` more fit (0: now). More than the limit fits only into an empty window."""
+        used = self.used()
+        if used + min(messages, self.limit) <= self.limit:
+            return 0.0
+        room_needed = used + min(messages, self.limit) - self.limit
+        if room_needed > len(self._finished):  # the rest are still in flight
+            return POLL
+        return max(self._finished[room_needed - 1] + self.window - self._clock(), POLL)
+
+    async def acquire(self, messages: int = 1) -> None:
+        while (wait := self.wait_time(messages)) > 0:  # noqa: ASYNC110 (waiting for time to pass, not an event)
+            await asyncio.sleep(wait)
+        self._in_flight += messages
+
+    def release(self, messages: int = 1) -> None:
+        self._in_flight -= messages
+        self.note(messages)
+
+    def note(self, messages: int = 1) -> None:
+        """`messages` were sent outside `acquire` (a person's own replies): they count in the window."""
+        now = self._clock()
+        self._finished.extend([now] * messages)
+
+
 class Pacer:
-    """One platform's pacing. `chat_wait` says whether a chat may be sent to now; `acquire` takes
-    overall capacity for `n` messages (waiting if needed); `sent` and `hold` record what happened."""
+    """One platform's pacing. `chat_wait` says whether a chat may be sent to now; `sending` holds overall
+    capacity for `n` messages around their send (waiting for room first); `sent` and `hold` record what
+    happened; `note` counts replies sent outside the outbox."""
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
-        self._bucket = AsyncLimiter(max(limits.per_second, 1), time_period=1)
+        self.window = SlidingWindow(int(max(limits.per_second, 1)), WINDOW, clock)
         self._clock = clock
         self._ready_at: OrderedDict[str, float] = OrderedDict()
         self._global_ready_at = 0.0
@@ -51,23 +104,28 @@ class Pacer:
         ready = max(self._ready_at.get(chat, 0.0), self._global_ready_at)
         return max(0.0, ready - now)
 
-    async def acquire(self, messages: int = 1) -> None:
-        """Overall capacity for `messages` messages; larger bursts are taken a bucket-full at a time."""
-        left = max(messages, 1)
-        while left > 0:
-            step = min(left, int(self._bucket.max_rate))
-            await self._bucket.acquire(step)
-            left -= step
+    @asynccontextmanager
+    async def sending(self, messages: int = 1) -> AsyncIterator[None]:
+        """Room in the window for `messages`, held while they are sent and for a window after."""
+        await self.window.acquire(messages)
+        try:
+            yield
+        finally:
+            self.window.release(messages)
+
+    def note(self, messages: int = 1) -> None:
+        self.window.note(messages)
 
     def sent(self, chat: str, messages: int = 1) -> None:
         """`messages` went to `chat`: it is next free after that many spacings."""
         self._mark(chat, self._clock() + self.limits.chat_spacing * max(messages, 1))
 
-    def hold(self, chat: str, seconds: float, *, everything: bool = False) -> None:
-        """The platform said 429 retry_after=seconds: leave this chat (or everything) alone until then."""
+    def hold(self, chat: str, seconds: float, *, everything: bool | None = None) -> None:
+        """The platform said 429 retry_after=seconds: leave this chat (and, for a flood limit, everything)
+        alone until then."""
         until = self._clock() + max(seconds, 0.0)
         self.throttled += 1
-        if everything:
+        if self.limits.flood_holds_all if everything is None else everything:
             self._global_ready_at = max(self._global_ready_at, until)
         self._mark(chat, max(until, self._ready_at.get(chat, 0.0)))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +72,27 @@ class Fault:
         return Fault(403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})
 
 
+SENDS = {"sendMessage", "sendPhoto", "sendDocument"}
+
+
+@dataclass(frozen=True)
+class FloodLimits:
+    """Telegram's limits the way it counts them: at most `overall` messages in any `window` seconds (a sliding
+    window, not a bucket), and `per_chat` per chat in that window. Over either: 429 with `retry_after`."""
+
+    overall: int = 30
+    per_chat: int = 1
+    window: float = 1.0
+    retry_after: int = 1
+
+
 class FakeTelegram:
-    def __init__(self) -> None:
+    def __init__(self, limits: FloodLimits | None = None) -> None:
+        self.limits = limits
+        self.too_many = 0  # 429s the limits provoked
+        self.accepted_at: list[float] = []  # monotonic time of each message the limits let through
+        self._accepted: deque[float] = deque()  # when each message inside the current window was accepted
+        self._chat_accepted: dict[str, deque[float]] = defaultdict(deque)
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []
         self.faults: dict[str, list[Fault]] = {}
@@ -136,10 +157,28 @@ class FakeTelegram:
                 return web.Response(text=fault.body or "", status=fault.status, content_type="text/html")
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
+        if method in SENDS and self.limits is not None and not self._within_limits(str(params.get("chat_id"))):
+            self.too_many += 1
+            return web.json_response(Fault.too_many(self.limits.retry_after).body, status=429)
         result = self._answer(method, params)
         if isinstance(result, dict) and "message_id" in result:
             call.message_id = result["message_id"]
         return _ok(result)
+
+    def _within_limits(self, chat: str) -> bool:
+        """Count this message against the sliding windows; False (and not counted) if it would go over."""
+        assert self.limits is not None
+        now = time.monotonic()
+        chat_window = self._chat_accepted[chat]
+        for window in (self._accepted, chat_window):
+            while window and window[0] <= now - self.limits.window:
+                window.popleft()
+        if len(self._accepted) >= self.limits.overall or len(chat_window) >= self.limits.per_chat:
+            return False
+        self._accepted.append(now)
+        chat_window.append(now)
+        self.accepted_at.append(now)
+        return True
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
