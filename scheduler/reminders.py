@@ -70,13 +70,21 @@ def due_query(now: datetime, limit: int, *, postgres: bool):  # type: ignore[no-
 
 
 async def claim_due_reminders(
-    engine: Engine, now: datetime, *, grace: timedelta, batch: int = BATCH, max_batches: int | None = None
+    engine: Engine,
+    now: datetime,
+    *,
+    grace: timedelta,
+    batch: int = BATCH,
+    max_batches: int | None = None,
+    ahead: timedelta = timedelta(0),
 ) -> ClaimStats:
-    """Claim and queue every due reminder, one transaction per batch, until none are due."""
+    """Claim and queue every reminder due by `now + ahead`, one transaction per batch, until none are left.
+    A reminder claimed ahead waits in the outbox until its due time (`not_before`), so a wave is built before
+    it is due and goes out on time."""
     total = ClaimStats()
     while max_batches is None or total.batches < max_batches:
         async with engine.writer(), engine.sessions() as session, session.begin():
-            stats = await claim_batch(engine, session, now, grace=grace, limit=batch)
+            stats = await claim_batch(engine, session, now, grace=grace, limit=batch, ahead=ahead)
         total.add(stats)
         if stats.claimed < batch:
             break
@@ -94,11 +102,17 @@ async def claim_due_reminders(
 
 
 async def claim_batch(
-    engine: Engine, session: AsyncSession, now: datetime, *, grace: timedelta, limit: int
+    engine: Engine,
+    session: AsyncSession,
+    now: datetime,
+    *,
+    grace: timedelta,
+    limit: int,
+    ahead: timedelta = timedelta(0),
 ) -> ClaimStats:
     """One batch inside the caller's transaction (and, on SQLite, the async writers' lock)."""
     stats = ClaimStats(batches=1)
-    due = due_query(now, limit, postgres=engine.db.dialect.name == "postgresql")
+    due = due_query(now + ahead, limit, postgres=engine.db.dialect.name == "postgresql")
     users = list((await session.execute(due)).scalars())
     if not users:
         return stats
@@ -157,7 +171,7 @@ async def _one(
         "dedupe_key": f"reminder:{user.id}:{day.isoformat()}",
         "payload": {"replies": replies_to_json(outcome.replies)},
         "created_at": now,
-        "not_before": now,
+        "not_before": max(now, due),  # claimed ahead: sent at its due time, not before
         "attempts": 0,
         "status": "pending",
     }

@@ -21,6 +21,7 @@ from scheduler import outbox, retention
 from scheduler.ratelimit import Pacer
 from scheduler.reminders import BATCH, claim_due_reminders
 from scheduler.sender import Sender
+from scheduler.wake import next_instant
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ RETENTION_JOB_ID = "backcoach-retention"
 RETENTION_EVERY = timedelta(hours=1)
 SEND_BATCH = 200
 DEFAULT_GRACE = timedelta(hours=2)
+CLAIM_AHEAD = timedelta(seconds=10)  # reminders are built this long before they are due, then sent on time
 
 
 @dataclass
@@ -48,12 +50,13 @@ async def tick(
     pacers: dict[str, Pacer] | None = None,
     batch: int = BATCH,
     keep_going: asyncio.Event | None = None,
+    ahead: timedelta = timedelta(0),
 ) -> TickStats:
     """One pass over everything due at `now` (default: the engine's clock, read afresh for each phase so
     that messages a timer just queued go out in the same tick). Used by the runner and the console alike.
     Sends in batches until nothing due is left or `keep_going` is cleared (shutdown)."""
     stats = TickStats()
-    claim = await claim_due_reminders(engine, now or engine.clock.now(), grace=grace, batch=batch)
+    claim = await claim_due_reminders(engine, now or engine.clock.now(), grace=grace, batch=batch, ahead=ahead)
     stats.reminders_queued, stats.reminders_skipped = claim.queued, claim.skipped_late
     stats.events = await outbox.run_due_events(engine, now or engine.clock.now())
     while keep_going is None or keep_going.is_set():
@@ -78,6 +81,7 @@ class Runner:
         grace: timedelta = DEFAULT_GRACE,
         pacers: dict[str, Pacer] | None = None,
         retention_every: timedelta | None = RETENTION_EVERY,
+        claim_ahead: timedelta = CLAIM_AHEAD,
     ) -> None:
         self.engine = engine
         self.senders = senders
@@ -85,6 +89,9 @@ class Runner:
         self.grace = grace
         self.pacers = pacers
         self.retention_every = retention_every
+        self.claim_ahead = claim_ahead
+        self._wake: asyncio.TimerHandle | None = None  # the next due instant, when it comes before the next tick
+        self._woken_task: asyncio.Future[None] | None = None
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._running = asyncio.Event()
         self._current: asyncio.Task[TickStats] | None = None
@@ -135,8 +142,14 @@ class Runner:
     async def run_once(self) -> TickStats:
         try:
             stats = await tick(
-                self.engine, self.senders, grace=self.grace, pacers=self.pacers, keep_going=self._running
+                self.engine,
+                self.senders,
+                grace=self.grace,
+                pacers=self.pacers,
+                keep_going=self._running,
+                ahead=self.claim_ahead,
             )
+            await self._plan_wake()
         except Exception:  # a failed tick must not stop the next one; the database still holds all the work
             log.exception("tick failed")
             return TickStats()
@@ -145,9 +158,30 @@ class Runner:
             log.info("tick", extra={"queued": stats.reminders_queued, "events": stats.events, "sent": stats.sent})
         return stats
 
+    async def _plan_wake(self) -> None:
+        """Wake at the next due instant (a reminder to claim, a message to send) if it comes before the next
+        tick: due work then waits milliseconds, not up to a whole tick."""
+        now = self.engine.clock.now()
+        instant = await next_instant(self.engine, now, ahead=self.claim_ahead)
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
+        delay = (instant - now).total_seconds() if instant is not None else None
+        if delay is not None and delay < self.tick_seconds and self._running.is_set():
+            # a millisecond late rather than early: asyncio may run a timer up to its clock resolution early
+            self._wake = asyncio.get_running_loop().call_later(max(delay, 0.0) + 0.001, self._woken)
+
+    def _woken(self) -> None:
+        self._wake = None
+        if self._running.is_set() and (self._current is None or self._current.done()):
+            self._woken_task = asyncio.ensure_future(self._job())
+
     async def stop(self) -> None:
         """No new tick; the one in flight finishes its batch (anything unsent stays in the outbox)."""
         self._running.clear()
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
         if self.scheduler.running:
             self.scheduler.pause()
         if self._current is not None and not self._current.done():
