@@ -171,13 +171,13 @@ def worker_main(kind: str) -> None:
     threading.Thread(target=_answer_cpu_requests, daemon=True).start()
     if kind == "backcoach-telegram" or kind == "backcoach-slack":
         _hook_backcoach()
+        from bot import app
         from bot.config import Settings
         from bot.logging_setup import configure_logging
-        from scheduler.runner import serve
 
         settings = Settings()
         configure_logging(settings.log_level)
-        asyncio.run(serve(settings))
+        asyncio.run(app.run(settings))
     elif kind.startswith("ptb-"):
         _run_ptb_echo(concurrent=kind == "ptb-concurrent")
     elif kind == "bolt":
@@ -367,7 +367,7 @@ async def telegram_run(kind: str, people: int, steps: int, workdir: Path, replay
                     if move[0] == "say":
                         update = text_update(chat, move[1])
                     else:
-                        data, message_id = fake.seen(chat, mark).find(move[1])
+                        data, message_id = fake.seen(chat, mark).find(move[1]) or ("", 0)
                         update = callback_update(chat, data, message_id)
                 sent.append(copy.deepcopy(update))
                 mark = len(fake.by_chat[chat])
@@ -490,7 +490,7 @@ async def slack_run(kind: str, people: int, steps: int, workdir: Path, replay: S
                     await resp.read()
 
             async def person(n: int) -> int:
-                user, sent = f"U{n}", []
+                user, sent = f"U{n}", list[Any]()
                 streams[n] = sent
                 script = iter(replay[n]) if replay is not None else None
                 mark = 0
@@ -506,12 +506,15 @@ async def slack_run(kind: str, people: int, steps: int, workdir: Path, replay: S
                         if move is None:
                             break
                         if move[0] == "tap":
-                            call, block, element = fake.seen(f"D{user}", mark).find(move[1])
+                            found = fake.seen(f"D{user}", mark).find(move[1])
+                            if found is None:
+                                break
+                            call, block, element = found
                             message = {"ts": call.response["ts"], "text": call.args.get("text"), "blocks": []}
                             move = ("tap", message, block, element)
                     sent.append(move)
                     if move[0] == "say":
-                        body, content_type, key = dm_body(user, move[1])
+                        body, content_type, key = dm_body(user, str(move[1]))
                     else:
                         body, content_type, key = tap_body(user, *move[1:])
                     mark = len(fake.calls)
