@@ -16,7 +16,8 @@ How a message is read (the whole message, however long)
   (SymSpell's idea), the distance from rapidfuzz.  Why not symspellpy itself: its per-word lookup in pure
   Python was the larger cost, and only the vocabulary of the trigger lists is needed.
 - A term is a word or phrase ("pins and needles"); a final "*" makes its last word a prefix ("tingl*");
-  `fillers` may sit between a phrase's words ("cant quite feel my").  `idioms` ("my heart sank") are skipped.
+  `fillers` may sit between a trigger phrase's words ("cant quite feel my"), not between a modifier's.
+  `idioms` ("my heart sank") are skipped.
 - Context (ConText, content/triage/context.yaml): a mention that is denied, past, hypothetical, about
   someone else or improving does not count, unless the rule is listed in that category's `keeps`.  A
   trigger phrase that itself starts with a negation ("not getting better", "no feeling") and the `pseudo`
@@ -72,6 +73,7 @@ class TriageResult:
     # rules whose words are there but whose context (denied, past, someone else...) cancelled them: the
     # learned model must not ask about these ("chest pains years back, all clear now")
     cancelled: frozenset[str] = frozenset()
+    idiom: bool = False  # an idiom was read ("a weight off my chest"): the model must not ask either
 
 
 def _possessive(match: re.Match[str]) -> str:
@@ -270,10 +272,9 @@ class _Compiled:
 
     def _match(self, words: Sequence[_Word | str], tokens: list[str], i: int) -> int:
         """End index of `words` matched at tokens[i] (fillers may sit between words), or -1."""
-        if len(words) > 1 and isinstance(words[0], str):
-            after = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if after != words[1] and after not in self.fillers:
-                return -1  # cheap second-word check first: most candidates fail here
+        if isinstance(words[0], str):  # modifiers, idioms, pseudo-triggers: exact words, no fillers between
+            end = i + len(words)
+            return end if tuple(tokens[i:end]) == tuple(words) else -1
         j = i
         for k, word in enumerate(words):
             if k:
@@ -303,8 +304,8 @@ class _Compiled:
             self.token_info[tok] = info
         return info
 
-    def scan(self, tokens: list[str]) -> tuple[dict[int, list[frozenset[str]]], set[int]]:
-        """term -> the context categories of each occurrence; terms that occur at all."""
+    def scan(self, tokens: list[str]) -> tuple[dict[int, list[frozenset[str]]], set[int], bool]:
+        """term -> the context categories of each occurrence; terms that occur at all; whether an idiom did."""
         infos = [self._info(tok) for tok in tokens]
         special = [i for i, info in enumerate(infos) if info[1]]
         masked: set[int] = set()
@@ -327,7 +328,7 @@ class _Compiled:
                 if end > 0:
                     spans.append((term_id, i, end))
         if not spans:
-            return {}, set()
+            return {}, set(), bool(masked)
         covered: set[int] = set()  # pseudo-triggers: "not getting better", "no feeling" are symptoms, not denials
         for term_id, start, end in spans:
             if self.terms[term_id][0].text in self.negation_words:
@@ -352,7 +353,7 @@ class _Compiled:
             near = by_sentence.get(bisect.bisect_right(breaks, start), ())
             cats = frozenset(m.category for m, ms, me in near if self._reaches(tokens, m, ms, me, start, end))
             occurrences.setdefault(term_id, []).append(cats)
-        return occurrences, set(occurrences)
+        return occurrences, set(occurrences), bool(masked)
 
     def _reaches(self, tokens: list[str], mod: _Modifier, ms: int, me: int, start: int, end: int) -> bool:
         if mod.direction in ("forward", "both") and me <= start:
@@ -400,7 +401,7 @@ def normalised(text: str, safety: Safety) -> list[str]:
 def classify(text: str, safety: Safety) -> TriageResult:
     """The most urgent rule a free-text message raises; see the module docstring for the matching rules."""
     compiled = _compiled(safety)
-    occurrences, present = compiled.scan(compiled.normalise(text or ""))
+    occurrences, present, idiom = compiled.scan(compiled.normalise(text or ""))
 
     def counts(term_id: int, keeps: frozenset[str]) -> bool:
         return any(cats <= keeps for cats in occurrences.get(term_id, ()))
@@ -417,4 +418,4 @@ def classify(text: str, safety: Safety) -> TriageResult:
         for p in compiled.patterns
         if present and not (p.none_of & present) and all(group & present for group in p.groups)
     )
-    return TriageResult(None, unclear=unclear, cancelled=cancelled)
+    return TriageResult(None, unclear=unclear, cancelled=cancelled, idiom=idiom)

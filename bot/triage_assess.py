@@ -58,7 +58,7 @@ def assess(text: str, content: Content) -> Assessment:
     if rules.rule_id:
         return Assessment(rule_id=rules.rule_id)
     guess = model_guess(text, content)
-    if guess and guess not in rules.cancelled:
+    if guess and guess not in rules.cancelled and not rules.idiom:
         return Assessment(ask_rule=guess)
     if rules.unclear:
         return Assessment(unclear=True)
