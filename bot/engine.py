@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row
@@ -148,15 +148,16 @@ class Engine:
     ) -> Outcome:
         """Load, run the pure flow, save. The caller owns the transaction and the lock."""
         full = dispatch.wants_records(inbound)
+        records = dispatch.records_range(inbound)
         before = repo.schedule_of(user)
-        loaded = self._history(db, user, now, full=True) if full else None
+        loaded = self._history(db, user, now, full=True, records=records) if full else None
         try:  # the view is built here and read by nobody else, so the flow may have it (no defensive copy)
             outcome = dispatch.handle_owned(repo.to_view(user, ref, loaded, active=active), inbound, now, self.content)
         except HistoryNeeded:
             # The flow is pure, so running it again with history is safe. It may have changed nested values
             # it shared with the row, so it gets a freshly read row (a Core row is decoded anew on every read).
             user = repo.user_by_id(db, user.id) or user
-            loaded = self._history(db, user, now, full=full)
+            loaded = self._history(db, user, now, full=full, records=records)
             outcome = dispatch.handle_owned(repo.to_view(user, ref, loaded, active=active), inbound, now, self.content)
         self.replan(before, outcome.view, now)
         repo.save_user(db, user.id, outcome.view, ref.chat_id)  # before effects: an erase comes after
@@ -164,9 +165,12 @@ class Engine:
         return outcome
 
     @staticmethod
-    def _history(db: Connection, user: Row[Any], now: datetime, *, full: bool) -> History:
+    def _history(
+        db: Connection, user: Row[Any], now: datetime, *, full: bool, records: tuple[bool, date | None]
+    ) -> History:
         today = now.astimezone(zone_named(user.timezone)).date()
-        return repo.load_history(db, user.id, now, today, full=full)
+        wanted, since = records
+        return repo.load_history(db, user.id, now, today, full=full, records=wanted, records_since=since)
 
     @staticmethod
     def replan(before: Schedule, after: UserView, now: datetime) -> None:

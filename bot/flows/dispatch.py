@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from bot.effects import EraseUser
 from bot.flows import activity, commands, freetext, onboarding, reminder, rest, session, settings, summary, symptoms
@@ -75,6 +75,21 @@ def wants_records(event: Inbound) -> bool:
         return event.action == summary.ACTION
     text = event.text.strip().lower()
     return text.startswith(RECORD_COMMANDS) and event.kind in {InboundKind.COMMAND, InboundKind.TEXT}
+
+
+def records_range(event: Inbound) -> tuple[bool, date | None]:
+    """Which of the person's records a full load reads: (any at all, from which local date). `/history` shows
+    recent lists only, which `load_history` reads by date range itself: no records. The weekly summary shows
+    its week against the week before: a fortnight. `/export` reads them all."""
+    text = event.text.strip().lower()
+    if event.kind in {InboundKind.COMMAND, InboundKind.TEXT} and text.startswith("/history"):
+        return False, None
+    if event.kind is InboundKind.SYSTEM and event.action == summary.ACTION:
+        try:
+            return True, date.fromisoformat(event.text) - timedelta(days=13)
+        except ValueError:
+            return True, None
+    return True, None
 
 
 def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -266,8 +266,18 @@ def save_user(db: Db, user_id: int, view: UserView, chat_id: str) -> None:
     db.execute(_SAVE_USER, {"row_id": user_id, **{f"new_{k}": v for k, v in values.items()}})
 
 
-def load_history(db: Db, user_id: int, now: datetime, today: date, *, full: bool) -> History:
-    """The figures flows need; the detailed lists only when `full` (for /history)."""
+def load_history(
+    db: Db,
+    user_id: int,
+    now: datetime,
+    today: date,
+    *,
+    full: bool,
+    records: bool = True,
+    records_since: date | None = None,
+) -> History:
+    """The figures flows need; the detailed lists only when `full` (for /history), and then the records
+    (`records`, from the local date `records_since` on, or all) for the weekly summary and /export."""
     since14 = now - timedelta(days=14)
     sessions_total, sessions_14d = (
         db.execute(
@@ -305,16 +315,29 @@ def load_history(db: Db, user_id: int, now: datetime, today: date, *, full: bool
             )
         ).all()
         history.symptoms_30d = dict(Counter(r for (r,) in rows))
-        history.records = load_records(db, user_id)
+        history.records = load_records(db, user_id, since=records_since) if records else None
     return history
 
 
-def load_records(db: Db, user_id: int) -> Records:
-    """Every session (with its exercises), activity and symptom row of one person, oldest first: three
-    queries plus one for exercises, run only for /history, /export and the weekly summary."""
-    sessions = db.execute(select(SESSIONS).where(SESSIONS.c.user_id == user_id).order_by(SESSIONS.c.started_at)).all()
+def load_records(db: Db, user_id: int, *, since: date | None = None) -> Records:
+    """Every session (with its exercises), activity and symptom row of one person, oldest first, or those
+    from the local date `since` on: three queries plus one for exercises, run only for /export and the weekly
+    summary. Symptoms are stamped in UTC: a day more is read, the caller picks by local date."""
+    session_query = select(SESSIONS).where(SESSIONS.c.user_id == user_id)
+    log_query = select(LOGS).where(LOGS.c.user_id == user_id)
+    activity_query = select(ACTIVITIES).where(ACTIVITIES.c.user_id == user_id)
+    symptom_query = select(SYMPTOMS).where(SYMPTOMS.c.user_id == user_id)
+    if since is not None:
+        session_query = session_query.where(SESSIONS.c.local_date >= since)
+        first_session = select(func.min(SESSIONS.c.id)).where(
+            SESSIONS.c.user_id == user_id, SESSIONS.c.local_date >= since
+        )
+        log_query = log_query.where(LOGS.c.session_id >= first_session.scalar_subquery())
+        activity_query = activity_query.where(ACTIVITIES.c.local_date >= since)
+        symptom_query = symptom_query.where(SYMPTOMS.c.at >= datetime.combine(since, time(), UTC) - timedelta(days=1))
+    sessions = db.execute(session_query.order_by(SESSIONS.c.started_at)).all()
     logs: dict[int, list[ExerciseRow]] = {}
-    for log in db.execute(select(LOGS).where(LOGS.c.user_id == user_id).order_by(LOGS.c.at)):
+    for log in db.execute(log_query.order_by(LOGS.c.at)):
         logs.setdefault(log.session_id, []).append(
             ExerciseRow(
                 exercise_id=log.exercise_id,
@@ -324,8 +347,8 @@ def load_records(db: Db, user_id: int) -> Records:
                 at=log.at,
             )
         )
-    activities = db.execute(select(ACTIVITIES).where(ACTIVITIES.c.user_id == user_id).order_by(ACTIVITIES.c.at))
-    symptoms = db.execute(select(SYMPTOMS).where(SYMPTOMS.c.user_id == user_id).order_by(SYMPTOMS.c.at))
+    activities = db.execute(activity_query.order_by(ACTIVITIES.c.at))
+    symptoms = db.execute(symptom_query.order_by(SYMPTOMS.c.at))
     return Records(
         sessions=[
             SessionRow(
