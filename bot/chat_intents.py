@@ -126,7 +126,8 @@ def other_language(text: str, words: ChatWords) -> bool:
     tokens = _words(text)
     foreign = sum(t in compiled.foreign for t in tokens)
     english = sum(t in compiled.english for t in tokens)
-    return foreign >= 2 and foreign > 2 * english
+    needed = 1 if len(tokens) <= 3 else 2  # "gracias", "merhaba": one word is enough in a short message
+    return foreign >= needed and foreign > 2 * english
 
 
 def detect(text: str, words: ChatWords) -> Intent:

@@ -195,10 +195,11 @@ class _Compiled:
         self.token_info: dict[str, tuple[tuple[int, ...], bool]] = {}
         self.corrected: dict[str, str] = {}
         self.fillers = frozenset(w for f in ctx.fillers for w in _words(f))
-        self.terminators = frozenset(w for t in ctx.terminators for w in _words(t))
+        self.terminators = frozenset(w for t in ctx.terminators if len(_words(t)) == 1 for w in _words(t))
+        self.terminator_phrases = tuple(tuple(_words(t)) for t in ctx.terminators if len(_words(t)) > 1)
         self.modifiers: dict[str, list[_Modifier]] = {}
         for mod in ctx.modifiers:
-            stops = frozenset(w for t in mod.terminators for w in _words(t))
+            stops = frozenset(w for t in mod.terminators if len(_words(t)) == 1 for w in _words(t))
             for literal in mod.literals:
                 words = tuple(_words(literal))
                 if words:
@@ -223,7 +224,7 @@ class _Compiled:
         vocabulary = {w.text for term in self.terms for w in term if not w.prefix}
         vocabulary |= {w for mods in self.modifiers.values() for m in mods for w in m.words}
         vocabulary |= {w for idioms in self.idioms.values() for i in idioms for w in i} | self.fillers
-        vocabulary |= self.terminators | _CONJUNCTIONS
+        vocabulary |= self.terminators | _CONJUNCTIONS | {w for p in self.terminator_phrases for w in p}
         protected = {w for p in ctx.protected for w in _words(p)}
         protected |= {w.text for term in self.terms for w in term if w.prefix}
         self.speller = _Speller(vocabulary, protected)
@@ -349,11 +350,23 @@ class _Compiled:
         for entry in mods:
             by_sentence.setdefault(bisect.bisect_right(breaks, entry[1]), []).append(entry)
         occurrences: dict[int, list[frozenset[str]]] = {}
+        stop_tokens = self._stops(tokens) if mods else tokens
         for term_id, start, end in spans:
             near = by_sentence.get(bisect.bisect_right(breaks, start), ())
-            cats = frozenset(m.category for m, ms, me in near if self._reaches(tokens, m, ms, me, start, end))
+            cats = frozenset(m.category for m, ms, me in near if self._reaches(stop_tokens, m, ms, me, start, end))
             occurrences.setdefault(term_id, []).append(cats)
         return occurrences, set(occurrences), bool(masked)
+
+    def _stops(self, tokens: list[str]) -> list[str]:
+        """The tokens with each multi-word terminator ("aside from") replaced by a plain terminator word."""
+        if not self.terminator_phrases:
+            return tokens
+        out = list(tokens)
+        for i in range(len(tokens)):
+            for phrase in self.terminator_phrases:
+                if tuple(tokens[i : i + len(phrase)]) == phrase:
+                    out[i] = "but"
+        return out
 
     def _reaches(self, tokens: list[str], mod: _Modifier, ms: int, me: int, start: int, end: int) -> bool:
         if mod.direction in ("forward", "both") and me <= start:
