@@ -105,7 +105,9 @@ class ConsoleChat:
         for label, action in buttons:  # a label first: on a 0-10 scale "3" means the button "3"
             if text.lower() == label.lower():
                 return Inbound(self.user, InboundKind.BUTTON, action=action)
-        if text.isdigit() and 1 <= int(text) <= len(buttons):
+        numeric = any(label[:1].isdigit() for label, _ in buttons)  # pain 0-10, "10 min", "07:00"...
+        if text.isdigit() and 1 <= int(text) <= len(buttons) and not numeric:
+            # A number typed at a numeric question is the value ("11" -> "0 to 10, please"; "5" -> 5 minutes).
             return Inbound(self.user, InboundKind.BUTTON, action=buttons[int(text) - 1][1])
         kind = InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT
         return Inbound(self.user, kind, text=text)

@@ -47,6 +47,13 @@ class ActivityLogged:
 
 
 @dataclass(frozen=True, slots=True)
+class ActivityRemoved:
+    """Undo one logged activity (the person's own correction), found by when it was logged."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ReminderAnswered:
     local_date: date
     response: str  # started / snoozed / skipped
@@ -83,6 +90,7 @@ Effect = (
     | ExerciseLogged
     | SymptomLogged
     | ActivityLogged
+    | ActivityRemoved
     | ReminderAnswered
     | ScheduleEvent
     | SendLater

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.effects import ActivityLogged
-from bot.flows.common import Outcome, answer_of, go, local_today, parse_int, reset, scale_buttons
-from bot.types import Button, Inbound
+from bot.effects import ActivityLogged, ActivityRemoved
+from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, go, local_today, parse_int, reset, scale_buttons
+from bot.types import Button, Inbound, Reply
 from content.loader import Content
 
 FLOW = "activity"
+UNDO = "activity.undo:"  # global actions, after the prefix, tagged with when the entry was logged
+FIX = "activity.fix:"
 MINUTE_CHOICES = (10, 20, 30, 45, 60)
 MAX_MINUTES = 24 * 60
 
@@ -61,7 +63,9 @@ def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
     if step == "minutes":
         minutes = int(answer[4:]) if answer.startswith("min:") else parse_int(event.text, 1, MAX_MINUTES)
         if minutes is None:
-            out.say(content.msg("error.minutes", max=MAX_MINUTES))
+            typed = parse_int(event.text, -(10**6), 10**6) if event.text else None
+            key = "error.minutes_range" if typed is not None else "error.minutes"
+            out.say(content.msg(key, max=MAX_MINUTES, value=typed))
             return _ask_minutes(out, content)
         go(view, FLOW, "exertion", minutes=minutes)
         return _ask_exertion(out, content)
@@ -86,16 +90,32 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
 def _log(out: Outcome, minutes: int, exertion: int, now: datetime, content: Content) -> Outcome:
     view = out.view
     guidance = content.program.general_activity
-    out.effects.append(ActivityLogged(local_date=local_today(view, now), minutes=minutes, exertion=exertion, at=now))
+    replacing = view.conversation.ctx.get("replacing")
+    last = view.profile.last_activity
+    day = local_today(view, now)
+    if replacing and last and last.get("tag") == replacing and "at" in last:
+        out.effects.append(ActivityRemoved(at=datetime.fromisoformat(str(last["at"]))))  # "Change minutes"
+        if last.get("date") == day.isoformat():
+            view.history.activity_minutes_today -= int(last["minutes"])
+    out.effects.append(ActivityLogged(local_date=day, minutes=minutes, exertion=exertion, at=now))
+    tag = str(int(last["tag"]) + 1 if last and str(last.get("tag", "")).isdigit() else 1)
+    view.profile.last_activity = {"at": now.isoformat(), "minutes": minutes, "date": day.isoformat(), "tag": tag}
     total = view.history.activity_minutes_today + minutes
     view.history.activity_minutes_today = total
-    out.say(
-        content.msg(
-            "activity.logged",
-            minutes=minutes,
-            total=total,
-            low=guidance.daily_minutes.low,
-            high=guidance.daily_minutes.high,
+    text = content.msg(
+        "activity.logged",
+        minutes=minutes,
+        total=total,
+        low=guidance.daily_minutes.low,
+        high=guidance.daily_minutes.high,
+    )
+    out.replies.append(  # global buttons: they stay valid whatever is asked next (the session's summary)
+        Reply(
+            text=text,
+            buttons=(
+                Button(content.msg("button.activity_undo"), f"{GLOBAL_PREFIX}{UNDO}{tag}"),
+                Button(content.msg("button.activity_fix"), f"{GLOBAL_PREFIX}{FIX}{tag}"),
+            ),
         )
     )
     if exertion < guidance.exertion.low:
@@ -117,6 +137,30 @@ def _log(out: Outcome, minutes: int, exertion: int, now: datetime, content: Cont
             )
         )
     return finish(out, now, content)
+
+
+def is_correction(name: str) -> bool:
+    """`name` is a global action without its prefix."""
+    return name.startswith((UNDO, FIX))
+
+
+def correct(out: Outcome, name: str, content: Content) -> Outcome:
+    """Undo the last logged activity, or undo it and ask the minutes again. Only the last one can be
+    corrected here, so an old message's button never removes a newer entry."""
+    view = out.view
+    tag = name.removeprefix(UNDO).removeprefix(FIX)
+    last = view.profile.last_activity
+    if not last or last.get("tag") != tag or "at" not in last:
+        return out.say(content.msg("activity.cannot_correct"))
+    if name.startswith(FIX):
+        if view.conversation.flow not in {"idle", "new", FLOW}:
+            return out.say(content.msg("activity.correct_later"))
+        go(view, FLOW, "minutes", after_session=False, replacing=tag)
+        out.say(content.msg("activity.fix", minutes=last["minutes"]))
+        return _ask_minutes(out, content)
+    out.effects.append(ActivityRemoved(at=datetime.fromisoformat(str(last["at"]))))
+    view.profile.last_activity = {"tag": tag}  # keeps the counter: a later entry never reuses this tag
+    return out.say(content.msg("activity.undone", minutes=last["minutes"], date=last["date"]))
 
 
 def finish(out: Outcome, now: datetime, content: Content) -> Outcome:

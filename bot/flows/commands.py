@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from bot.effects import EraseUser
 from bot.flows import rest, session, symptoms
-from bot.flows.common import Outcome, answer_of, go, interrupt, reset, zone_of
+from bot.flows.common import Outcome, answer_of, go, interrupt, parse_int, reset, zone_of
 from bot.flows.preferences import describe_schedule
 from bot.types import Attachment, Button, Inbound, Reply
 from content.loader import Content
@@ -126,6 +126,9 @@ def ask_pause(out: Outcome, content: Content) -> Outcome:
 
 def on_pause(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
     answer = answer_of(event, out.view, content)
+    typed = parse_int(event.text, 1, max(PAUSE_DAYS)) if event.text else None
+    if typed in PAUSE_DAYS:
+        answer = f"pause:{typed}"
     if answer.startswith("pause:") and answer[6:].isdigit() and int(answer[6:]) in PAUSE_DAYS:
         days = int(answer[6:])
         out.view.schedule.paused_until = now + timedelta(days=days)

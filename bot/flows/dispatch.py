@@ -213,6 +213,8 @@ def _global(out: Outcome, action: str, now: datetime, content: Content) -> Outco
         return symptoms.symptom_menu(out, content)
     if reminder.is_action(name):
         return reminder.on_action(out, name, now, content)
+    if activity.is_correction(name):
+        return activity.correct(out, name, content)
     out.say(content.msg("error.stale_button"))
     return reprompt(out, content)
 

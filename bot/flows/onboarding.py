@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.flows import preferences, symptoms
 from bot.flows.common import Outcome, answer_of, go, reset, yes_no, zone_of
-from bot.flows.rest import ask_rest_days, pause_for_rest
+from bot.flows.rest import ask_rest_days, pause_for_rest, rest_days_of
 from bot.types import Button, Inbound
 from content.loader import Content
 
@@ -83,11 +83,11 @@ def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
             return _ask_screen(out, content)
         return _next_screen(out, content)
     if step == "rest_days":
-        answer = answer_of(event, view, content)
-        if not answer.startswith("rest:"):
-            out.say(content.msg("error.choose_button"))
+        days = rest_days_of(event, view, content)
+        if days is None:
+            out.say(content.msg("error.rest_days"))
             return ask_rest_days(out, content)
-        pause_for_rest(out, int(answer[5:]), now, content)
+        pause_for_rest(out, days, now, content)
         return _next_screen(out, content)
     if step in {"plan", "pick"}:
         if preferences.on_plan(out, event, content):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.effects import ScheduleEvent
-from bot.flows.common import Outcome, answer_of, go, reset
+from bot.flows.common import Outcome, answer_of, go, parse_int, reset
+from bot.state import UserView
 from bot.types import Button, Inbound
 from content.loader import Content
 
@@ -55,13 +56,21 @@ def pause_for_rest(out: Outcome, days: int, now: datetime, content: Content) -> 
 
 def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
     """The stand-alone rest flow (reached from a symptom report): pick rest days."""
-    answer = answer_of(event, out.view, content)
-    if answer.startswith("rest:") and answer[5:].isdigit():
-        pause_for_rest(out, int(answer[5:]), now, content)
+    days = rest_days_of(event, out.view, content)
+    if days is not None:
+        pause_for_rest(out, days, now, content)
         reset(out.view)
         return out
-    out.say(content.msg("error.choose_button"))
+    out.say(content.msg("error.rest_days"))
     return ask_rest_days(out, content)
+
+
+def rest_days_of(event: Inbound, view: UserView, content: Content) -> int | None:
+    """A rest-days button, or the number typed ("2", "2 days"), within the sheet's 1 to 3."""
+    answer = answer_of(event, view, content)
+    if answer.startswith("rest:") and answer[5:].isdigit():
+        return int(answer[5:])
+    return parse_int(event.text, REST_DAYS[0], REST_DAYS[-1]) if event.text else None
 
 
 def start(out: Outcome, content: Content) -> Outcome:

@@ -245,7 +245,8 @@ def _on_review(out: Outcome, answer: str, now: datetime, content: Content) -> Ou
 def _on_pain(out: Outcome, answer: str, event: Inbound, key: str, now: datetime, content: Content) -> Outcome:
     value = int(answer[5:]) if answer.startswith("pain:") else _typed_pain(event)
     if value is None:
-        out.say(content.msg("error.pain_scale"))
+        typed = parse_int(event.text, -(10**6), 10**6) if event.text else None
+        out.say(content.msg("error.pain_range", value=typed) if typed is not None else content.msg("error.pain_scale"))
         return reprompt(out, content)
     ctx = out.view.conversation.ctx
     ctx[key] = value

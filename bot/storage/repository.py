@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from bot.effects import (
     ActivityLogged,
+    ActivityRemoved,
     Effect,
     EraseUser,
     ExerciseLogged,
@@ -489,6 +490,8 @@ def apply_effects(db: Db, user_id: int, effects: list[Effect], now: datetime) ->
                         "at": effect.at,
                     },
                 )
+            case ActivityRemoved():
+                db.execute(delete(ACTIVITIES).where(ACTIVITIES.c.user_id == user_id, ACTIVITIES.c.at == effect.at))
             case ReminderAnswered():
                 db.execute(
                     _INSERT_ANSWER,
