@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from adapters.testing.chat import Chat
 from bot.engine import Engine
 from bot.storage.models import ActivityLog
 from content.loader import Content
-from tests.chat import Chat
+from tests.adapters.test_console import run_console
 from tests.flow_helpers import user_row
-from tests.test_console import run_console
 
 
 async def logged_minutes(engine: Engine) -> list[int]:
