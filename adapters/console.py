@@ -77,7 +77,7 @@ class ConsoleSender:
         self._write = write
         self.last_buttons: list[tuple[str, str]] = []
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         for reply in replies:
             self._write(render(reply))
             if reply.buttons:

@@ -1,8 +1,9 @@
 """Slack through slack-bolt's AsyncApp: DMs, Block Kit buttons, `/backcoach`, the App Home tab, OAuth.
 
 Thin by design: events become `Inbound`, the engine decides, replies go back as Block Kit. Every listener
-acks at once and hands the work to a tracked task (Slack wants an answer within 3 s and retries
-otherwise; a retry is dropped by the engine's processed-events table, keyed on Slack's event id).
+writes the event to the inbox and acks (Slack wants an answer within 3 s, whatever the work or the Web
+API's speed, and retries otherwise; a retry is dropped by the inbox, keyed on Slack's event id); the work,
+Web API calls included (users.info, chat.update), runs after the ack in a tracked task (adapters/base.py).
 
 Modes, chosen by environment: Socket Mode when SLACK_APP_TOKEN is set (development), otherwise HTTP
 (SLACK_SIGNING_SECRET; Bolt verifies every request). Single workspace with SLACK_BOT_TOKEN, or many
@@ -11,13 +12,10 @@ workspaces with SLACK_CLIENT_ID + SLACK_CLIENT_SECRET (OAuth; installations kept
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import re
-import uuid
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -27,18 +25,16 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from adapters import slack_render as render
 from adapters import slack_store
+from adapters.base import ConversationAdapter
 from adapters.slack_home import home_summary, home_view, wants_timezone_hint
-from adapters.slack_send import SlackSender, map_error, open_dm, post_reply
+from adapters.slack_send import SlackSender, open_dm
 from bot.config import Settings
 from bot.engine import Engine
-from bot.storage import repository as repo
-from bot.storage.models import User
-from bot.types import Inbound, InboundKind, Reply, UserRef
-from bot.wire import replies_to_json
+from bot.logging_setup import quiet_libraries
+from bot.types import Inbound, InboundKind, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -79,25 +75,23 @@ def command_text(text: str) -> str:
     return words if words.startswith("/") else f"/{words}"
 
 
-class SlackAdapter:
+class SlackAdapter(ConversationAdapter):
     """The PlatformAdapter for Slack."""
 
     platform = PLATFORM
+    retry_transient_inline = False  # a Slack 5xx goes straight to the outbox's backoff
 
     def __init__(
         self, engine: Engine, app: AsyncApp, sender: SlackSender, options: SlackOptions, app_token: str | None = None
     ) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.app = app
         self.options = options
         self._sender = sender
         self._app_token = app_token
-        self._tasks: set[asyncio.Task[None]] = set()
         self._dm: dict[tuple[str, str], str] = {}  # (workspace, user) -> DM channel, learnt from events
-        self._turns: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}  # per-person lock and its users
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
-        self.inline = False  # True under `backcoach serve`: see dispatch()
         _register(app, self)
 
     @property
@@ -115,10 +109,10 @@ class SlackAdapter:
         return self._app_token is not None
 
     def asgi_handler(self) -> Any:
-        """Bolt's Starlette request handler, listeners run inline (`backcoach serve`: a failure answers 500)."""
+        """Bolt's Starlette request handler (`backcoach serve`): listeners put the event in the inbox and ack,
+        the work follows after the answer, as under Bolt's own server."""
         from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
-        self.inline = True
         return AsyncSlackRequestHandler(self.app)
 
     async def start(self) -> None:
@@ -135,6 +129,7 @@ class SlackAdapter:
         log.info("slack started", extra={"platform": PLATFORM, "mode": "http", "port": self.options.port})
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -143,32 +138,16 @@ class SlackAdapter:
             self._runner = None
         await self.drain()
 
-    async def drain(self) -> None:
-        """Wait for in-flight events (used by stop, and by tests to know the work is done)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def dispatch(self, work: Coroutine[Any, Any, None]) -> None:
-        """Spawn the work (Bolt's own server: ack now, work after), or, when `inline` (`backcoach serve`),
-        do it before answering so a failure (the database is down) answers 500 and Slack retries."""
-        if self.inline:
-            await work
-        else:
-            self.spawn(work)
-
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._guard(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _guard(work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        except Exception:  # logged without the message; the person can simply try again
-            log.exception("slack event failed", extra={"platform": PLATFORM})
+    def dispatch(self, work: Coroutine[Any, Any, None]) -> None:
+        """After the ack: the work runs in a tracked task."""
+        self.spawn(work)
 
     # -- conversation --------------------------------------------------------------------------------
+
+    def known_dm(self, workspace: str, user_id: str) -> str:
+        """The DM channel if an event has told us (no Web API call before the ack); "" otherwise, and the
+        sender opens the DM when it posts."""
+        return self._dm.get((workspace, user_id), "")
 
     async def dm_channel(self, client: AsyncWebClient, workspace: str, user_id: str) -> str:
         key = (workspace, user_id)
@@ -178,21 +157,10 @@ class SlackAdapter:
             self._dm[key] = await open_dm(client, user_id)
         return self._dm[key]
 
-    @asynccontextmanager
-    async def turn(self, key: tuple[str, str]) -> AsyncIterator[None]:
-        """One person's events are answered one after another, in arrival order (asyncio.Lock is FIFO),
-        so the replies to two quick taps never interleave. The lock is dropped when nobody holds or wants it."""
-        lock, users = self._turns.get(key, (asyncio.Lock(), 0))
-        self._turns[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._turns[key]
-            if users == 1:
-                del self._turns[key]
-            else:
-                self._turns[key] = (lock, users - 1)
+    def learn_dm(self, workspace: str, user_id: str, channel: str) -> None:
+        if len(self._dm) > DM_CACHE_MAX:
+            self._dm.clear()
+        self._dm[(workspace, user_id)] = channel
 
     async def timezone_hint(self, client: AsyncWebClient, workspace: str, user_id: str) -> str | None:
         """Slack's `tz` for this person, fetched only when the event may start onboarding."""
@@ -206,7 +174,7 @@ class SlackAdapter:
         tz = (info.get("user") or {}).get("tz")
         return tz if isinstance(tz, str) and tz else None
 
-    async def converse(
+    async def accept(
         self,
         client: AsyncWebClient,
         ref: UserRef,
@@ -216,37 +184,28 @@ class SlackAdapter:
         action: str = "",
         event_id: str | None = None,
         hint: bool = False,
+        before: Coroutine[Any, Any, None] | None = None,
     ) -> None:
-        async with self.turn((ref.workspace, ref.user_id)):
-            tz = await self.timezone_hint(client, ref.workspace, ref.user_id) if hint else None
-            inbound = Inbound(ref, kind, text=text, action=action, event_id=event_id, timezone_hint=tz)
-            replies = render.order_for_sending(await self.engine.handle(inbound))
-            for index, reply in enumerate(replies):
-                try:
-                    await post_reply(client, ref.chat_id, reply)
-                except Exception as exc:
-                    await self.defer(ref, replies[index:], event_id)
-                    log.warning(
-                        "slack reply deferred to the outbox",
-                        extra={"platform": PLATFORM, "error": type(map_error(exc)).__name__},
-                    )
-                    return
+        """Into the inbox before the ack (a database error raises: Bolt answers 500 and Slack retries), then
+        the work after it: `before` (e.g. taking the tapped buttons away), the time-zone hint, the engine."""
+        inbound = Inbound(ref, kind, text=text, action=action, event_id=event_id)
+        pending = await self.receive(inbound)
+        if not pending:
+            if before is not None:
+                before.close()
+            return
+        self.dispatch(self._work(client, inbound, hint, before))
 
-    async def defer(self, ref: UserRef, replies: list[Reply], event_id: str | None) -> None:
-        """Replies Slack would not take right now (rate limit, outage) go to the outbox, which retries them:
-        the state change is already committed, so dropping them would leave the person without an answer."""
-        now = self.engine.clock.now()
-        key = f"slack-reply:{ref.workspace}:{event_id or uuid.uuid4().hex}"[:128]
-        async with self.engine.writer(), self.engine.sessions() as session, session.begin():
-            user_id = (
-                await session.execute(
-                    select(User.id).where(
-                        User.platform == PLATFORM, User.workspace == ref.workspace, User.platform_user_id == ref.user_id
-                    )
-                )
-            ).scalar_one()
-            payload = {"replies": replies_to_json(replies)}
-            await session.run_sync(repo.enqueue, user_id, "message", key, payload, now, now)
+    async def _work(
+        self, client: AsyncWebClient, inbound: Inbound, hint: bool, before: Coroutine[Any, Any, None] | None
+    ) -> None:
+        if before is not None:
+            await before
+        if hint:
+            tz = await self.timezone_hint(client, inbound.user.workspace, inbound.user.user_id)
+            if tz:
+                await self.engine.add_hint(inbound, tz)
+        await self.process(inbound)
 
 
 def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
@@ -266,25 +225,26 @@ def _register(app: AsyncApp, adapter: SlackAdapter) -> None:
         text = unescape(str(event.get("text") or ""))
         kind = InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT
         ref = UserRef(PLATFORM, _team(body, context), str(event["user"]), str(event["channel"]))
-        adapter._dm[(ref.workspace, ref.user_id)] = ref.chat_id
-        await adapter.dispatch(adapter.converse(client, ref, kind, text=text, event_id=body.get("event_id"), hint=True))
+        adapter.learn_dm(ref.workspace, ref.user_id, ref.chat_id)
+        event_id = body.get("event_id")
+        await adapter.accept(client, ref, kind, text=text, event_id=str(event_id) if event_id else None, hint=True)
 
     @app.action(re.compile(f"^{render.ACTION_ID_PREFIX}\\d+$"))
     async def on_button(ack: Any, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        await _tapped(adapter, body, context, client)
         await ack()
-        await adapter.dispatch(_tapped(adapter, body, context, client))
 
     @app.command(COMMAND)
     async def on_command(ack: Any, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        await _commanded(adapter, body, context, client)
         await ack()
-        await adapter.dispatch(_commanded(adapter, body, context, client))
 
     @app.event("app_home_opened")
     async def on_home(
         event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         if event.get("tab") == "home":
-            await adapter.dispatch(_publish_home(adapter, client, _team(body, context), str(event["user"])))
+            adapter.dispatch(_publish_home(adapter, client, _team(body, context), str(event["user"])))
 
 
 async def _tapped(
@@ -295,27 +255,35 @@ async def _tapped(
     workspace = _team(body, context)
     container = body.get("container") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    message = body.get("message") or {}
-    if channel and container.get("message_ts"):  # the tapped message loses its buttons: no second tap
-        label = ((action.get("text") or {}).get("text")) or ""
-        try:
-            await client.chat_update(
-                channel=channel,
-                ts=container["message_ts"],
-                text=message.get("text") or label,
-                blocks=render.answered(message.get("blocks") or [], label),
-            )
-        except Exception:  # cosmetic: the core refuses a second tap anyway, so the answer must still go ahead
-            log.warning("chat.update failed", extra={"platform": PLATFORM})
-    chat = channel or await adapter.dm_channel(client, workspace, user_id)
-    ref = UserRef(PLATFORM, workspace, user_id, str(chat))
-    await adapter.converse(
+    chat = str(channel or adapter.known_dm(workspace, user_id))
+    ref = UserRef(PLATFORM, workspace, user_id, chat)
+    await adapter.accept(
         client,
         ref,
         InboundKind.BUTTON,
         action=str(action.get("value") or ""),
         event_id=f"action:{user_id}:{action.get('action_ts')}",
+        before=_answered(client, body, action, channel),
     )
+
+
+async def _answered(client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any], channel: Any) -> None:
+    """The tapped message loses its buttons, so it cannot be answered twice (cosmetic: the core refuses a
+    second tap anyway, so a failure here never holds up the answer)."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    if not (channel and container.get("message_ts")):
+        return
+    label = ((action.get("text") or {}).get("text")) or ""
+    try:
+        await client.chat_update(
+            channel=channel,
+            ts=container["message_ts"],
+            text=message.get("text") or label,
+            blocks=render.answered(message.get("blocks") or [], label),
+        )
+    except Exception:
+        log.warning("chat.update failed", extra={"platform": PLATFORM})
 
 
 async def _commanded(
@@ -323,9 +291,8 @@ async def _commanded(
 ) -> None:
     user_id = str(body["user_id"])
     workspace = _team(body, context)
-    chat = await adapter.dm_channel(client, workspace, user_id)
-    ref = UserRef(PLATFORM, workspace, user_id, chat)
-    await adapter.converse(
+    ref = UserRef(PLATFORM, workspace, user_id, adapter.known_dm(workspace, user_id))
+    await adapter.accept(
         client,
         ref,
         InboundKind.COMMAND,
@@ -351,11 +318,9 @@ def _web_client(token: str | None, base_url: str | None, *, retry_429: bool) -> 
 
 
 def _quiet_sdk_debug_logs() -> None:
-    """slack_bolt and slack_sdk log whole payloads (message text) at DEBUG: never let that reach our logs."""
-    for name in ("slack_bolt", "slack_sdk"):
-        logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < logging.INFO:
-            logger.setLevel(logging.INFO)
+    """slack_bolt and slack_sdk log whole payloads (message text) at DEBUG, and Bolt a refused request's
+    body at INFO: never let either reach our logs (bot/logging_setup.py)."""
+    quiet_libraries()
 
 
 def build_slack(settings: Settings, engine: Engine, options: SlackOptions | None = None) -> SlackAdapter:
@@ -403,4 +368,5 @@ def build_slack(settings: Settings, engine: Engine, options: SlackOptions | None
             return bot.bot_token if bot else None
 
         sender = SlackSender(outbox_client, stored_token)
+    _quiet_sdk_debug_logs()  # again: Bolt has just given each of its loggers the root's level
     return SlackAdapter(engine, app, sender, options, app_token=app_token)

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
 from bot.types import Reply, UserRef
-from scheduler.sender import Blocked, RetryLater, SendError, TransientError
+from scheduler.sender import Blocked, OnSent, RetryLater, SendError, Sent, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +74,20 @@ def map_error(exc: Exception) -> SendError:
     return SendError(type(exc).__name__)
 
 
-async def post_reply(client: AsyncWebClient, channel: str, reply: Reply, token: str | None = None) -> None:
-    """One Reply: a message (text + buttons), then its image or document as an uploaded file."""
+async def post_reply(client: AsyncWebClient, channel: str, reply: Reply, token: str | None = None) -> str | None:
+    """One Reply: a message (text + buttons), then its image or document as an uploaded file. Returns the
+    message's ts (Slack's message id), if a message was posted."""
     extra: dict[str, Any] = {"token": token} if token else {}
+    ts: str | None = None
     if reply.text or reply.buttons:
-        await client.chat_postMessage(channel=channel, **render.message(reply), **extra)
+        response = await client.chat_postMessage(channel=channel, **render.message(reply), **extra)
+        ts = str(response.get("ts") or "") or None
     for item in (reply.image, reply.document):
         if item is not None:
             await client.files_upload_v2(
                 channel=channel, content=item.data, filename=item.filename, title=item.filename, **extra
             )
+    return ts
 
 
 async def open_dm(client: AsyncWebClient, user_id: str, token: str | None = None) -> str:
@@ -102,7 +106,7 @@ class SlackSender:
         self._client = client
         self._tokens = tokens
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: OnSent | None = None) -> None:
         try:
             token = await self._tokens(user.workspace)
         except Exception as exc:  # the installation store is our database: a hiccup there is transient
@@ -111,8 +115,11 @@ class SlackSender:
             raise Blocked("app_uninstalled")
         try:
             channel = user.chat_id or await open_dm(self._client, user.user_id, token)
-            for reply in render.order_for_sending(replies):
-                await post_reply(self._client, channel, reply, token)
+            order = sorted(range(len(replies)), key=lambda i: not replies[i].urgent)  # render.order_for_sending
+            for index in order:
+                ts = await post_reply(self._client, channel, replies[index], token)
+                if on_sent is not None:
+                    on_sent(Sent(index, ts))
         except Exception as exc:
             error = map_error(exc)
             log.warning(

@@ -23,22 +23,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from aiohttp import web
-from sqlalchemy import select
 from telegram import BotCommand, CallbackQuery, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
-from adapters.telegram_render import PLATFORM, Outgoing, Texts, is_private, render, to_inbound
+from adapters.base import ConversationAdapter
+from adapters.telegram_render import PLATFORM, Texts, is_private, to_inbound
 from adapters.telegram_send import TelegramSender
 from bot.engine import Engine
-from bot.storage import repository as repo
-from bot.storage.models import User
-from bot.types import Inbound, Reply, UserRef
-from bot.wire import replies_to_json
+from bot.types import UserRef
 from content.loader import Content
-from scheduler.sender import Blocked, RetryLater, SendError, TransientError
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -46,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY = 1024 * 1024  # an update is a few kilobytes; anything larger is refused while it is read
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 _SECRET_OK = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
 # httpcore's pool assignment costs connections x (connections + queued requests) per request
@@ -156,14 +153,33 @@ class PerUserOrder(BaseUpdateProcessor):
         return None
 
 
-class TelegramAdapter:
+def parse_update(body: bytes | Any, bot: Any) -> Update | None:
+    """An update from a webhook body, or None when it is not one (malformed JSON, `[]`, `"x"`,
+    `{"message": 5}`): answered 400 without a traceback, and nothing of it logged."""
+    try:
+        data = json.loads(body) if isinstance(body, bytes | bytearray | str) else body
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return None
+        return Update.de_json(data, bot)
+    except Exception:
+        return None
+
+
+def forged_chat(update: Update) -> bool:
+    """In a private chat the chat's id is the person's id: an update that says otherwise could only be
+    forged (it would point someone else's conversation at another chat), so it is ignored."""
+    chat, user = update.effective_chat, update.effective_user
+    return chat is not None and user is not None and chat.type == "private" and chat.id != user.id
+
+
+class TelegramAdapter(ConversationAdapter):
     """A `PlatformAdapter`: Telegram updates in, neutral events through the engine, replies out."""
 
     platform = PLATFORM
 
     def __init__(self, config: TelegramConfig, engine: Engine) -> None:
+        super().__init__(engine)
         self.config = config
-        self.engine = engine
         self.texts = texts_of(engine.content)
         self.processor = PerUserOrder()
         self.app: Application = self._build_application()
@@ -224,6 +240,7 @@ class TelegramAdapter:
 
     async def stop(self) -> None:
         """Stop receiving first, then let in-flight updates finish (Application.stop awaits them)."""
+        self._stopping = True
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
         if self._runner is not None:
@@ -252,17 +269,21 @@ class TelegramAdapter:
             )
         log.info("telegram adapter hosted", extra={"mode": "webhook"})
 
-    async def handle_webhook(self, body: bytes, secret_token: str) -> int:
-        """One webhook POST, handled before it is answered; returns the HTTP status. A failure (the database
-        is down) answers 500 so Telegram delivers the update again; the engine's processed-events table
-        drops the repeat if the first attempt did commit. Per-person arrival order is kept as in polling."""
+    def secret_ok(self, secret_token: str) -> bool:
         secret = (self.config.webhook_secret or "").encode()
-        if not secret or not hmac.compare_digest(secret_token.encode(), secret):
+        ok = bool(secret) and hmac.compare_digest(secret_token.encode(), secret)
+        if not ok:
             log.warning("telegram webhook refused: wrong or missing secret token")
+        return ok
+
+    async def handle_webhook(self, body: bytes, secret_token: str) -> int:
+        """One webhook POST; returns the HTTP status. The update is answered once it is durable (in the
+        inbox) and, normally, handled and replied to. Only a failure to make it durable answers 500, so
+        Telegram delivers it again; a failure after that is the runner's recovery to finish."""
+        if not self.secret_ok(secret_token):
             return 403
-        try:
-            update = Update.de_json(json.loads(body), self.app.bot)
-        except (ValueError, TypeError, KeyError):
+        update = parse_update(body, self.app.bot)
+        if update is None:
             return 400
         try:
             await self.processor.do_process_update(update, self._on_update(update, None))  # type: ignore[arg-type]
@@ -276,7 +297,7 @@ class TelegramAdapter:
     async def _start_webhook(self) -> None:
         cfg = self.config
         assert cfg.webhook_url and cfg.webhook_secret
-        server = web.Application()
+        server = web.Application(client_max_size=MAX_BODY)
         server.router.add_post(urlparse(cfg.webhook_url).path or "/", self._on_webhook)
         self._runner = web.AppRunner(server, access_log=None)
         await self._runner.setup()
@@ -291,18 +312,16 @@ class TelegramAdapter:
         )
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
-        """Only Telegram knows the secret; anything else is refused before it is even parsed."""
-        secret = (self.config.webhook_secret or "").encode()
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not secret or not hmac.compare_digest(given, secret):
-            log.warning("telegram webhook refused: wrong or missing secret token")
-            return web.Response(status=403)
+        """`backcoach run`'s own webhook: a body over the limit is refused while it is read (aiohttp's
+        client_max_size), before the secret is even looked at; then as `handle_webhook`."""
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return web.Response(status=413)
         try:
-            update = Update.de_json(await request.json(), self.app.bot)
-        except (ValueError, TypeError, KeyError):
-            return web.Response(status=400)
-        await self.app.update_queue.put(update)
-        return web.Response()
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return web.Response(status=413)
+        status = await self.handle_webhook(body, request.headers.get(SECRET_HEADER, ""))
+        return web.Response(status=status)
 
     # --- one update -------------------------------------------------------------------------------
 
@@ -313,17 +332,24 @@ class TelegramAdapter:
         if not is_private(update):
             await self._refuse_group(update)
             return
-        # A tap's spinner and old keyboard are settled while the core runs (they do not depend on it), and
-        # before the replies go out, so the person still sees them in order.
+        if forged_chat(update):
+            log.warning("telegram update refused: chat and sender differ in a private chat")
+            return
+        inbound = to_inbound(update, self.engine.clock.now(), find_zone)
+        if inbound is None:
+            return
+        # A tap's spinner and old keyboard are settled while the update is made durable (they do not depend
+        # on it), and before the replies go out, so the person still sees them in order. Durable before the
+        # work; in polling mode a database error is retried until it is, since getUpdates confirms the
+        # update whatever we do.
         settling = asyncio.ensure_future(self._settle(update.callback_query)) if update.callback_query else None
         try:
-            inbound = to_inbound(update, self.engine.clock.now(), find_zone)
-            replies = await self.engine.handle(inbound) if inbound is not None else []
+            pending = await self.receive(inbound, persist=self.app.updater is not None)
         finally:
             if settling is not None:
                 await settling
-        if inbound is not None:
-            await self._deliver(inbound, replies)
+        if pending:
+            await self.process(inbound)
 
     async def _settle(self, query: CallbackQuery) -> None:
         """Stop the button's spinner and take the keyboard away, so an old question cannot be answered."""
@@ -364,58 +390,8 @@ class TelegramAdapter:
             ref = UserRef(PLATFORM, "", str(change.from_user.id), str(change.chat.id))
             await self._set_inactive(ref)
 
-    async def _deliver(self, inbound: Inbound, replies: list[Reply]) -> None:
-        """Send in order, at once. Short 429s are sat out; what still fails goes to the outbox."""
-        for index, reply in enumerate(replies):
-            try:
-                for item in render(reply, self.texts):
-                    await self._send_with_retry(inbound.user.chat_id, item)
-            except Blocked:
-                await self._set_inactive(inbound.user)
-                return
-            except (RetryLater, TransientError) as exc:
-                await self._to_outbox(inbound, replies[index:], exc)
-                return
-            except SendError:
-                log.warning("telegram reply not sent", extra={"reply": index})
-
-    async def _send_with_retry(self, chat_id: str, item: Outgoing) -> None:
-        for attempt in range(2):
-            try:
-                await self._sender.call(chat_id, item)
-                return
-            except RetryLater as exc:
-                if attempt or exc.retry_after > self.config.inline_retry_wait:
-                    raise
-                await asyncio.sleep(exc.retry_after)
-            except TransientError:
-                if attempt:
-                    raise
-                await asyncio.sleep(0.5)
-
-    async def _to_outbox(self, inbound: Inbound, rest: list[Reply], exc: SendError) -> None:
-        """Replies Telegram would not take now are not lost: the outbox retries them with backoff."""
-        now = self.engine.clock.now()
-        wait = exc.retry_after if isinstance(exc, RetryLater) else 2.0
-        async with self.engine.writer(), self.engine.sessions() as session, session.begin():
-            user_id = await _user_id(session, inbound.user)
-            if user_id is not None:
-                await session.run_sync(
-                    repo.enqueue,
-                    user_id,
-                    "message",
-                    f"late:{inbound.event_id}",
-                    {"replies": replies_to_json(rest)},
-                    now + timedelta(seconds=wait),
-                    now,
-                )
-        log.info("telegram replies queued for retry", extra={"count": len(rest), "error": type(exc).__name__})
-
     async def _set_inactive(self, ref: UserRef) -> None:
-        async with self.engine.writer(), self.engine.sessions() as session, session.begin():
-            user_id = await _user_id(session, ref)
-            if user_id is not None:
-                await session.run_sync(repo.mark_inactive, user_id)
+        await self.engine.mark_blocked(ref)
         log.info("telegram user blocked the bot; marked inactive")
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -436,13 +412,6 @@ class _ErrorContext:
     """What `_on_error` reads from PTB's context, for errors raised outside PTB's own dispatch."""
 
     error: BaseException
-
-
-async def _user_id(session: Any, ref: UserRef) -> int | None:
-    query = select(User.id).where(
-        User.platform == ref.platform, User.workspace == ref.workspace, User.platform_user_id == ref.user_id
-    )
-    return (await session.execute(query)).scalar_one_or_none()
 
 
 def build_telegram(settings: Settings, engine: Engine) -> TelegramAdapter:

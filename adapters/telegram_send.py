@@ -18,7 +18,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from adapters.telegram_render import Outgoing, Texts, render
 from bot.types import Reply, UserRef
-from scheduler.sender import Blocked, RetryLater, SendError, TransientError
+from scheduler.sender import Blocked, OnSent, RetryLater, SendError, Sent, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -57,30 +57,36 @@ class TelegramSender:
         self.bot = bot
         self.texts = texts
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
-        for reply in replies:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: OnSent | None = None) -> None:
+        for index, reply in enumerate(replies):
+            message_id: int | None = None
             for item in render(reply, self.texts):
-                await self.call(user.chat_id, item)
+                message_id = await self.call(user.chat_id, item)
+            if on_sent is not None:  # the last message of a reply is the one carrying its buttons
+                on_sent(Sent(index, str(message_id) if message_id is not None else None))
 
-    async def call(self, chat_id: str, item: Outgoing) -> None:
-        """One Bot API call, raising a neutral SendError on failure."""
+    async def call(self, chat_id: str, item: Outgoing) -> int | None:
+        """One Bot API call, raising a neutral SendError on failure; returns the new message's id."""
         try:
-            await self._call(chat_id, item)
+            return await self._call(chat_id, item)
         except TelegramError as exc:
             error = neutral_error(exc)
             log.info("telegram send failed", extra={"method": item.method, "error": type(error).__name__})
             raise error from exc
 
-    async def _call(self, chat_id: str, item: Outgoing) -> None:
+    async def _call(self, chat_id: str, item: Outgoing) -> int | None:
         parse_mode = ParseMode.HTML if item.text else None
         if item.file is None:
-            await self.bot.send_message(chat_id, item.text, parse_mode=parse_mode, reply_markup=item.markup)
-            return
+            message = await self.bot.send_message(chat_id, item.text, parse_mode=parse_mode, reply_markup=item.markup)
+            return message.message_id
         upload = InputFile(item.file.data, filename=item.file.filename)
         caption = item.text or None
         if item.method == "sendPhoto":
-            await self.bot.send_photo(chat_id, upload, caption=caption, parse_mode=parse_mode, reply_markup=item.markup)
-        else:
-            await self.bot.send_document(
+            message = await self.bot.send_photo(
                 chat_id, upload, caption=caption, parse_mode=parse_mode, reply_markup=item.markup
             )
+        else:
+            message = await self.bot.send_document(
+                chat_id, upload, caption=caption, parse_mode=parse_mode, reply_markup=item.markup
+            )
+        return message.message_id

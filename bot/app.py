@@ -21,6 +21,7 @@ from adapters import PlatformAdapter, configured_adapters
 from bot.clock import Clock, OffsetClock, SystemClock
 from bot.config import Settings
 from bot.engine import Engine
+from bot.leases import LEASE
 from bot.storage.db import make_engine, migrate
 from content.loader import default_content
 from scheduler.ratelimit import pacers_for
@@ -48,8 +49,9 @@ async def wait_for_database(db: AsyncEngine, patience: float) -> None:
             delay = min(delay * 2, 5.0)
 
 
-def build_engine(db: AsyncEngine, clock: Clock) -> Engine:
-    return Engine(db, default_content(), clock)
+def build_engine(db: AsyncEngine, clock: Clock, lease: timedelta = LEASE) -> Engine:
+    """`lease`: how long an outbox claim lasts unrenewed (BACKCOACH_OUTBOX_LEASE_SECONDS)."""
+    return Engine(db, default_content(), clock, lease=lease)
 
 
 @asynccontextmanager
@@ -107,7 +109,8 @@ async def _run(settings: Settings, database_url: str, stop: asyncio.Event) -> No
     db = make_engine(database_url)
     try:
         await migrate(db)
-        engine = build_engine(db, SystemClock())
+        lease = timedelta(seconds=settings.outbox_lease_seconds)
+        engine = build_engine(db, SystemClock(), lease)
         adapters: list[PlatformAdapter] = configured_adapters(settings, engine)
         chat_task: asyncio.Task[None] | None = None
         if adapters:
@@ -117,7 +120,7 @@ async def _run(settings: Settings, database_url: str, stop: asyncio.Event) -> No
         else:
             from adapters.console import ConsoleChat
 
-            engine = build_engine(db, OffsetClock())  # real time, plus /advance for demos
+            engine = build_engine(db, OffsetClock(), lease)  # real time, plus /advance for demos
             console = ConsoleChat(engine)
             senders = {"console": console.sender}
             chat_task = asyncio.create_task(console.run())

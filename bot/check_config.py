@@ -10,6 +10,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.engine import make_url
@@ -29,6 +30,30 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
+_TOKENISH = re.compile(r"^(?:bot)?(?=[A-Za-z0-9_:-]*\d)[A-Za-z0-9_:-]{16,}$")  # a long random-looking segment
+
+
+def redact_url(value: str) -> str:
+    """A URL as it may be shown: no user:password@, no query values, and no path segment that looks like a
+    token (a webhook path with a secret in it, a Bot API URL with the bot's token)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "(unparsable)"
+    if not parts.scheme or not parts.netloc:
+        return value
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if parts.password is not None:  # user:password@ keeps the user, never the password
+        host = f"{parts.username}:***@{host}"
+    elif parts.username:  # a lone user part may well be a token
+        host = f"***@{host}"
+    path = "/".join("***" if _TOKENISH.match(segment) else segment for segment in parts.path.split("/"))
+    query = "&".join(f"{k}=***" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, host, path, query, ""))
+
+
 def _shown(name: str, value: object) -> str:
     if value is None or value == "":
         return "-"
@@ -36,10 +61,11 @@ def _shown(name: str, value: object) -> str:
         return "set (hidden)"
     if name == "BACKCOACH_DATABASE_URL":
         try:
-            return make_url(str(value)).render_as_string(hide_password=True)
+            return redact_url(make_url(str(value)).render_as_string(hide_password=True))
         except Exception:
             return "(unparsable)"
-    return str(value)
+    text = str(value)
+    return redact_url(text) if "://" in text else text
 
 
 def _settings_errors(exc: ValidationError, model: type[BaseModel]) -> list[str]:

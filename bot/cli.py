@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="production: one web process for Telegram webhooks and Slack, /healthz, /metrics")
     sub.add_parser("check-config", help="say which settings are missing or wrong (never prints secrets)")
     bench = sub.add_parser("bench", help="benchmarks (print figures); `bench core --help`, `bench serve --help`")
-    bench.add_argument("what", choices=["reminders", "core", "serve", "triage", "floor", "wave", "storage"])
+    bench.add_argument("what", choices=["reminders", "core", "serve", "triage", "floor", "wave", "storage", "crash"])
     bench.add_argument("--users", type=int, default=100_000)
     bench.add_argument("--batch", type=int, default=500)
     bench.add_argument(
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         ["bench", "floor"],
         ["bench", "wave"],
         ["bench", "storage"],
+        ["bench", "crash"],
     ):  # these benchmarks parse their own options
         from importlib import import_module
 

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     host: str = Field(default="0.0.0.0", validation_alias="BACKCOACH_HOST")  # `backcoach serve` listens here
     port: int = Field(default=8080, validation_alias="BACKCOACH_PORT")
     db_wait_seconds: float = Field(default=120.0, validation_alias="BACKCOACH_DB_WAIT_SECONDS")
+    # How long an outbox claim lasts unrenewed: a live process renews it every third of this; after a crash,
+    # what the dead process held is sent by another (or the restarted) process once it runs out.
+    outbox_lease_seconds: float = Field(default=60.0, gt=0, validation_alias="BACKCOACH_OUTBOX_LEASE_SECONDS")
 
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")

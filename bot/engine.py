@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row
@@ -22,13 +24,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.clock import Clock
+from bot.effects import EraseUser
 from bot.flows import dispatch
 from bot.flows.common import Outcome, zone_named
+from bot.leases import LEASE, Leases, new_token
 from bot.rendering import materialise
 from bot.state import History, HistoryNeeded, Schedule, UserView
+from bot.storage import inbox_repo, outbox_repo
 from bot.storage import repository as repo
 from bot.storage.db import session_factory
 from bot.storage.sqlite_writer import SqliteWriter
+from bot.turns import Turns
 from bot.types import Inbound, InboundKind, Reply, UserRef
 from bot.wire import replies_to_json
 from content.loader import Content
@@ -39,8 +45,38 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Ticket:
+    """A reply row leased to this process: send it, then settle it with the same fencing token."""
+
+    outbox_id: int
+    token: str
+    user_id: int
+
+
+@dataclass(frozen=True)
+class Processed:
+    """One inbox event run through the core: the replies to send now (`ticket` None when nothing durable
+    stands behind them: no replies, or a person who has just erased everything)."""
+
+    inbound: Inbound
+    ref: UserRef
+    replies: list[Reply]
+    ticket: Ticket | None
+    stored: list[dict[str, Any]] = field(default_factory=list)  # the replies as the outbox row holds them
+
+
+@dataclass
+class _Done:
+    inbox_id: int
+    inbound: Inbound
+    ref: UserRef
+    outcome: Outcome | None = None
+    ticket: Ticket | None = None
+
+
 class Engine:
-    def __init__(self, db: AsyncEngine, content: Content, clock: Clock) -> None:
+    def __init__(self, db: AsyncEngine, content: Content, clock: Clock, *, lease: timedelta = LEASE) -> None:
         self.db = db
         self.content = content
         self.clock = clock
@@ -48,6 +84,8 @@ class Engine:
         sqlite = db.dialect.name == "sqlite"
         self._sqlite_writer = asyncio.Lock() if sqlite else None
         self._sqlite_thread = SqliteWriter(db.url) if sqlite else None
+        self.leases = Leases(self, lease)
+        self.turns = Turns()  # one person's inbox events, one after another, in arrival order
 
     def writer(self) -> AbstractAsyncContextManager[object]:
         """Serialise the async writers on SQLite; PostgreSQL relies on row locks instead."""
@@ -63,11 +101,128 @@ class Engine:
 
     def close(self) -> None:
         """Release the SQLite writer thread and its connection (the async engine is the caller's)."""
+        self.leases.stop()
         if self._sqlite_thread is not None:
             self._sqlite_thread.close()
 
+    # --- hooks (bot/metrics.py counts here) ------------------------------------------------------------
+
+    def on_event(self, inbound: Inbound) -> None:
+        """A new event reached the engine (a redelivery of one already received is not counted)."""
+
+    def on_replies(self, platform: str, count: int) -> None:
+        """The core produced `count` replies for someone."""
+
+    # --- the inbox: received durably, then processed in order per person --------------------------------
+
+    async def receive(self, inbound: Inbound) -> inbox_repo.Received:
+        """Make the event durable (the platform may be answered once this returns). Raises on a database
+        error: the platform must then be told to deliver again (a 5xx), or the caller retries."""
+        event_id = inbound.event_id or f"local:{uuid.uuid4().hex}"
+        now = self.clock.now()
+        received = await self.transaction(lambda db: inbox_repo.receive(db, inbound, event_id, now))
+        if received.fresh:
+            self.on_event(inbound)
+        if not received.pending:
+            log.info("duplicate event dropped", extra={"platform": inbound.user.platform})
+        return received
+
+    async def process_next(self, person: str) -> Processed | None:
+        """Run the person's oldest unprocessed event through the core, in one transaction with its state
+        change, the processed mark and its replies (an outbox row leased to us). None when nothing waits."""
+        now = self.clock.now()
+        token = new_token()
+        until = now + self.leases.lease
+        done: list[_Done | None] = []
+        try:
+            result = await self.transaction(lambda db: _kept(done, self._process_in(db, person, now, token, until)))
+        except DBAPIError:
+            result = done[0] if done else None
+            if result is None or not await self._inbox_landed(result.inbox_id):
+                raise
+        if result is None:
+            return None
+        if result.ticket is not None:
+            self.leases.hold(token, [result.ticket.outbox_id])
+        outcome = result.outcome
+        if outcome is None:
+            return Processed(result.inbound, result.ref, [], None)
+        self.on_replies(result.ref.platform, len(outcome.replies))
+        replies = await materialise(outcome.replies, self.content)
+        return Processed(result.inbound, result.ref, replies, result.ticket, replies_to_json(outcome.replies))
+
+    def _process_in(self, db: Connection, person: str, now: datetime, token: str, until: datetime) -> _Done | None:
+        pending = inbox_repo.next_pending(db, person)
+        if pending is None:
+            return None
+        inbound = pending.inbound
+        inbox_repo.finish(db, pending.id)
+        done = _Done(pending.id, inbound, inbound.user)
+        if inbound.kind is InboundKind.BUTTON:  # a tap never creates a person (e.g. after /delete)
+            user = repo.find_user(db, inbound.user)
+            if user is None:
+                log.info("tap from nobody known dropped", extra={"platform": inbound.user.platform})
+                return done
+        else:
+            user = repo.load_user(db, inbound.user, now)
+        if inbound.event_id and not repo.mark_processed(db, user.id, inbound.user, inbound.event_id, now):
+            return done
+        done.ref = ref = UserRef(
+            user.platform, user.workspace, user.platform_user_id, inbound.user.chat_id or user.chat_id
+        )
+        done.outcome = outcome = self._run(db, user, ref, inbound, now, active=True)
+        if outcome.replies and not any(isinstance(e, EraseUser) for e in outcome.effects):
+            payload = {"replies": replies_to_json(outcome.replies)}
+            row = outbox_repo.add_claimed_reply(db, user.id, f"reply:{pending.id}", payload, now, until, token)
+            done.ticket = Ticket(row, token, user.id) if row is not None else None
+        return done
+
+    async def _inbox_landed(self, inbox_id: int) -> bool:
+        try:
+            status = await self.transaction(lambda db: inbox_repo.status_of(db, inbox_id))
+        except DBAPIError:
+            return False
+        if status == "done":
+            log.warning("commit reported an error but had succeeded; replying")
+        return status == "done"
+
+    async def failed_attempt(self, person: str, limit: int) -> bool:
+        """The person's oldest event failed to process (not a database error: the flow raised). After
+        `limit` tries it is set aside, so one poisoned event cannot hold up everything after it."""
+
+        def work(db: Connection) -> bool:
+            pending = inbox_repo.next_pending(db, person)
+            if pending is None:
+                return False
+            if inbox_repo.failed_attempt(db, pending.id) >= limit:
+                inbox_repo.finish(db, pending.id)
+                return True
+            return False
+
+        return await self.transaction(work)
+
+    async def add_hint(self, inbound: Inbound, timezone_hint: str) -> None:
+        """A time-zone hint for an event already received (looked up after the platform was answered)."""
+        if not inbound.event_id:
+            return
+        ref, event_id = inbound.user, inbound.event_id
+
+        def work(db: Connection) -> None:
+            row_id = inbox_repo.row_id_of(db, ref.platform, ref.workspace, event_id)
+            if row_id is not None:
+                inbox_repo.set_hint(db, row_id, timezone_hint)
+
+        await self.transaction(work)
+
+    async def mark_blocked(self, ref: UserRef) -> None:
+        """The person blocked the bot (or left): send nothing more until they write again."""
+        await self.transaction(lambda db: repo.mark_inactive_ref(db, ref))
+
+    # --- the direct path (console, tests): handled and answered in this call, no inbox ---------------------
+
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Handle one event exactly once; returns the replies to send (empty for a duplicate)."""
+        self.on_event(inbound)
         now = self.clock.now()
         done: list[Outcome | None] = []  # the flow's result, kept in case the commit's answer is lost
         try:
@@ -83,6 +238,7 @@ class Engine:
             "event handled",
             extra={"platform": inbound.user.platform, "kind": inbound.kind.value, "replies": len(outcome.replies)},
         )
+        self.on_replies(inbound.user.platform, len(outcome.replies))
         return await materialise(outcome.replies, self.content)  # charts are drawn after the commit
 
     async def _committed_anyway(self, inbound: Inbound) -> bool:
@@ -102,6 +258,8 @@ class Engine:
         return landed
 
     def _handle_in(self, db: Connection, inbound: Inbound, now: datetime) -> Outcome | None:
+        if inbound.kind is InboundKind.BUTTON and repo.find_user(db, inbound.user) is None:
+            return None  # a tap never creates a person
         user = repo.load_user(db, inbound.user, now)
         if inbound.event_id and not repo.mark_processed(db, user.id, inbound.user, inbound.event_id, now):
             return None
@@ -191,6 +349,6 @@ class Engine:
             new.next_fire_at = plan_next_fire(new, now, quiet_start=profile.quiet_start, quiet_end=profile.quiet_end)
 
 
-def _kept(done: list[Outcome | None], outcome: Outcome | None) -> Outcome | None:
+def _kept(done: list[T], outcome: T) -> T:
     done.append(outcome)
     return outcome

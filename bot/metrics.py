@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine import Engine
-from bot.storage.models import OutboxMessage, SymptomReport
+from bot.storage.models import InboxEvent, OutboxMessage, SymptomReport
 from bot.types import Inbound, Reply, UserRef
 from scheduler.runner import Runner, TickStats
-from scheduler.sender import Blocked, RetryLater, Sender, TransientError
+from scheduler.sender import Blocked, OnSent, RetryLater, Sender, TransientError
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -27,7 +27,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.events = Counter(
-            "backcoach_events_handled", "Events handled by the engine", ["platform", "kind"], registry=r
+            "backcoach_events_handled", "Events received by the engine, each once", ["platform", "kind"], registry=r
         )
         self.replies = Counter("backcoach_replies", "Replies produced for people", ["platform"], registry=r)
         self.sends = Counter("backcoach_outbox_sends", "Outbox sends by result", ["platform", "result"], registry=r)
@@ -38,6 +38,9 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.tick_failures = Counter("backcoach_tick_failures", "Scheduler ticks that raised", registry=r)
+        self.inbox_pending = Gauge(
+            "backcoach_inbox_pending", "Events received and not yet processed (whole database)", registry=r
+        )
         self.outbox_pending = Gauge(
             "backcoach_outbox_pending", "Outbox rows not yet done, including timers scheduled for later", registry=r
         )
@@ -53,14 +56,15 @@ class Metrics:
     async def refresh_from_database(self, db: AsyncEngine, now: datetime) -> None:
         """The shared figures, read at scrape time. A database outage shows as database_up 0."""
         try:
-            async with db.connect() as conn:
-                pending = (
-                    await conn.execute(select(func.count()).where(OutboxMessage.status == "pending"))
-                ).scalar_one()
-                depth, oldest = (
+            async with db.connect() as conn:  # one round trip for the backlog figures: a flapping database
+                due = OutboxMessage.status == "pending", OutboxMessage.not_before <= now  # still gets read
+                pending, depth, oldest, inbox = (
                     await conn.execute(
-                        select(func.count(), func.min(OutboxMessage.not_before)).where(
-                            OutboxMessage.status == "pending", OutboxMessage.not_before <= now
+                        select(
+                            select(func.count()).where(OutboxMessage.status == "pending").scalar_subquery(),
+                            select(func.count()).where(*due).scalar_subquery(),
+                            select(func.min(OutboxMessage.not_before)).where(*due).scalar_subquery(),
+                            select(func.count()).where(InboxEvent.status == "pending").scalar_subquery(),
                         )
                     )
                 ).one()
@@ -71,6 +75,7 @@ class Metrics:
             self.db_up.set(0)
             return
         self.db_up.set(1)
+        self.inbox_pending.set(inbox)
         self.outbox_pending.set(pending)
         self.outbox_depth.set(depth)
         if oldest is not None and oldest.tzinfo is None:
@@ -88,16 +93,16 @@ class MeteredEngine(Engine):
 
     metrics: Metrics
 
-    async def handle(self, inbound: Inbound) -> list[Reply]:
-        replies = await super().handle(inbound)
+    def on_event(self, inbound: Inbound) -> None:
         self.metrics.events.labels(platform=inbound.user.platform, kind=inbound.kind.value).inc()
-        if replies:
-            self.metrics.replies.labels(platform=inbound.user.platform).inc(len(replies))
-        return replies
+
+    def on_replies(self, platform: str, count: int) -> None:
+        if count:
+            self.metrics.replies.labels(platform=platform).inc(count)
 
 
 def metered_engine(engine: Engine, metrics: Metrics) -> MeteredEngine:
-    metered = MeteredEngine(engine.db, engine.content, engine.clock)
+    metered = MeteredEngine(engine.db, engine.content, engine.clock, lease=engine.leases.lease)
     metered.metrics = metrics
     return metered
 
@@ -110,10 +115,10 @@ class MeteredSender:
         self.platform = inner.platform
         self.metrics = metrics
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: OnSent | None = None) -> None:
         result = "error"
         try:
-            await self.inner.send(user, replies)
+            await self.inner.send(user, replies, on_sent)
             result = "sent"
         except RetryLater:
             result = "rate_limited"

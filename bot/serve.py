@@ -1,13 +1,16 @@
 """`backcoach serve`: one ASGI application (Starlette under uvicorn) for both platforms, plus the scheduler.
 
-- `POST <path of TELEGRAM_WEBHOOK_URL>`: Telegram updates, secret-token checked, handled before answering.
+- `POST <path of TELEGRAM_WEBHOOK_URL>`: Telegram updates, secret-token checked; answered once the update
+  is in the inbox (and normally handled), 500 only when it could not be made durable.
 - `POST /slack/events` (SLACK_EVENTS_PATH) and `GET /slack/install`, `/slack/oauth_redirect`: Bolt's own
-  Starlette handler; listeners run inline so a failure answers 500.
+  Starlette handler; listeners write the event to the inbox and ack, the work follows after the answer.
+- Every POST body is limited to MAX_BODY while it is read, before any secret or signature is checked.
 - `GET /healthz`: database reachable and scheduler tick recent (200, else 503). `GET /metrics`: Prometheus.
 
 Any number of these processes may share one PostgreSQL: each runs the tick (claims use SKIP LOCKED), and
-one person's events are serialised by the row lock in `repository.load_user`. A webhook that fails (the
-database dropped) answers 5xx; Telegram and Slack deliver it again and processed_events drops a repeat.
+one person's events are serialised by the row lock in `repository.load_user`. A webhook whose event could
+not be made durable (the database dropped) answers 5xx; Telegram and Slack deliver it again and the inbox
+drops a repeat.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -39,6 +43,35 @@ from scheduler.sender import Sender
 log = logging.getLogger(__name__)
 
 TELEGRAM_DEFAULT_PATH = "/telegram"
+MAX_BODY = 1024 * 1024  # a Telegram update or a Slack payload is a few kilobytes
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body, refused (TooLarge) as soon as it passes `limit`: a huge body costs neither memory nor a
+    signature check. Kept on the request, so Bolt's handler reads the same bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette's cache of the body: later reads return it
+    return body
+
+
+def slack_timestamp_ok(request: Request) -> bool:
+    """Bolt turns the timestamp header into an int and raises (a 500 and a traceback) when it is not one."""
+    value = request.headers.get("x-slack-request-timestamp")
+    return value is None or value.strip().isdigit()
 
 
 def telegram_path(settings: Settings) -> str:
@@ -65,7 +98,9 @@ class Service:
         settings = self.settings
         self.db = make_engine(settings.database_url)
         await wait_for_database(self.db, settings.db_wait_seconds)
-        self.engine = engine = metered_engine(build_engine(self.db, SystemClock()), self.metrics)
+        self.engine = engine = metered_engine(
+            build_engine(self.db, SystemClock(), timedelta(seconds=settings.outbox_lease_seconds)), self.metrics
+        )
         senders: dict[str, Sender] = {}
         for adapter in configured_adapters(settings, engine):
             await self._host(adapter)
@@ -117,12 +152,23 @@ def build_app(settings: Settings) -> Starlette:
             return Response(status_code=404)
         from adapters.telegram import SECRET_HEADER
 
-        status = await service.telegram.handle_webhook(await request.body(), request.headers.get(SECRET_HEADER, ""))
+        try:
+            body = await read_limited(request)
+        except TooLarge:
+            return Response(status_code=413)
+        status = await service.telegram.handle_webhook(body, request.headers.get(SECRET_HEADER, ""))
         return Response(status_code=status)
 
     async def slack(request: Request) -> Response:
         if service.slack_handler is None:
             return Response(status_code=404)
+        if request.method == "POST":
+            try:
+                await read_limited(request)
+            except TooLarge:
+                return Response(status_code=413)
+            if not slack_timestamp_ok(request):
+                return Response(status_code=400)
         return await service.slack_handler.handle(request)
 
     async def healthz(_request: Request) -> Response:

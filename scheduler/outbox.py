@@ -1,15 +1,18 @@
-"""The durable outbox: every proactive message and timer goes through these rows.
+"""The durable outbox: every message to a person goes through these rows — replies to their own events
+(written with the state change, sent at once by the process that committed; see bot/engine.py), reminders,
+timers and check-ins, and anything a platform would not take at the first try.
 
-Delivery is at-least-once with a narrow window: a row is leased (claimed_until) before sending and
-marked sent right after. A crash between the platform accepting a message and `sent_at` being written
-re-sends that one message after the lease expires; nothing is ever lost. Reminders cannot be queued
-twice for one local day: their dedupe key is unique.
+Claims: a batch of due rows is leased (claimed_until) under a fresh fencing token (claim_token). The lease
+is renewed while the worker is alive and sending (bot/leases.py), however slow the platform, so no
+other process takes a row from a live worker. Each outcome is recorded only if the row still carries the
+token, and an outcome that meets a dropped connection is retried on a fresh one (scheduler/delivery.py).
 
-The at-least-once window, exactly: (1) stopped between claim and send — the row stays leased and is sent
-once the lease (LEASE) runs out, by this or another process; (2) stopped after the platform accepted the
-message but before `_finish` committed `sent_at` — that one message is sent again after the lease. A
-reminder claim (scheduler/reminders.py) commits the outbox row with the day's `served_through`, so a
-restart never builds a second reminder for the day.
+What can still repeat, exactly: the platforms offer no idempotency key, so a process killed after the
+platform accepted a message and before `sent_at` was committed leaves that row leased; once the lease
+runs out another process (or this one, restarted) sends it again. That is at most the sends in flight at
+the instant of the kill: SEND_WORKERS chats at once for the outbox, plus the replies being sent inline.
+Rows claimed but not yet sent are sent once, after the lease. Reminders cannot be queued twice for one
+local day: their dedupe key is unique, and the claim commits the day's `served_through` with the row.
 
 Pacing: an optional `Pacer` per platform (scheduler/ratelimit.py). A chat that is not ready is deferred
 (no attempt counted) rather than waited for, so one busy chat never stalls the rest.
@@ -20,29 +23,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engine import Engine
+from bot.leases import LEASE, new_token
 from bot.rendering import materialise
-from bot.storage import repository as repo
 from bot.storage.models import OutboxMessage, User
-from bot.storage.repository import OUTBOX
 from bot.types import UserRef
 from bot.wire import replies_from_json
+from scheduler import delivery
+from scheduler.delivery import MAX_ATTEMPTS, MAX_BACKOFF_SECONDS, Job, backoff
 from scheduler.ratelimit import Pacer
-from scheduler.sender import Blocked, RetryLater, Sender, SendError
+from scheduler.sender import Sender
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
-MAX_ATTEMPTS = 8
-MAX_BACKOFF_SECONDS = 600
+__all__ = ["LEASE", "MAX_ATTEMPTS", "MAX_BACKOFF_SECONDS", "backoff", "claim", "run_due_events", "send_due_messages"]
+
 SEND_WORKERS = 16  # chats sent to at once; the per-platform Pacer still caps the overall rate
 
 
@@ -55,15 +57,14 @@ class Claimed:
     attempts: int
     ref: UserRef
     active: bool
+    token: str = ""
 
 
-def backoff(attempts: int) -> timedelta:
-    """2, 4, 8 ... seconds, capped: transient errors are retried without hammering the platform."""
-    return timedelta(seconds=min(2**attempts, MAX_BACKOFF_SECONDS))
-
-
-async def claim(session: AsyncSession, now: datetime, limit: int, kinds: tuple[str, ...]) -> list[Claimed]:
-    """Lease up to `limit` due rows. SKIP LOCKED keeps two processes off the same row on PostgreSQL."""
+async def claim(
+    session: AsyncSession, now: datetime, limit: int, kinds: tuple[str, ...], lease: timedelta = LEASE
+) -> list[Claimed]:
+    """Lease up to `limit` due rows under one new fencing token. SKIP LOCKED keeps two processes off the
+    same row on PostgreSQL; the lease keeps them off it afterwards."""
     query = (
         select(OutboxMessage, User)
         .join(User, User.id == OutboxMessage.user_id)
@@ -82,10 +83,11 @@ async def claim(session: AsyncSession, now: datetime, limit: int, kinds: tuple[s
     if not rows:
         return []
     ids = [row.id for row, _ in rows]
+    token = new_token()
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids))
-        .values(claimed_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+        .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1, claim_token=token)
         .execution_options(synchronize_session=False)  # keep the loaded rows' old count: +1 is added below
     )
     return [
@@ -97,6 +99,7 @@ async def claim(session: AsyncSession, now: datetime, limit: int, kinds: tuple[s
             attempts=row.attempts + 1,
             ref=UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id),
             active=user.active,
+            token=token,
         )
         for row, user in rows
     ]
@@ -105,7 +108,7 @@ async def claim(session: AsyncSession, now: datetime, limit: int, kinds: tuple[s
 async def run_due_events(engine: Engine, now: datetime, limit: int = 200) -> int:
     """Turn due timers and check-ins into messages, each in the transaction that runs its flow."""
     async with engine.writer(), engine.sessions() as session, session.begin():
-        claimed = await claim(session, now, limit, ("event",))
+        claimed = await claim(session, now, limit, ("event",), engine.leases.lease)
     for item in claimed:
         await engine.handle_system(item.id, item.user_id, item.payload["action"], item.payload.get("data", {}))
     return len(claimed)
@@ -120,9 +123,10 @@ async def send_due_messages(
 ) -> int:
     """Send due messages once each; retry what can be retried, stop for people who blocked us."""
     async with engine.writer(), engine.sessions() as session, session.begin():
-        claimed = await claim(session, now, limit, ("message", "reminder"))
+        claimed = await claim(session, now, limit, ("message", "reminder", "reply"), engine.leases.lease)
     if not claimed:
         return 0
+    engine.leases.hold(claimed[0].token, [c.id for c in claimed])  # renewed until each row is settled
     # One queue entry per chat keeps each chat's messages in order; several workers send to different
     # chats at once, so one slow platform round trip does not hold up everybody else's reminder.
     by_chat: dict[tuple[str, str, str], list[Claimed]] = {}
@@ -130,21 +134,17 @@ async def send_due_messages(
         by_chat.setdefault((item.ref.platform, item.ref.workspace, item.ref.chat_id), []).append(item)
     queue = deque(by_chat.values())
 
-    async def drain(sessions: async_sessionmaker | None) -> int:
+    async def worker() -> int:
         sent = 0
         while queue:
-            sent += await _deliver(engine, senders, now, queue.popleft(), pacers, sessions)
+            sent += await _deliver(engine, senders, now, queue.popleft(), pacers)
         return sent
-
-    async def worker() -> int:
-        if engine.on_sqlite:  # outcomes go through the engine's writer thread
-            return await drain(None)
-        async with engine.db.connect() as conn:  # one connection per worker: no pool checkout (and ping) per row
-            return await drain(async_sessionmaker(bind=conn, expire_on_commit=False))
 
     results = await asyncio.gather(*(worker() for _ in range(min(SEND_WORKERS, len(queue)))), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:  # rows a failed worker did not finish stay leased and are retried after LEASE
+    if errors:  # rows a failed worker did not settle stay leased, are no longer renewed, and are retried after it
+        for item in claimed:
+            engine.leases.release(item.token, item.id)
         raise errors[0]
     return sum(r for r in results if isinstance(r, int))
 
@@ -155,92 +155,30 @@ async def _deliver(
     now: datetime,
     claimed: list[Claimed],
     pacers: dict[str, Pacer] | None,
-    sessions: async_sessionmaker | None,
 ) -> int:
-    """Each row's outcome is committed right after its send: the at-least-once window is one message."""
+    """Each row's outcome is committed right after its send (and retried until it is)."""
     sent = 0
     for item in claimed:
         sender = senders.get(item.ref.platform)
+        raw = list(item.payload.get("replies", []))
+        job = Job(item.id, item.token, item.user_id, item.ref, [], item.attempts, raw=raw)
         if sender is None or not item.active:
-            await _finish(sessions, engine, item, status="dropped", error="no sender" if sender is None else "inactive")
+            await delivery.finish(engine, job, status="dropped", error="no sender" if sender is None else "inactive")
             continue
-        replies = await materialise(replies_from_json(item.payload["replies"]), engine.content)
+        job.replies = await materialise(replies_from_json(raw), engine.content)
         pacer = (pacers or {}).get(item.ref.platform)
         if pacer is not None:
             wait = pacer.chat_wait(item.ref.chat_id)
             if wait > 0:
                 pacer.deferred += 1
-                await _retry(sessions, engine, item, now + timedelta(seconds=wait), "paced", count_attempt=False)
+                await delivery.retry(engine, job, now + timedelta(seconds=wait), "paced", count_attempt=False)
                 continue
-        try:
-            async with pacer.sending(len(replies)) if pacer is not None else nullcontext():
-                await sender.send(item.ref, replies)
-        except RetryLater as exc:
-            if pacer is not None:
-                pacer.hold(item.ref.chat_id, exc.retry_after)
-            await _retry(sessions, engine, item, now + timedelta(seconds=exc.retry_after), "429", count_attempt=False)
-        except Blocked:
-            await _finish(sessions, engine, item, status="dropped", error="blocked", block_user=True)
-        except SendError as exc:
-            await _retry(sessions, engine, item, now + backoff(item.attempts), type(exc).__name__)
-        except Exception as exc:  # an adapter bug must not lose the message: retry later
-            log.exception("sender failed", extra={"platform": item.ref.platform})
-            await _retry(sessions, engine, item, now + backoff(item.attempts), type(exc).__name__)
-        else:
-            if pacer is not None:
-                pacer.sent(item.ref.chat_id, len(replies))
-            await _finish(sessions, engine, item, status="sent", sent_at=engine.clock.now())
+        async with pacer.sending(len(job.replies)) if pacer is not None else nullcontext():
+            result = await delivery.send_job(engine, sender, job, interactive=False)
+        if pacer is not None and result == "sent":
+            pacer.sent(item.ref.chat_id, len(job.replies))
+        elif pacer is not None and job.retry_after is not None:
+            pacer.hold(item.ref.chat_id, job.retry_after)
+        if result == "sent":
             sent += 1
     return sent
-
-
-async def _finish(
-    sessions: async_sessionmaker | None,
-    engine: Engine,
-    item: Claimed,
-    *,
-    status: str,
-    error: str | None = None,
-    sent_at: datetime | None = None,
-    block_user: bool = False,
-) -> None:
-    def work(db: repo.Db) -> None:
-        db.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.id == item.id)
-            .values(status=status, last_error=error, sent_at=sent_at, claimed_until=None)
-        )
-        if block_user:
-            repo.mark_inactive(db, item.user_id)
-
-    await _write(engine, sessions, work)
-
-
-async def _retry(
-    sessions: async_sessionmaker | None,
-    engine: Engine,
-    item: Claimed,
-    when: datetime,
-    error: str,
-    *,
-    count_attempt: bool = True,
-) -> None:
-    gave_up = count_attempt and item.attempts >= MAX_ATTEMPTS
-    values: dict = {"last_error": error[:200], "claimed_until": None, "not_before": when}
-    if gave_up:
-        values["status"] = "failed"
-    if not count_attempt:
-        values["attempts"] = OUTBOX.c.attempts - 1  # a 429 is the platform pacing us, not a failure
-    await _write(engine, sessions, lambda db: db.execute(update(OUTBOX).where(OUTBOX.c.id == item.id).values(**values)))
-    if gave_up:
-        log.error("message gave up after retries", extra={"platform": item.ref.platform, "error": error})
-
-
-async def _write(engine: Engine, sessions: async_sessionmaker | None, work: Callable[[repo.Db], object]) -> None:
-    """One row's outcome in its own transaction: on SQLite on the engine's writer thread (one hop, and no
-    contention with the engine's events), on PostgreSQL on this worker's own connection (no pool checkout)."""
-    if sessions is None:
-        await engine.transaction(work)
-        return
-    async with sessions() as session, session.begin():
-        await session.run_sync(work)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, Table, delete, func, select
 
 from bot.engine import Engine
-from bot.storage.models import OutboxMessage, ProcessedEvent, table_of
+from bot.storage.models import InboxEvent, OutboxMessage, ProcessedEvent, table_of
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ BATCH = 5000
 class PruneStats:
     events: int = 0
     outbox: int = 0
+    inbox: int = 0
 
 
 async def prune(engine: Engine, now: datetime, *, batch: int = BATCH) -> PruneStats:
@@ -43,12 +44,14 @@ async def prune(engine: Engine, now: datetime, *, batch: int = BATCH) -> PruneSt
         OutboxMessage.status != "pending",
         func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < outbox_before,
     )
+    processed_inbox = select(InboxEvent.id).where(InboxEvent.status == "done", InboxEvent.received_at < events_before)
     stats = PruneStats(
         events=await _delete_in_batches(engine, table_of(ProcessedEvent), expired_events, batch),
         outbox=await _delete_in_batches(engine, table_of(OutboxMessage), finished_outbox, batch),
+        inbox=await _delete_in_batches(engine, table_of(InboxEvent), processed_inbox, batch),
     )
-    if stats.events or stats.outbox:
-        log.info("pruned", extra={"events": stats.events, "outbox": stats.outbox})
+    if stats.events or stats.outbox or stats.inbox:
+        log.info("pruned", extra={"events": stats.events, "outbox": stats.outbox, "inbox": stats.inbox})
     return stats
 
 

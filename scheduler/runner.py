@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.engine import Engine
-from scheduler import outbox, retention
+from scheduler import inbox, outbox, retention
 from scheduler.ratelimit import Pacer
 from scheduler.reminders import BATCH, claim_due_reminders
 from scheduler.sender import Sender
@@ -39,6 +39,7 @@ class TickStats:
     reminders_skipped: int = 0
     events: int = 0
     sent: int = 0
+    recovered: int = 0  # inbox events a crash or a database error had left unprocessed
 
 
 async def tick(
@@ -51,11 +52,14 @@ async def tick(
     batch: int = BATCH,
     keep_going: asyncio.Event | None = None,
     ahead: timedelta = timedelta(0),
+    recover_after: timedelta | None = inbox.RECOVER_AFTER,
 ) -> TickStats:
     """One pass over everything due at `now` (default: the engine's clock, read afresh for each phase so
     that messages a timer just queued go out in the same tick). Used by the runner and the console alike.
     Sends in batches until nothing due is left or `keep_going` is cleared (shutdown)."""
     stats = TickStats()
+    if recover_after is not None:
+        stats.recovered = await inbox.recover(engine, senders, now or engine.clock.now(), recover_after)
     claim = await claim_due_reminders(engine, now or engine.clock.now(), grace=grace, batch=batch, ahead=ahead)
     stats.reminders_queued, stats.reminders_skipped = claim.queued, claim.skipped_late
     stats.events = await outbox.run_due_events(engine, now or engine.clock.now())
@@ -96,6 +100,7 @@ class Runner:
         self._running = asyncio.Event()
         self._current: asyncio.Task[TickStats] | None = None
         self.ticks = 0
+        self._recover_after = timedelta(0)  # at start, whatever a crash left pending; later only stale events
 
     def start(self) -> None:
         """Add the one job (fixed id, so a restart replaces rather than duplicates it) and start."""
@@ -148,14 +153,24 @@ class Runner:
                 pacers=self.pacers,
                 keep_going=self._running,
                 ahead=self.claim_ahead,
+                recover_after=self._recover_after,
             )
+            self._recover_after = inbox.RECOVER_AFTER
             await self._plan_wake()
         except Exception:  # a failed tick must not stop the next one; the database still holds all the work
             log.exception("tick failed")
             return TickStats()
         self.ticks += 1
-        if stats.reminders_queued or stats.sent or stats.events:
-            log.info("tick", extra={"queued": stats.reminders_queued, "events": stats.events, "sent": stats.sent})
+        if stats.reminders_queued or stats.sent or stats.events or stats.recovered:
+            log.info(
+                "tick",
+                extra={
+                    "queued": stats.reminders_queued,
+                    "events": stats.events,
+                    "sent": stats.sent,
+                    "recovered": stats.recovered,
+                },
+            )
         return stats
 
     async def _plan_wake(self) -> None:

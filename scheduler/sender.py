@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.types import Reply, UserRef
@@ -27,9 +29,21 @@ class Blocked(SendError):
     """The person blocked the bot, left, or the app was uninstalled: stop sending to them."""
 
 
+@dataclass(frozen=True)
+class Sent:
+    """The platform accepted reply number `index` of a send (0-based over the replies given)."""
+
+    index: int
+    message_id: str | None = None  # the platform's id of the message it made, where it says one
+
+
+OnSent = Callable[[Sent], None]
+
+
 class Sender(Protocol):
     platform: str
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
-        """Deliver replies in order, or raise a SendError."""
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: OnSent | None = None) -> None:
+        """Deliver replies in order, or raise a SendError. Call `on_sent` as each reply is accepted, so a
+        failure part-way retries only the rest (and whoever needs the message id can record it)."""
         ...

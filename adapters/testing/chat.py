@@ -26,7 +26,7 @@ class RecordingSender:
     def __init__(self) -> None:
         self.sent: list[tuple[UserRef, Reply]] = []
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         self.sent.extend((user, r) for r in replies)
 
 

@@ -8,6 +8,7 @@ It records every request (method + decoded parameters), serves queued updates th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -38,6 +39,8 @@ class Call:
     params: dict[str, Any]
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     message_id: int | None = None  # the id the fake gave the message it created
+    lost: bool = False  # the caller hung up (was killed) before the answer: it never learnt of this call
+    answered: bool = False  # the fake took it and answered "ok" (what a person would see)
 
     def buttons(self) -> list[tuple[str, str]]:
         """(label, callback_data) of an inline keyboard on this call, row by row."""
@@ -99,6 +102,7 @@ class FakeTelegram:
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
         self._arrived = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -113,6 +117,7 @@ class FakeTelegram:
         return self.url
 
     async def stop(self) -> None:
+        self._stopping.set()
         self._arrived.set()
         if self._runner:
             await self._runner.cleanup()
@@ -128,6 +133,10 @@ class FakeTelegram:
         self.updates.append(update)
         self._arrived.set()
         return update["update_id"]
+
+    def delivered(self, method: str = "sendMessage") -> list[Call]:
+        """Calls of `method` the fake answered to a caller that was still there to hear it."""
+        return [c for c in self.calls if c.method == method and c.answered and not c.lost]
 
     def requests(self, since: int = 0, *, polling: bool = False) -> list[Call]:
         """Calls from index `since`, without getUpdates noise unless asked."""
@@ -149,8 +158,12 @@ class FakeTelegram:
         queued = self.faults.get(method)
         if queued:
             fault = queued.pop(0)
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
+            if fault.delay:  # a slow answer; cut short when the fake stops (so stopping never waits on it)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), fault.delay)
+                if request.transport is None or request.transport.is_closing():
+                    call.lost = True  # nobody is waiting: as if the platform never took it
+                    return web.Response(status=499)
             if fault.status != 200:
                 if isinstance(fault.body, dict):
                     return web.json_response(fault.body, status=fault.status)
@@ -163,6 +176,7 @@ class FakeTelegram:
         result = self._answer(method, params)
         if isinstance(result, dict) and "message_id" in result:
             call.message_id = result["message_id"]
+        call.answered = True
         return _ok(result)
 
     def _within_limits(self, chat: str) -> bool:

@@ -200,15 +200,15 @@ def _hook_backcoach() -> None:
             _say(f"h tg:{getattr(update, 'update_id', '')}")
 
     PerUserOrder.do_process_update = reported  # type: ignore[method-assign]
-    converse = SlackAdapter.converse
+    work = SlackAdapter._work  # after the ack: the hint, the engine and the replies
 
-    async def conversed(self: SlackAdapter, *args: Any, **kwargs: Any) -> None:
+    async def worked(self: SlackAdapter, client: Any, inbound: Any, hint: bool, before: Any) -> None:
         try:
-            await converse(self, *args, **kwargs)
+            await work(self, client, inbound, hint, before)
         finally:
-            _say(f"h {kwargs.get('event_id')}")
+            _say(f"h {inbound.event_id}")
 
-    SlackAdapter.converse = conversed  # type: ignore[method-assign]
+    SlackAdapter._work = worked  # type: ignore[method-assign]
 
 
 def _run_ptb_echo(*, concurrent: bool) -> None:

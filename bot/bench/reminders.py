@@ -41,7 +41,7 @@ class NoopSender:
     def __init__(self) -> None:
         self.count = 0
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         self.count += 1
 
 

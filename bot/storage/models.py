@@ -175,3 +175,31 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending / sent / dropped / failed
+    # The fencing token of the claim that holds the lease: a worker's outcome counts only while it matches.
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class InboxEvent(Base):
+    """An inbound platform event, written before the platform is answered, processed after.
+
+    `event_key` is a hash of (platform, workspace, event id): it recognises a redelivery and holds nothing
+    about the person. `person` and `payload` (the event, with its text) exist only while the row is pending:
+    the transaction that processes the event clears them. Not tied to `users`: a done row outlives /delete,
+    so a redelivered tap cannot bring a deleted person back; retention prunes it after the dedupe window.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("event_key", name="uq_inbox_event_key"),
+        Index("ix_inbox_person", "person", "id"),
+        Index("ix_inbox_pending", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(16))
+    person: Mapped[str | None] = mapped_column(String(200), nullable=True)  # platform|workspace|user, while pending
+    payload: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending / done
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

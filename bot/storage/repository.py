@@ -183,14 +183,21 @@ def load_user(db: Db, ref: UserRef, now: datetime) -> Row[Any]:
     return user
 
 
+def find_user(db: Db, ref: UserRef) -> Row[Any] | None:
+    """The user's row if they exist (locked on PostgreSQL); never creates one."""
+    params = {"platform": ref.platform, "workspace": ref.workspace, "user_id": ref.user_id}
+    return db.execute(_locked(_USER_BY_REF, db), params).one_or_none()
+
+
 def user_by_id(db: Db, user_id: int) -> Row[Any] | None:
     """The user's row by id, locked for this transaction on PostgreSQL."""
     return db.execute(_locked(_USER_BY_ID, db), {"id": user_id}).one_or_none()
 
 
 def event_key(event_id: str) -> str:
-    """The id as stored: never trust a platform (or a forger) to keep ids short."""
-    if len(event_id) > EVENT_ID_MAX:
+    """The id as stored: never trust a platform (or a forger) to keep ids short or printable (PostgreSQL
+    text cannot hold a NUL byte)."""
+    if len(event_id) > EVENT_ID_MAX or not event_id.isprintable():
         return "sha256:" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
     return event_id
 
@@ -578,3 +585,11 @@ def mark_sent(db: Db, outbox_id: int, now: datetime) -> None:
 def mark_inactive(db: Db, user_id: int) -> None:
     """The person blocked the bot: send nothing more until they come back."""
     db.execute(update(User).where(User.id == user_id).values(active=False))
+
+
+def mark_inactive_ref(db: Db, ref: UserRef) -> None:
+    db.execute(
+        update(User)
+        .where(User.platform == ref.platform, User.workspace == ref.workspace, User.platform_user_id == ref.user_id)
+        .values(active=False)
+    )

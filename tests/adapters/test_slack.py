@@ -20,10 +20,11 @@ from adapters.testing.slack_client import SlackSide, serve, slack_settings
 from bot.engine import Engine
 from bot.storage import repository as repo
 from bot.storage.models import OutboxMessage, User
-from bot.types import Reply
+from bot.types import Reply, UserRef
 from bot.wire import replies_to_json
 from content.loader import Content
 from scheduler import outbox
+from scheduler.inbox import person_of
 from tests.adapters.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
 
 TEAM = "T1"
@@ -168,10 +169,11 @@ async def test_one_persons_quick_events_are_answered_in_order(slack: SlackSide, 
     fake.gate = asyncio.Event()  # the first reply hangs at Slack while a second message arrives
     await slack.dm(TEAM, USER, "hello", wait=False)
     await slack.dm(TEAM, USER, "are you there?", wait=False)
-    key = (TEAM, USER)
+    key = person_of(UserRef("slack", TEAM, USER, ""))
+    turns = slack.adapter.engine.turns._locks
 
     def second_is_parked_or_posted() -> bool:  # parked: waiting for its turn while the first holds it
-        lock, users = slack.adapter._turns.get(key, (None, 0))
+        lock, users = turns.get(key, (None, 0))
         return (lock is not None and lock.locked() and users == 2) or len(fake.of("chat.postMessage")) >= 2
 
     async with asyncio.timeout(30):  # a guard against a hang, not a timing assertion
@@ -184,7 +186,7 @@ async def test_one_persons_quick_events_are_answered_in_order(slack: SlackSide, 
     first = texts.index(next(t for t in texts if "not a diagnosis" in t))
     assert first == 1 and "Hi, I'm BackCoach" in texts[0]  # the first event's replies, unbroken, come first
     assert "not a diagnosis" in texts[-1] and len(texts) > 2  # then the second event's (the question again)
-    assert not slack.adapter._turns  # per-person locks are not kept once idle
+    assert not turns  # per-person locks are not kept once idle
 
 
 async def test_a_429_while_answering_is_retried_in_place(slack: SlackSide, fake: FakeSlack) -> None:
@@ -201,6 +203,8 @@ async def test_a_reply_slack_refuses_is_kept_in_the_outbox_and_sent_later(
     fake.fail_next("chat.postMessage", status=500, error="internal_error")
     await slack.dm(TEAM, USER, "hello")
     assert [c.response for c in fake.of("chat.postMessage")] == [{}]  # the one try failed; nothing was posted
+    assert await outbox.send_due_messages(engine, {"slack": slack.adapter.sender}, engine.clock.now()) == 0
+    engine.clock.advance(outbox.backoff(1))  # type: ignore[attr-defined]  # the outbox's first backoff
     sent = await outbox.send_due_messages(engine, {"slack": slack.adapter.sender}, engine.clock.now())
     assert sent == 1
     assert "not a diagnosis" in "\n".join(fake.posted_texts())

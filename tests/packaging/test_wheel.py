@@ -32,6 +32,7 @@ SUBCOMMANDS = [
     ["bench", "core"],
     ["bench", "serve"],
     ["bench", "triage"],
+    ["bench", "crash"],
 ]
 
 pytestmark = [

@@ -13,7 +13,7 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from adapters.testing.slack_client import SECRET as SLACK_SECRET
 from bot.bench.serve import ServeProcess, free_port, serve_env, telegram_env
 from content.loader import Content
 from tests.conftest import PG_URL, _drop_pg_database
-from tests.processes.test_serve_pg import SlackPerson, WebhookPerson, get, metric, onboard_slack
+from tests.processes.test_serve_pg import SlackPerson, WebhookPerson, get, metric, onboard_slack, settled
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
 
@@ -53,16 +53,41 @@ async def wait_for_log(proc: ServeProcess, needle: str, patience: float = 30.0) 
         await asyncio.sleep(0.05)
 
 
-async def kill_connections(name: str, stop: asyncio.Event, killed: list[int], progress: Callable[[], int]) -> None:
+class Lull:
+    """While a test waits for the processes to settle (their replies all out), the killer holds off: the
+    deliveries themselves all met the flapping database, but reading the backlog needs it up for a moment."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+
+    def settle_with(self) -> Callable[[str], Awaitable[None]]:
+        async def settle(url: str) -> None:
+            self.waiting += 1
+            try:
+                await settled(url)
+            finally:
+                self.waiting -= 1
+
+        return settle
+
+
+async def kill_connections(
+    name: str, stop: asyncio.Event, killed: list[int], progress: Callable[[], int], lull: Lull | None = None
+) -> None:
     """Terminate every backend of the database, again and again, until told to stop (a flapping database).
 
     After each round it waits for `progress` (requests answered 200) to move: on a slow or loaded machine a
-    fixed kill rate could fail every transaction forever, and the test would measure the machine's speed."""
+    fixed kill rate could fail every transaction forever, and the test would measure the machine's speed.
+    It holds off while `lull` says someone is waiting for the processes to settle."""
     assert PG_URL
     admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
             while not stop.is_set():
+                if lull is not None and lull.waiting:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.03)
+                    continue
                 rows = (
                     await conn.execute(
                         text(
@@ -106,8 +131,10 @@ async def test_serve_waits_for_the_database_and_survives_killed_connections(
         await admin_sql(f'CREATE DATABASE "{name}"')
         await proc.wait_ready()
 
-        people = [WebhookPerson(fake_tg, 8001 + i, [proc.url], retries=200) for i in range(3)]
-        slackers = [SlackPerson(fake_slack, f"U{i}", [proc.url], retries=200) for i in range(3)]
+        lull = Lull()
+        settle = lull.settle_with()
+        people = [WebhookPerson(fake_tg, 8001 + i, [proc.url], retries=200, settle=settle) for i in range(3)]
+        slackers = [SlackPerson(fake_slack, f"U{i}", [proc.url], retries=200, settle=settle) for i in range(3)]
         stop, killed = asyncio.Event(), []
 
         def answered() -> int:
@@ -115,7 +142,7 @@ async def test_serve_waits_for_the_database_and_survives_killed_connections(
                 p.side.deliveries - p.side.failures for p in slackers
             )
 
-        killer = asyncio.create_task(kill_connections(name, stop, killed, answered))
+        killer = asyncio.create_task(kill_connections(name, stop, killed, answered, lull))
         try:
             await asyncio.gather(*(onboard(p, content) for p in people), *(onboard_slack(p) for p in slackers))
         finally:

@@ -76,7 +76,7 @@ async def test_one_process_on_sqlite(proc: ServeProcess, fakes: tuple[FakeTelegr
     assert await post(hook, b"not json", {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}) == 400
     assert not [c for c in tg.calls if c.method == "sendMessage"]  # nothing refused got as far as the engine
 
-    side = SlackSide(f"{proc.url}/slack/events", _Remote(), slack)  # type: ignore[arg-type]
+    side = SlackSide(f"{proc.url}/slack/events", _Remote(proc.url), slack)  # type: ignore[arg-type]
     forged = await side.post(
         side.event_body(
             "T1", {"type": "message", "channel_type": "im", "channel": "DU1", "user": "U1", "text": "hi", "ts": "1.1"}

@@ -25,7 +25,7 @@ class SlowSender:
         self.max_in_flight = 0
         self.got: list[tuple[str, str]] = []
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         await asyncio.sleep(0.01)

@@ -39,7 +39,7 @@ class ScriptedSender:
         self.delivered: list[str] = []
         self.calls = 0
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)

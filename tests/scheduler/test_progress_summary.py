@@ -30,7 +30,7 @@ class TimedSender:
         self.clock = clock
         self.sent: list[tuple[datetime, Reply]] = []
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         self.sent.extend((self.clock.now(), r) for r in replies)
 
     def summaries(self) -> list[tuple[datetime, Reply]]:

@@ -30,7 +30,7 @@ class StampingSender:
         self.clock = clock
         self.got: dict[str, list[datetime]] = {}
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         self.got.setdefault(user.chat_id, []).append(self.clock.now())
 
 

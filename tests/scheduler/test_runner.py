@@ -47,7 +47,7 @@ class GatedSender:
         self.got: list[str] = []
         self.three = asyncio.Event()
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         self.started.set()
         await self.gate.wait()
         self.got.append(user.chat_id)

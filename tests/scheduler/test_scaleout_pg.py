@@ -32,7 +32,7 @@ class NoopSender:
     def __init__(self) -> None:
         self.got: list[str] = []
 
-    async def send(self, user: UserRef, replies: list[Reply]) -> None:
+    async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         self.got.append(user.chat_id)
         await asyncio.sleep(0)  # let the other runner interleave
 

@@ -21,6 +21,9 @@ from scheduler.runner import tick
 
 SLACK_INSTALL_TABLES = {"slack_installations", "slack_bots", "slack_oauth_states"}
 NOT_ABOUT_PEOPLE = {"alembic_version"} | SLACK_INSTALL_TABLES
+# The inbox is keyed by events, not people: a processed row keeps only a hash of the platform's event id
+# (to drop a redelivery); its person and payload are cleared when it is processed (tests/storage/test_inbox.py).
+KEYED_BY_EVENT = {"inbox"}
 
 
 async def rows_about(engine: Engine, user_id: int) -> dict[str, int]:
@@ -28,6 +31,8 @@ async def rows_about(engine: Engine, user_id: int) -> dict[str, int]:
     found = {}
     async with engine.sessions() as s:
         for table in Base.metadata.sorted_tables:
+            if table.name in KEYED_BY_EVENT:
+                continue
             column = table.c.id if table.name == User.__tablename__ else table.c.user_id
             found[table.name] = (
                 await s.execute(select(func.count()).select_from(table).where(column == user_id))
@@ -63,7 +68,7 @@ async def test_delete_leaves_nothing_in_any_table(chat: Chat, engine: Engine, co
         other_id = (await s.execute(select(User.id).where(User.platform_user_id == "u2"))).scalar_one()
     before = await rows_about(engine, user_id)
     # every table of ours is about a person, and this person is in every one of them
-    assert set(before) == {t.name for t in Base.metadata.sorted_tables}
+    assert set(before) == {t.name for t in Base.metadata.sorted_tables} - KEYED_BY_EVENT
     assert all(before.values()), before
     async with engine.sessions() as s:
         assert (
@@ -99,4 +104,4 @@ async def test_every_table_is_ours_or_a_workspace_install(engine: Engine) -> Non
     assert ours <= names
     assert names - ours <= NOT_ABOUT_PEOPLE, names - ours
     for table in Base.metadata.sorted_tables:  # every row of ours hangs off a user, so the scan above is complete
-        assert table.name == "users" or "user_id" in table.c, table.name
+        assert table.name == "users" or table.name in KEYED_BY_EVENT or "user_id" in table.c, table.name

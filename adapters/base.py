@@ -1,0 +1,111 @@
+"""What every chat platform adapter shares: receive an event durably, then process and deliver it in
+order per person (deliver now, or leave it to the outbox), and log without message text.
+
+A platform adapter translates; this base owns the order of things. `receive` returns once the event is in
+the inbox (the platform may be answered from then on); `process` runs the person's waiting events through
+the engine and sends each one's replies at once (scheduler/inbox.py). A crash after `receive` loses
+nothing: the runner's recovery processes what is left. Log lines carry the platform, the event's kind and
+error class names, never what anybody wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from bot.engine import Engine
+from bot.types import Inbound
+from scheduler import inbox
+from scheduler.sender import Sender
+
+log = logging.getLogger(__name__)
+
+RECEIVE_RETRY_MAX = 5.0  # seconds between tries when an event must be kept (polling has no redelivery)
+PROCESS_RETRIES = 6  # background tries after a database error, before leaving it to the runner's recovery
+
+
+class ConversationAdapter:
+    platform: str = ""
+    retry_transient_inline = True  # a 5xx on a reply someone waits for is tried once more at once
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    @property
+    def sender(self) -> Sender:
+        raise NotImplementedError
+
+    async def receive(self, inbound: Inbound, *, persist: bool = False) -> bool:
+        """Make the event durable; True when it still needs processing (False: a redelivery of one done).
+        A database error raises (the platform is told to deliver again), or, with `persist`, is retried
+        until the event is kept: long polling confirms updates whatever we do, so nothing else would."""
+        delay = 0.1
+        while True:
+            try:
+                received = await self.engine.receive(inbound)
+            except DBAPIError as exc:
+                if not persist or self._stopping:
+                    raise
+                log.warning(
+                    "event not yet durable; retrying", extra={"platform": self.platform, "error": type(exc).__name__}
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECEIVE_RETRY_MAX)
+                continue
+            return received.pending
+
+    async def process(self, inbound: Inbound) -> None:
+        """Process and deliver whatever waits for this person. A failure is logged, not raised: the event is
+        in the inbox. After a database error it is tried again in the background a few times (the person
+        is waiting); should that fail too, the runner's recovery takes it up."""
+        if not await self._process_once(inbound) and not self._stopping:
+            self.spawn(self._process_later(inbound))
+
+    async def _process_once(self, inbound: Inbound) -> bool:
+        try:
+            person = inbox.person_of(inbound.user)
+            senders = {self.platform: self.sender}
+            await inbox.drain(self.engine, senders, person, retry_transient=self.retry_transient_inline)
+            return True
+        except Exception as exc:
+            log.warning(
+                "event left in the inbox for now", extra={"platform": self.platform, "error": type(exc).__name__}
+            )
+            return False
+
+    async def _process_later(self, inbound: Inbound) -> None:
+        delay = 0.1
+        for _ in range(PROCESS_RETRIES):
+            await asyncio.sleep(delay)
+            if self._stopping or await self._process_once(inbound):
+                return
+            delay = min(delay * 2, RECEIVE_RETRY_MAX)
+
+    async def converse(self, inbound: Inbound, *, persist: bool = False) -> None:
+        """Receive, then process at once (for platforms answered after the work, like Telegram's webhook)."""
+        if await self.receive(inbound, persist=persist):
+            await self.process(inbound)
+
+    # -- background work -------------------------------------------------------------------------------
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._guard(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except Exception as exc:  # logged without the message; the inbox still holds the event
+            log.warning("background work failed", extra={"platform": self.platform, "error": type(exc).__name__})
+
+    async def drain(self) -> None:
+        """Wait for in-flight work (stop uses it, and tests, to know the work is done)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,116 @@
+"""Black-box crash tests: real `backcoach serve` and `backcoach run` processes, the fake Telegram recording
+every send, kill -9 at random moments, restart. Nothing is lost; what repeats stays within the documented
+window (docs/deploy.md: at most the sends in flight at the kill, the outbox's SEND_WORKERS per kill).
+Every wait is on a condition (a count of sends, the backlog read from /metrics), never on elapsed time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from adapters.testing.fake_telegram import TOKEN, FakeTelegram, Fault, text_update
+from bot.bench.crash import BotProcess, reminder_wave, settled, wait_for, wave_env
+from bot.bench.serve import SECRET, free_port
+from scheduler.outbox import SEND_WORKERS
+from tests.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
+
+SEED = int(os.environ.get("BACKCOACH_CRASH_SEED", random.randrange(1 << 30)))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_kill_9_during_a_reminder_wave(fake_tg: FakeTelegram, tmp_path: Path, kind: str) -> None:
+    if kind == "postgresql" and not PG_URL:
+        pytest.skip("needs BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
+    name = ""
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'wave.sqlite3'}"
+    else:
+        name, url = await _fresh_pg_database()
+    try:
+        kills = 2
+        figures = await reminder_wave(fake_tg, TOKEN, url, tmp_path, users=40, kills=kills, rng=random.Random(SEED))
+    finally:
+        if name:
+            await _drop_pg_database(name)
+    print(f"seed={SEED} {figures}")
+    assert figures.lost == 0, figures
+    assert figures.duplicated <= kills * SEND_WORKERS, figures
+
+
+async def _post(url: str, update: dict[str, object]) -> int:
+    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with aiohttp.ClientSession() as session:
+        try:
+            async with session.post(f"{url}/telegram", data=json.dumps(update), headers=headers) as resp:
+                return resp.status
+        except aiohttp.ClientError:
+            return 0  # the process died with the request open
+
+
+def _replies_to(fake: FakeTelegram, chat: int) -> list[str]:
+    return [str(c.params.get("text")) for c in fake.delivered() if str(c.params.get("chat_id")) == str(chat)]
+
+
+def _tries_to(fake: FakeTelegram, chat: int) -> list[str]:
+    return [
+        str(c.params.get("text"))
+        for c in fake.calls
+        if c.method == "sendMessage" and str(c.params.get("chat_id")) == str(chat)
+    ]
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+async def test_kill_9_between_a_tap_and_its_reply(fake_tg: FakeTelegram, tmp_path: Path, command: str) -> None:
+    """The state is saved and the reply is on its way when the process dies: the restarted process sends
+    the reply (after the dead one's lease), once; Telegram's redelivery of the update is dropped."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tap.sqlite3'}"
+    chat = 4242
+    update = text_update(chat, "/start") | {"update_id": 777}
+
+    def start(port: int) -> BotProcess:
+        env = wave_env(port, url, fake_tg.url, TOKEN)
+        if command == "run":  # long polling: no webhook URL
+            env = {k: v for k, v in env.items() if k not in ("TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET")}
+        return BotProcess(env, tmp_path, command=command)
+
+    fake_tg.fail("sendMessage", Fault.slow(3600))  # the platform takes the reply and never answers
+    first = start(free_port())
+    await first.start()
+    if command == "serve":
+        await first.wait_ready()
+        request = asyncio.create_task(_post(first.url, update))
+    else:
+        await wait_for(lambda: any(c.method == "setMyCommands" for c in fake_tg.calls), 60, "run never started")
+        fake_tg.push(update)
+    await wait_for(lambda: len(_tries_to(fake_tg, chat)) >= 1, 60, "the reply never left")
+    await first.kill()  # kill -9 while the reply is in flight
+    if command == "serve":
+        assert await request == 0
+    assert _replies_to(fake_tg, chat) == []  # nothing reached the person yet
+
+    second = start(free_port())
+    await second.start()
+    try:
+        if command == "serve":
+            await second.wait_ready()
+            assert await _post(second.url, update) == 200  # Telegram delivers the unanswered update again
+        else:
+            fake_tg.push(update)  # and so does getUpdates, if the offset was never confirmed
+        await wait_for(lambda: len(_replies_to(fake_tg, chat)) >= 2, 60, "the reply was lost")
+        if command == "serve":
+            await settled(second.url)
+    finally:
+        if command == "serve":
+            await second.stop()
+        else:  # `run` stops gracefully only after its 30 s long poll; nothing here needs that
+            await second.kill()
+    replies = _replies_to(fake_tg, chat)
+    assert "BackCoach" in replies[0]
+    assert len(replies) == len(set(replies)) == 2, replies  # /start's two replies, each once
+    assert len(_tries_to(fake_tg, chat)) <= len(replies) + 1  # plus at most the one in flight at the kill
