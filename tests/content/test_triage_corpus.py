@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-TRIAGE = Path(__file__).resolve().parent.parent / "content" / "triage"
+TRIAGE = Path(__file__).resolve().parents[2] / "content" / "triage"
 FILES = ("tuning.yaml", "heldout.yaml")
 RULES = {
     "crisis",
