@@ -71,6 +71,19 @@ def test_no_text_twice_within_or_across_files() -> None:
             seen[key] = name
 
 
+def test_no_held_out_text_is_in_any_training_file() -> None:
+    """Every other list of labelled texts beside heldout.yaml (e.g. tuning_project.yaml) may be trained on."""
+    held_out = {_key(str(item["text"])) for item in _load("heldout.yaml")}
+    for path in sorted(TRIAGE.glob("*.yaml")):
+        if path.name == "heldout.yaml":
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, list):
+            continue  # term lists, not labelled messages
+        texts = {_key(str(item["text"])) for item in data if isinstance(item, dict) and "text" in item}
+        assert not texts & held_out, f"{path.name} holds held-out texts: {sorted(texts & held_out)[:5]}"
+
+
 def test_every_rule_intent_and_state_is_covered() -> None:
     everything = [item for name in FILES for item in _load(name)]
     rules = Counter(str(item["rule"]) for item in everything)
