@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -31,13 +32,14 @@ from sqlalchemy import select
 
 from adapters import slack_render as render
 from adapters import slack_store
+from adapters.live import StoredLiveMessages
 from adapters.slack_home import home_summary, home_view, wants_timezone_hint
-from adapters.slack_send import SlackSender, map_error, open_dm, post_reply
+from adapters.slack_send import SlackSender, Undelivered, deliver, map_error, open_dm
 from bot.config import Settings
 from bot.engine import Engine
 from bot.storage import repository as repo
 from bot.storage.models import User
-from bot.types import Inbound, InboundKind, Reply, UserRef
+from bot.types import Inbound, InboundKind, Reply, ReplyKind, UserRef
 from bot.wire import replies_to_json
 
 log = logging.getLogger(__name__)
@@ -216,21 +218,40 @@ class SlackAdapter:
         action: str = "",
         event_id: str | None = None,
         hint: bool = False,
+        source: str = "",
+        source_text: str = "",
+        form: dict[str, str] | None = None,
     ) -> None:
+        """One event through the engine, its replies posted, updated or closed at once (the outbox takes
+        what Slack would not). `source` is the tapped message's ts, `source_text` its text."""
         async with self.turn((ref.workspace, ref.user_id)):
             tz = await self.timezone_hint(client, ref.workspace, ref.user_id) if hint else None
-            inbound = Inbound(ref, kind, text=text, action=action, event_id=event_id, timezone_hint=tz)
-            replies = render.order_for_sending(await self.engine.handle(inbound))
-            for index, reply in enumerate(replies):
-                try:
-                    await post_reply(client, ref.chat_id, reply)
-                except Exception as exc:
-                    await self.defer(ref, replies[index:], event_id)
-                    log.warning(
-                        "slack reply deferred to the outbox",
-                        extra={"platform": PLATFORM, "error": type(map_error(exc)).__name__},
-                    )
-                    return
+            inbound = Inbound(
+                ref,
+                kind,
+                text=text,
+                action=action,
+                event_id=event_id,
+                timezone_hint=tz,
+                source=source,
+                form=form or {},
+            )
+            replies = [
+                replace(r, text=source_text) if r.kind is ReplyKind.CLOSE and r.target == source and not r.text else r
+                for r in render.order_for_sending(await self.engine.handle(inbound))
+            ]
+
+            async def toast(words: str) -> None:
+                await client.chat_postEphemeral(channel=ref.chat_id, user=ref.user_id, text=render.escape(words))
+
+            try:
+                await deliver(client, ref, ref.chat_id, replies, self._sender.live, toast=toast)
+            except Undelivered as stopped:
+                await self.defer(ref, stopped.rest, event_id)
+                log.warning(
+                    "slack reply deferred to the outbox",
+                    extra={"platform": PLATFORM, "error": type(map_error(stopped.error)).__name__},
+                )
 
     async def defer(self, ref: UserRef, replies: list[Reply], event_id: str | None) -> None:
         """Replies Slack would not take right now (rate limit, outage) go to the outbox, which retries them:
@@ -296,17 +317,6 @@ async def _tapped(
     container = body.get("container") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
     message = body.get("message") or {}
-    if channel and container.get("message_ts"):  # the tapped message loses its buttons: no second tap
-        label = ((action.get("text") or {}).get("text")) or ""
-        try:
-            await client.chat_update(
-                channel=channel,
-                ts=container["message_ts"],
-                text=message.get("text") or label,
-                blocks=render.answered(message.get("blocks") or [], label),
-            )
-        except Exception:  # cosmetic: the core refuses a second tap anyway, so the answer must still go ahead
-            log.warning("chat.update failed", extra={"platform": PLATFORM})
     chat = channel or await adapter.dm_channel(client, workspace, user_id)
     ref = UserRef(PLATFORM, workspace, user_id, str(chat))
     await adapter.converse(
@@ -315,6 +325,8 @@ async def _tapped(
         InboundKind.BUTTON,
         action=str(action.get("value") or ""),
         event_id=f"action:{user_id}:{action.get('action_ts')}",
+        source=str(container.get("message_ts") or ""),
+        source_text=unescape(str(message.get("text") or "")),
     )
 
 
@@ -382,7 +394,7 @@ def build_slack(settings: Settings, engine: Engine, options: SlackOptions | None
         async def static_token(_workspace: str) -> str | None:
             return bot_token
 
-        sender = SlackSender(outbox_client, static_token)
+        sender = SlackSender(outbox_client, static_token, StoredLiveMessages(engine))
     else:
         if not options.client_id or not options.client_secret:
             raise ValueError("Slack needs SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for OAuth")
@@ -402,5 +414,5 @@ def build_slack(settings: Settings, engine: Engine, options: SlackOptions | None
             bot = await store.async_find_bot(enterprise_id=None, team_id=workspace)
             return bot.bot_token if bot else None
 
-        sender = SlackSender(outbox_client, stored_token)
+        sender = SlackSender(outbox_client, stored_token, StoredLiveMessages(engine))
     return SlackAdapter(engine, app, sender, options, app_token=app_token)

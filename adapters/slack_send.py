@@ -16,7 +16,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
-from bot.types import Reply, UserRef
+from adapters.live import LiveMessages, NoLiveMessages
+from bot.flows.living import compose
+from bot.types import Reply, ReplyKind, UserRef
 from scheduler.sender import Blocked, RetryLater, SendError, TransientError
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,15 @@ TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavaila
 DEFAULT_RETRY_AFTER = 1.0
 
 TokenLookup = Callable[[str], Awaitable[str | None]]
+
+
+class Undelivered(Exception):
+    """A batch stopped at `rest[0]` because of `error`."""
+
+    def __init__(self, rest: list[Reply], error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.rest = rest
+        self.error = error
 
 
 def _header(headers: object, name: str) -> str | None:
@@ -74,16 +85,89 @@ def map_error(exc: Exception) -> SendError:
     return SendError(type(exc).__name__)
 
 
-async def post_reply(client: AsyncWebClient, channel: str, reply: Reply, token: str | None = None) -> None:
-    """One Reply: a message (text + buttons), then its image or document as an uploaded file."""
-    extra: dict[str, Any] = {"token": token} if token else {}
-    if reply.text or reply.buttons:
-        await client.chat_postMessage(channel=channel, **render.message(reply), **extra)
-    for item in (reply.image, reply.document):
-        if item is not None:
-            await client.files_upload_v2(
-                channel=channel, content=item.data, filename=item.filename, title=item.filename, **extra
-            )
+async def post_reply(client: AsyncWebClient, channel: str, reply: Reply, token: str | None = None) -> str | None:
+    """One new message: text and buttons, or a file with the text as its caption (and the buttons, if any,
+    in a message of their own). Returns the ts of the message that carries buttons, if one does."""
+    extra = {"token": token} if token else {}
+    files = [item for item in (reply.image, reply.document) if item is not None]
+    asked: str | None = None
+    if reply.buttons or (reply.text and not files):
+        response = await client.chat_postMessage(channel=channel, **render.message(reply), **extra)
+        asked = str(response.get("ts") or "") or None if reply.buttons else None
+    caption = render.fallback_text(reply) if reply.text and not reply.buttons else None
+    for index, item in enumerate(files):
+        await client.files_upload_v2(
+            channel=channel,
+            content=item.data,
+            filename=item.filename,
+            title=item.filename,
+            initial_comment=caption if index == 0 else None,
+            **extra,
+        )
+    return asked
+
+
+async def deliver(
+    client: AsyncWebClient,
+    user: UserRef,
+    channel: str,
+    replies: list[Reply],
+    live: LiveMessages,
+    token: str | None = None,
+    toast: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    """Post, update and close as the replies' kinds say, then record the live question's ts. A failure
+    raises Undelivered with what was not sent, for the caller to defer or to map."""
+    extra = {"token": token} if token else {}
+    start = await live.get(user)
+    now = start
+    batch = compose(replies)
+    try:
+        for index, reply in enumerate(batch):
+            try:
+                now = await _one(client, channel, reply, start, now, extra, toast)
+            except Exception as exc:
+                raise Undelivered(batch[index:], exc) from exc
+    finally:
+        if now != start:
+            await live.set(user, now)
+
+
+async def _one(
+    client: AsyncWebClient,
+    channel: str,
+    reply: Reply,
+    start: str | None,
+    live: str | None,
+    extra: dict[str, str],
+    toast: Callable[[str], Awaitable[None]] | None,
+) -> str | None:
+    if reply.kind is ReplyKind.TOAST:
+        if toast is not None:
+            await toast(reply.text)
+        return live
+    if reply.kind is ReplyKind.CLOSE:
+        target = reply.target or start
+        if target and reply.text:
+            await _update(client, channel, target, render.closed(reply), extra)
+        return None if target == live else live
+    if reply.kind is ReplyKind.EDIT and not reply.urgent:
+        target = reply.target or live
+        if target and await _update(client, channel, target, render.edited(reply), extra):
+            return target if reply.buttons else (None if target == live else live)
+    asked = await post_reply(client, channel, reply, extra.get("token"))
+    return asked or live
+
+
+async def _update(client: AsyncWebClient, channel: str, ts: str, message: dict, extra: dict[str, str]) -> bool:
+    """chat.update; False when the message cannot be edited (gone, too old), so a new one is posted."""
+    try:
+        await client.chat_update(channel=channel, ts=ts, **message, **extra)
+    except SlackApiError as exc:
+        if str(exc.response.get("error", "")) in {"message_not_found", "cant_update_message", "edit_window_closed"}:
+            return False
+        raise
+    return True
 
 
 async def open_dm(client: AsyncWebClient, user_id: str, token: str | None = None) -> str:
@@ -98,9 +182,10 @@ class SlackSender:
 
     platform = "slack"
 
-    def __init__(self, client: AsyncWebClient, tokens: TokenLookup) -> None:
+    def __init__(self, client: AsyncWebClient, tokens: TokenLookup, live: LiveMessages | None = None) -> None:
         self._client = client
         self._tokens = tokens
+        self.live: LiveMessages = live or NoLiveMessages()
 
     async def send(self, user: UserRef, replies: list[Reply]) -> None:
         try:
@@ -111,10 +196,9 @@ class SlackSender:
             raise Blocked("app_uninstalled")
         try:
             channel = user.chat_id or await open_dm(self._client, user.user_id, token)
-            for reply in render.order_for_sending(replies):
-                await post_reply(self._client, channel, reply, token)
+            await deliver(self._client, user, channel, render.order_for_sending(replies), self.live, token)
         except Exception as exc:
-            error = map_error(exc)
+            error = map_error(exc.error if isinstance(exc, Undelivered) else exc)
             log.warning(
                 "slack send failed", extra={"platform": "slack", "error": type(error).__name__, "code": str(error)}
             )

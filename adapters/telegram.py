@@ -24,15 +24,17 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 from sqlalchemy import select
-from telegram import BotCommand, CallbackQuery, Update
-from telegram.constants import ChatMemberStatus
+from telegram import BotCommand, CallbackQuery, Message, Update
+from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
-from adapters.telegram_render import PLATFORM, Outgoing, Texts, is_private, render, to_inbound
-from adapters.telegram_send import TelegramSender
+from adapters.live import StoredLiveMessages
+from adapters.telegram_render import PLATFORM, Outgoing, Texts, is_private, to_inbound
+from adapters.telegram_send import TelegramSender, Undelivered
 from bot.engine import Engine
+from bot.flows.dispatch import wants_records
 from bot.storage import repository as repo
 from bot.storage.models import User
 from bot.types import Inbound, Reply, UserRef
@@ -169,7 +171,7 @@ class TelegramAdapter:
         self.app: Application = self._build_application()
         self.app.add_handler(TypeHandler(Update, self._on_update))
         self.app.add_error_handler(self._on_error)
-        self._sender = TelegramSender(self.app.bot, self.texts)
+        self._sender = TelegramSender(self.app.bot, self.texts, StoredLiveMessages(engine))
         self._runner: web.AppRunner | None = None
         self.webhook_port: int | None = None
 
@@ -313,31 +315,27 @@ class TelegramAdapter:
         if not is_private(update):
             await self._refuse_group(update)
             return
-        # A tap's spinner and old keyboard are settled while the core runs (they do not depend on it), and
-        # before the replies go out, so the person still sees them in order.
-        settling = asyncio.ensure_future(self._settle(update.callback_query)) if update.callback_query else None
-        try:
-            inbound = to_inbound(update, self.engine.clock.now(), find_zone)
-            replies = await self.engine.handle(inbound) if inbound is not None else []
-        finally:
-            if settling is not None:
-                await settling
-        if inbound is not None:
-            await self._deliver(inbound, replies)
-
-    async def _settle(self, query: CallbackQuery) -> None:
-        """Stop the button's spinner and take the keyboard away, so an old question cannot be answered."""
-        try:
-            await query.answer()
-        except TelegramError as exc:
-            log.debug("answerCallbackQuery failed", extra={"error": type(exc).__name__})
-        message = query.message
-        if message is None:
+        query = update.callback_query
+        inbound = to_inbound(update, self.engine.clock.now(), find_zone)
+        if inbound is None:
+            if query is not None:
+                await self._answer(query, "")
             return
+        if wants_records(inbound):  # an export or the history takes a moment: say the bot is on it
+            await self._typing(inbound.user.chat_id)
         try:
-            await self.app.bot.edit_message_reply_markup(message.chat.id, message.message_id, reply_markup=None)
-        except TelegramError as exc:  # e.g. "message is not modified" on a second tap
-            log.debug("editMessageReplyMarkup failed", extra={"error": type(exc).__name__})
+            replies = await self.engine.handle(inbound)
+        except BaseException:
+            if query is not None:  # the spinner still stops; Telegram's redelivery is the retry
+                await self._answer(query, "")
+            raise
+        await self._deliver(inbound, replies, query)
+
+    async def _typing(self, chat_id: str) -> None:
+        try:
+            await self.app.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        except TelegramError as exc:  # cosmetic
+            log.debug("sendChatAction failed", extra={"error": type(exc).__name__})
 
     async def _refuse_group(self, update: Update) -> None:
         """BackCoach talks about health: it works in private chats only, and never runs the core here."""
@@ -364,26 +362,48 @@ class TelegramAdapter:
             ref = UserRef(PLATFORM, "", str(change.from_user.id), str(change.chat.id))
             await self._set_inactive(ref)
 
-    async def _deliver(self, inbound: Inbound, replies: list[Reply]) -> None:
-        """Send in order, at once. Short 429s are sat out; what still fails goes to the outbox."""
-        for index, reply in enumerate(replies):
-            try:
-                for item in render(reply, self.texts):
-                    await self._send_with_retry(inbound.user.chat_id, item)
-            except Blocked:
-                await self._set_inactive(inbound.user)
-                return
-            except (RetryLater, TransientError) as exc:
-                await self._to_outbox(inbound, replies[index:], exc)
-                return
-            except SendError:
-                log.warning("telegram reply not sent", extra={"reply": index})
+    async def _deliver(self, inbound: Inbound, replies: list[Reply], query: CallbackQuery | None = None) -> None:
+        """Send in order, at once. Short 429s are sat out; what still fails goes to the outbox. A tap is
+        answered with the replies' toast, if any (retried like any send), or silently."""
+        answered = False
 
-    async def _send_with_retry(self, chat_id: str, item: Outgoing) -> None:
+        async def toast(text: str) -> None:
+            nonlocal answered
+            if query is not None and not answered:
+                answered = True
+                await self._answer(query, text)
+
+        rest = replies
+        while rest:
+            try:
+                await self._sender.deliver(inbound.user, rest, self._send_with_retry, toast)
+                rest = []
+            except Undelivered as stopped:
+                if isinstance(stopped.error, Blocked):
+                    await self._set_inactive(inbound.user)
+                    break
+                if isinstance(stopped.error, RetryLater | TransientError):
+                    await self._to_outbox(inbound, stopped.rest, stopped.error)
+                    break
+                log.warning("telegram reply not sent", extra={"error": type(stopped.error).__name__})
+                rest = stopped.rest[1:]
+        if query is not None and not answered:
+            await self._answer(query, "")
+
+    async def _answer(self, query: CallbackQuery, text: str) -> None:
+        """answerCallbackQuery stops the button's spinner; a failure is retried once, then let go (the
+        person's answer has already been handled)."""
+        try:
+            await self._send_with_retry(
+                str(query.from_user.id), Outgoing("answerCallbackQuery", text, query_id=query.id)
+            )
+        except SendError as exc:
+            log.debug("answerCallbackQuery failed", extra={"error": type(exc).__name__})
+
+    async def _send_with_retry(self, chat_id: str, item: Outgoing) -> Message | bool | None:
         for attempt in range(2):
             try:
-                await self._sender.call(chat_id, item)
-                return
+                return await self._sender.call(chat_id, item)
             except RetryLater as exc:
                 if attempt or exc.retry_after > self.config.inline_retry_wait:
                     raise
@@ -392,6 +412,7 @@ class TelegramAdapter:
                 if attempt:
                     raise
                 await asyncio.sleep(0.5)
+        return None
 
     async def _to_outbox(self, inbound: Inbound, rest: list[Reply], exc: SendError) -> None:
         """Replies Telegram would not take now are not lost: the outbox retries them with backoff."""

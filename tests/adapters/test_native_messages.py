@@ -14,11 +14,12 @@ from adapters.slack import SlackOptions, build_slack
 from adapters.telegram import TelegramAdapter
 from bot.engine import Engine
 from content.loader import Content
-from tests.fake_slack import FakeSlack
-from tests.fake_telegram import FakeTelegram, Person
-from tests.native_journeys import Driver, SlackDriver, TelegramDriver, full_session, mixed_journey
-from tests.slack_client import SlackSide, fake_slack, serve, slack_settings  # noqa: F401  (fixture `fake`)
-from tests.test_telegram import config
+from adapters.testing.fake_slack import FakeSlack
+from adapters.testing.fake_telegram import FakeTelegram, Person
+from tests.adapters.native_journeys import Driver, SlackDriver, TelegramDriver, full_session, mixed_journey
+from adapters.testing.slack_client import SlackSide, serve, slack_settings
+from tests.adapters.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
+from tests.adapters.test_telegram import config
 
 TG_USER = 4242
 TEAM, SLACK_USER = "T1", "U1"

@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 
 from bot.engine import Engine
 from scheduler import outbox
-from tests.fake_slack import FakeSlack
-from tests.fake_telegram import Call, FakeTelegram, Person, callback_update
-from tests.slack_client import SlackSide
+from adapters.testing.fake_slack import FakeSlack
+from adapters.testing.fake_telegram import Call, FakeTelegram, Person, callback_update
+from adapters.testing.slack_client import SlackSide
 
 TG_SENDS = {"sendMessage", "sendPhoto", "sendDocument"}
 TG_EDITS = {"editMessageText", "editMessageReplyMarkup", "editMessageCaption"}
@@ -137,6 +137,7 @@ class SlackDriver:
     def __init__(self, side: SlackSide, fake: FakeSlack, engine: Engine, team: str, user: str) -> None:
         self.side, self.fake, self.engine, self.team, self.user = side, fake, engine, team, user
         self.channel = f"D{user}"
+        self._closes: set[int] = set()
         self.shown: dict[str, Shown] = {}
         self.counts = Counts()
         self._seen = 0
@@ -158,6 +159,9 @@ class SlackDriver:
                 self.shown[call.response["ts"]] = Shown(call.args.get("text", ""), buttons, self._order, call.args)
             elif call.method == "chat.update" and call.response.get("ok"):
                 self.counts.edits += 1
+                old = self.shown.get(str(call.args["ts"]))
+                if old is not None and old.text == call.args.get("text") and not buttons:
+                    self._closes.add(id(call))  # a question closed: nothing new to read
                 self.shown[str(call.args["ts"])] = Shown(call.args.get("text", ""), buttons, self._order, call.args)
             elif call.method == "files.completeUploadExternal":
                 self.counts.messages += 1
@@ -208,7 +212,10 @@ class SlackDriver:
                 }
             ],
         }
-        await self.side.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        response = await self.side.post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
+        assert response.status == 200, response
 
     async def advance(self, delta: timedelta) -> None:
         self.engine.clock.advance(delta)  # type: ignore[attr-defined]
@@ -223,7 +230,9 @@ class SlackDriver:
 
     def texts(self) -> str:
         return "\n".join(
-            str(c.args.get("text", "")) for c in self._last if c.method in {"chat.postMessage", "chat.update"}
+            str(c.args.get("text", ""))
+            for c in self._last
+            if c.method in {"chat.postMessage", "chat.update"} and id(c) not in self._closes
         )
 
     def stale_keyboards(self) -> list[Shown]:
