@@ -25,18 +25,20 @@ from aiohttp import web
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
+from adapters import slack_modal, slack_store
 from adapters import slack_render as render
-from adapters import slack_store
 from adapters.live import StoredLiveMessages
-from adapters.slack_home import home_summary, home_view, wants_timezone_hint
+from adapters.slack_home import HOME_ACTION_PREFIX, home_summary, home_view, settings_values, wants_timezone_hint
 from adapters.slack_send import SlackSender, Undelivered, deliver, map_error, open_dm
 from bot.config import Settings
 from bot.engine import Engine
+from bot.flows import settings as settings_flow
 from bot.storage import repository as repo
 from bot.storage.models import User
 from bot.types import Inbound, InboundKind, Reply, ReplyKind, UserRef
@@ -295,6 +297,23 @@ def _register(app: AsyncApp, adapter: SlackAdapter) -> None:
         await ack()
         await adapter.dispatch(_tapped(adapter, body, context, client))
 
+    @app.action(re.compile(f"^{HOME_ACTION_PREFIX}(today|pause|settings)$"))
+    async def on_home_button(ack: Any, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        await ack()
+        await adapter.dispatch(_home_tapped(adapter, body, context, client))
+
+    @app.view(slack_modal.CALLBACK_ID)
+    async def on_settings_saved(
+        ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        form = slack_modal.form_of(view)
+        errors = settings_flow.form_errors(form, adapter.engine.content)
+        if errors:  # shown under the fields; the modal stays open
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        await adapter.dispatch(_submitted(adapter, body, view, context, client, form))
+
     @app.command(COMMAND)
     async def on_command(ack: Any, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
@@ -335,6 +354,16 @@ async def _commanded(
 ) -> None:
     user_id = str(body["user_id"])
     workspace = _team(body, context)
+    channel = str(body.get("channel_id") or "")
+    if channel and not channel.startswith("D"):  # typed in a channel: the answer is private, in the DM
+        try:
+            pointer = adapter.engine.content.msg("slack.channel_pointer")
+            await client.chat_postEphemeral(channel=channel, user=user_id, text=pointer)
+        except Exception:  # the bot may not be in that channel; the DM still answers
+            log.info("ephemeral pointer not posted", extra={"platform": PLATFORM})
+    words = command_text(str(body.get("text") or ""))
+    if words.split()[0].lower() == "/settings" and await _open_settings(adapter, client, workspace, user_id, body):
+        return
     chat = await adapter.dm_channel(client, workspace, user_id)
     ref = UserRef(PLATFORM, workspace, user_id, chat)
     await adapter.converse(
@@ -345,6 +374,59 @@ async def _commanded(
         event_id=f"command:{body.get('trigger_id')}",
         hint=True,
     )
+
+
+async def _open_settings(
+    adapter: SlackAdapter, client: AsyncWebClient, workspace: str, user_id: str, body: dict[str, Any]
+) -> bool:
+    """The settings modal, filled in; False (the DM's settings questions instead) before onboarding."""
+    values = await settings_values(adapter.engine, workspace, user_id)
+    trigger = body.get("trigger_id")
+    if values is None or not trigger:
+        return False
+    await client.views_open(trigger_id=trigger, view=slack_modal.settings_modal(values, adapter.engine.content))
+    return True
+
+
+async def _home_tapped(
+    adapter: SlackAdapter, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """App Home's buttons: start now and pause run in the DM like their commands; settings opens the modal."""
+    what = str(body["actions"][0]["action_id"]).removeprefix(HOME_ACTION_PREFIX)
+    user_id = str(body["user"]["id"])
+    workspace = _team(body, context)
+    if what == "settings" and await _open_settings(adapter, client, workspace, user_id, body):
+        return
+    chat = await adapter.dm_channel(client, workspace, user_id)
+    await adapter.converse(
+        client,
+        UserRef(PLATFORM, workspace, user_id, chat),
+        InboundKind.BUTTON,
+        action=f"g:g.{what}",
+        event_id=f"home:{user_id}:{body['actions'][0].get('action_ts')}",
+        hint=True,
+    )
+
+
+async def _submitted(
+    adapter: SlackAdapter,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    form: dict[str, str],
+) -> None:
+    user_id = str(body["user"]["id"])
+    workspace = _team(body, context)
+    chat = await adapter.dm_channel(client, workspace, user_id)
+    await adapter.converse(
+        client,
+        UserRef(PLATFORM, workspace, user_id, chat),
+        InboundKind.FORM,
+        form=form,
+        event_id=f"view:{view.get('id')}:{view.get('hash')}",
+    )
+    await _publish_home(adapter, client, workspace, user_id)
 
 
 async def _publish_home(adapter: SlackAdapter, client: AsyncWebClient, workspace: str, user_id: str) -> None:
@@ -407,7 +489,17 @@ def build_slack(settings: Settings, engine: Engine, options: SlackOptions | None
             installation_store=store,
             state_store=slack_store.state_store(engine.db),
         )
-        app = AsyncApp(**common, oauth_settings=oauth)
+        # Bolt's default authorize calls auth.test on every event; cached, it is asked once per token.
+        authorize = AsyncInstallationStoreAuthorize(
+            installation_store=store,
+            client_id=options.client_id,
+            client_secret=options.client_secret.get_secret_value(),
+            logger=logging.getLogger("slack_bolt.authorize"),
+            bot_only=True,
+            cache_enabled=True,
+            client=client,
+        )
+        app = AsyncApp(**common, oauth_settings=oauth, authorize=authorize, installation_store_bot_only=True)
         app.enable_token_revocation_listeners()
 
         async def stored_token(workspace: str) -> str | None:

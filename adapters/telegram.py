@@ -33,6 +33,7 @@ from telegram.request import HTTPXRequest
 from adapters.live import StoredLiveMessages
 from adapters.telegram_render import PLATFORM, Outgoing, Texts, is_private, to_inbound
 from adapters.telegram_send import TelegramSender, Undelivered
+from bot.config import telegram_api_root
 from bot.engine import Engine
 from bot.flows.dispatch import wants_records
 from bot.storage import repository as repo
@@ -199,7 +200,7 @@ class TelegramAdapter:
             .job_queue(None)
         )
         if cfg.api_base_url:
-            root = cfg.api_base_url.rstrip("/")
+            root = telegram_api_root(cfg.api_base_url)  # ".../bot" (PTB's own form) or the server's root
             builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
         if cfg.webhook_url:
             builder = builder.updater(None)

@@ -11,6 +11,7 @@ class InboundKind(StrEnum):
     COMMAND = "command"
     BUTTON = "button"
     SYSTEM = "system"  # timers and check-ins delivered from the outbox
+    FORM = "form"  # a submitted form (Slack's settings modal): `Inbound.form` holds its fields
 
 
 @dataclass(frozen=True, slots=True)

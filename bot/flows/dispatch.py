@@ -131,6 +131,13 @@ def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
     view = out.view
     if event.kind is InboundKind.SYSTEM:
         return _system(out, event, now, content)
+    if event.kind is InboundKind.FORM:
+        if not view.profile.onboarded:
+            out.say(content.msg("start.setup_first"))
+            return (
+                onboarding.start(out, content, event.timezone_hint) if view.conversation.flow != "onboarding" else out
+            )
+        return settings.apply_form(out, event.form, content)
     if event.kind is InboundKind.BUTTON:
         token, _, action = event.action.partition(":")
         if token == "g" or (token.startswith("g") and token[1:].isdigit()):  # "g12:" says which message

@@ -72,25 +72,57 @@ async def test_telegram_full_session_counted(telegram: TelegramDriver, content: 
     await onboard_telegram(telegram, content)
     counts = await full_session(telegram)
     report("telegram", "full session", telegram, counts)
-    assert counts.messages + counts.edits > 0
+    assert counts.messages <= 15 < counts.edits  # a few living messages; the rest are edits in place
+    assert not telegram.stale_keyboards()
 
 
 async def test_slack_full_session_counted(slack: SlackDriver, content: Content) -> None:
     await onboard_slack(slack, content)
     counts = await full_session(slack)
     report("slack", "full session", slack, counts)
-    assert counts.messages + counts.edits > 0
+    assert counts.messages <= 15 < counts.edits  # a few living messages; the rest are edits in place
+    assert not slack.stale_keyboards()
 
 
 async def test_telegram_mixed_journey_leaves_no_stale_keyboard(telegram: TelegramDriver, content: Content) -> None:
     await onboard_telegram(telegram, content)
     await mixed_journey(telegram)
     report("telegram", "mixed journey", telegram, telegram.counts)
-    assert telegram.counts.messages > 0
+    assert telegram.counts.edits > 0
+    assert not telegram.stale_keyboards(), telegram.stale_keyboards()
 
 
 async def test_slack_mixed_journey_leaves_no_stale_keyboard(slack: SlackDriver, content: Content) -> None:
     await onboard_slack(slack, content)
     await mixed_journey(slack)
     report("slack", "mixed journey", slack, slack.counts)
-    assert slack.counts.messages > 0
+    assert slack.counts.edits > 0
+    assert not slack.stale_keyboards(), slack.stale_keyboards()
+
+
+async def test_telegram_toast_colours_and_typing(
+    telegram: TelegramDriver, fake_tg: FakeTelegram, content: Content
+) -> None:
+    await onboard_telegram(telegram, content)
+    await telegram.say("/settings")
+    await telegram.tap(content.msg("settings.days"))
+    mark = len(fake_tg.calls)
+    await telegram.tap(content.msg("days.weekdays"))
+    answers = [c for c in fake_tg.requests(mark) if c.method == "answerCallbackQuery"]
+    assert [a.params.get("text") for a in answers] == [content.msg("toast.saved")]  # a setting changed: a toast
+
+    await telegram.say("/today")
+    while "Yes" in telegram.labels():
+        await telegram.tap("No")
+    await telegram.tap("3")
+    await telegram.tap("Start")
+    markup = telegram.person.fake.shown[max(telegram.shown, key=lambda m: telegram.shown[m].order)][1]
+    styles = {b["text"]: b.get("style") for row in markup["inline_keyboard"] for b in row}
+    assert styles == {"Done": "success", "Skip": None, "This hurts": "danger"}  # labels say it without colour
+
+    mark = len(fake_tg.calls)
+    await telegram.say("/stop")
+    await telegram.say("/export")
+    methods = fake_tg.methods(mark)
+    assert "sendChatAction" in methods and methods.index("sendChatAction") < methods.index("sendDocument")
+    assert fake_tg.requests(mark)[methods.index("sendChatAction")].params["action"] == "typing"
