@@ -499,7 +499,12 @@ def build_slack(settings: Settings, engine: Engine, options: SlackOptions | None
             cache_enabled=True,
             client=client,
         )
-        app = AsyncApp(**common, oauth_settings=oauth, authorize=authorize, installation_store_bot_only=True)
+        app = AsyncApp(  # Bolt takes an AsyncAuthorize here too, though its hint names only the callable form
+            **common,
+            oauth_settings=oauth,
+            authorize=authorize,  # type: ignore[arg-type]
+            installation_store_bot_only=True,
+        )
         app.enable_token_revocation_listeners()
 
         async def stored_token(workspace: str) -> str | None:

@@ -88,7 +88,7 @@ def map_error(exc: Exception) -> SendError:
 async def post_reply(client: AsyncWebClient, channel: str, reply: Reply, token: str | None = None) -> str | None:
     """One new message: text and buttons, or a file with the text as its caption (and the buttons, if any,
     in a message of their own). Returns the ts of the message that carries buttons, if one does."""
-    extra = {"token": token} if token else {}
+    extra: dict[str, Any] = {"token": token} if token else {}
     files = [item for item in (reply.image, reply.document) if item is not None]
     asked: str | None = None
     if reply.buttons or (reply.text and not files):
@@ -118,7 +118,7 @@ async def deliver(
 ) -> None:
     """Post, update and close as the replies' kinds say, then record the live question's ts. A failure
     raises Undelivered with what was not sent, for the caller to defer or to map."""
-    extra = {"token": token} if token else {}
+    extra: dict[str, Any] = {"token": token} if token else {}
     start = await live.get(user)
     now = start
     batch = compose(replies)
@@ -139,7 +139,7 @@ async def _one(
     reply: Reply,
     start: str | None,
     live: str | None,
-    extra: dict[str, str],
+    extra: dict[str, Any],
     toast: Callable[[str], Awaitable[None]] | None,
 ) -> str | None:
     if reply.kind is ReplyKind.TOAST:
@@ -159,7 +159,9 @@ async def _one(
     return asked or live
 
 
-async def _update(client: AsyncWebClient, channel: str, ts: str, message: dict, extra: dict[str, str]) -> bool:
+async def _update(
+    client: AsyncWebClient, channel: str, ts: str, message: dict[str, Any], extra: dict[str, Any]
+) -> bool:
     """chat.update; False when the message cannot be edited (gone, too old), so a new one is posted."""
     try:
         await client.chat_update(channel=channel, ts=ts, **message, **extra)

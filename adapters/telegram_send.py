@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from telegram import Bot, InputFile, Message
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
@@ -163,9 +163,10 @@ class TelegramSender:
         if item.method == "answerCallbackQuery":
             assert item.query_id is not None
             return await self.bot.answer_callback_query(item.query_id, text=item.text or None)
+        inline = item.markup if isinstance(item.markup, InlineKeyboardMarkup) else None
         if item.method == "editMessageText":
             return await self.bot.edit_message_text(
-                item.text, chat_id, item.message_id, parse_mode=ParseMode.HTML, reply_markup=item.markup
+                item.text, chat_id, item.message_id, parse_mode=ParseMode.HTML, reply_markup=inline
             )
         if item.method == "editMessageReplyMarkup":
             return await self.bot.edit_message_reply_markup(chat_id, item.message_id, reply_markup=None)
