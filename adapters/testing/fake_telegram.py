@@ -217,13 +217,13 @@ class FakeTelegram:
             return BOT
         if method in {"sendMessage", "sendPhoto", "sendDocument", "editMessageReplyMarkup", "editMessageText"}:
             chat_id = int(params["chat_id"])
-            message = {
-                "message_id": int(params.get("message_id") or next(self._message_ids)),
+            mid = int(params.get("message_id") or next(self._message_ids))
+            message: dict[str, Any] = {
+                "message_id": mid,
                 "date": 1772434800,
                 "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
                 "from": BOT,
             }
-            mid = message["message_id"]
             old_text = self.shown.get(mid, ("", None))[0]
             text = params.get("text", old_text) if method != "editMessageReplyMarkup" else old_text
             self.shown[mid] = (text if method != "sendPhoto" else params.get("caption", ""), params.get("reply_markup"))

@@ -9,7 +9,6 @@ from bot.flows.common import Outcome, answer_of, go, reset
 from bot.state import UserView
 from bot.types import Button, Inbound
 from content.loader import Content
-from scheduler.zones import parse_local_time
 
 FLOW = "settings"
 
@@ -141,8 +140,7 @@ FORM_FIELDS = ("time", "days", "quiet_start", "quiet_end", "exercises")
 
 
 def _form_time(value: str) -> str | None:
-    parsed = parse_local_time(value) if value.strip() else None
-    return f"{parsed:%H:%M}" if parsed else None
+    return preferences.clock_time(value)
 
 
 def _form_days(value: str) -> int | None:

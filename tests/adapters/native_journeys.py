@@ -14,11 +14,11 @@ from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from bot.engine import Engine
-from scheduler import outbox
 from adapters.testing.fake_slack import FakeSlack
 from adapters.testing.fake_telegram import Call, FakeTelegram, Person, callback_update
 from adapters.testing.slack_client import SlackSide
+from bot.engine import Engine
+from scheduler import outbox
 
 TG_SENDS = {"sendMessage", "sendPhoto", "sendDocument"}
 TG_EDITS = {"editMessageText", "editMessageReplyMarkup", "editMessageCaption"}

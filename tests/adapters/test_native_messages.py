@@ -12,12 +12,12 @@ import pytest
 
 from adapters.slack import SlackOptions, build_slack
 from adapters.telegram import TelegramAdapter
-from bot.engine import Engine
-from content.loader import Content
 from adapters.testing.fake_slack import FakeSlack
 from adapters.testing.fake_telegram import FakeTelegram, Person
+from adapters.testing.slack_client import serve, slack_settings
+from bot.engine import Engine
+from content.loader import Content
 from tests.adapters.native_journeys import Driver, SlackDriver, TelegramDriver, full_session, mixed_journey
-from adapters.testing.slack_client import SlackSide, serve, slack_settings
 from tests.adapters.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
 from tests.adapters.test_telegram import config
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from adapters.telegram import TelegramAdapter
+from adapters.testing.fake_telegram import TOKEN, FakeTelegram
 from bot.check_config import check
 from bot.config import Settings, telegram_api_root
 from bot.engine import Engine
-from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.test_telegram import config
+from tests.adapters.test_telegram import config
 
 
 @pytest.mark.parametrize("suffix", ["", "/", "/bot", "/bot/"])

@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from adapters.slack import SlackOptions, build_slack
+from adapters.testing.fake_slack import FakeSlack
+from adapters.testing.slack_client import SlackSide, serve, slack_settings
 from bot.engine import Engine
 from bot.storage.models import User
 from content.loader import Content
-from tests.fake_slack import FakeSlack
-from tests.slack_client import SlackSide, fake_slack, serve, slack_settings  # noqa: F401  (fixture `fake`)
-from tests.test_slack import DM, TEAM, USER, onboard
+from tests.adapters.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
+from tests.adapters.test_slack import DM, TEAM, USER, onboard
 
 
 async def user_row(engine: Engine) -> User | None:
