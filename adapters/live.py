@@ -6,11 +6,16 @@ sender reads the id before a batch of replies and records the new one after, thr
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.engine import Engine
 from bot.storage import repository as repo
 from bot.types import UserRef
+
+log = logging.getLogger(__name__)
 
 
 class LiveMessages(Protocol):
@@ -19,16 +24,27 @@ class LiveMessages(Protocol):
 
 
 class StoredLiveMessages:
-    """The ids on the person's user row, each read or write its own short transaction."""
+    """The ids on the person's user row, each read or write its own short transaction.
+
+    Cosmetic by nature: if the database cannot be reached here, the replies still go out (a tap's edit names
+    its message itself; only an old keyboard may stay), because the event is already committed and a failure
+    now would lose them."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def get(self, user: UserRef) -> str | None:
-        return await self.engine.transaction(lambda db: repo.live_message(db, user))
+        try:
+            return await self.engine.transaction(lambda db: repo.live_message(db, user))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("live message id not read", extra={"platform": user.platform, "error": type(exc).__name__})
+            return None
 
     async def set(self, user: UserRef, message_id: str | None) -> None:
-        await self.engine.transaction(lambda db: repo.set_live_message(db, user, message_id))
+        try:
+            await self.engine.transaction(lambda db: repo.set_live_message(db, user, message_id))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("live message id not kept", extra={"platform": user.platform, "error": type(exc).__name__})
 
 
 class NoLiveMessages:
