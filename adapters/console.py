@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.engine import Engine
-from bot.types import Attachment, Inbound, InboundKind, Reply, UserRef
+from bot.types import Attachment, Inbound, InboundKind, Reply, ReplyKind, UserRef
 from scheduler.runner import tick
 
 CONSOLE_USER = UserRef(platform="console", workspace="", user_id="local", chat_id="local")
@@ -79,6 +79,8 @@ class ConsoleSender:
 
     async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         for reply in replies:
+            if reply.kind is ReplyKind.CLOSE:  # a transcript only grows: an old question needs no closing
+                continue
             self._write(render(reply))
             if reply.buttons:
                 self.last_buttons = [(b.label, b.action) for b in reply.buttons]

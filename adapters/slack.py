@@ -22,17 +22,20 @@ from aiohttp import web
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters import slack_modal, slack_store
 from adapters import slack_render as render
-from adapters import slack_store
 from adapters.base import ConversationAdapter
-from adapters.slack_home import home_summary, home_view, wants_timezone_hint
+from adapters.live import StoredLiveMessages, Tap
+from adapters.slack_home import HOME_ACTION_PREFIX, home_summary, home_view, settings_values, wants_timezone_hint
 from adapters.slack_send import SlackSender, open_dm
 from bot.config import Settings
 from bot.engine import Engine
+from bot.flows import settings as settings_flow
 from bot.logging_setup import quiet_libraries
 from bot.types import Inbound, InboundKind, UserRef
 
@@ -185,19 +188,39 @@ class SlackAdapter(ConversationAdapter):
         event_id: str | None = None,
         hint: bool = False,
         before: Coroutine[Any, Any, None] | None = None,
+        source: str = "",
+        source_text: str = "",
+        form: dict[str, str] | None = None,
+        after: Coroutine[Any, Any, None] | None = None,
     ) -> None:
         """Into the inbox before the ack (a database error raises: Bolt answers 500 and Slack retries), then
-        the work after it: `before` (e.g. taking the tapped buttons away), the time-zone hint, the engine."""
-        inbound = Inbound(ref, kind, text=text, action=action, event_id=event_id)
+        the work after it: `before`, the time-zone hint, the engine. `source` is the tapped message's ts,
+        `source_text` its text (a tap's toast and close need them while it is answered here)."""
+        inbound = Inbound(ref, kind, text=text, action=action, event_id=event_id, source=source, form=form or {})
         pending = await self.receive(inbound)
         if not pending:
-            if before is not None:
-                before.close()
+            for work in (before, after):
+                if work is not None:
+                    work.close()
             return
-        self.dispatch(self._work(client, inbound, hint, before))
+        tap: Tap | None = None
+        if kind is InboundKind.BUTTON and ref.chat_id:
+
+            async def toast(words: str) -> None:
+                if words:
+                    await client.chat_postEphemeral(channel=ref.chat_id, user=ref.user_id, text=render.escape(words))
+
+            tap = Tap(toast, source_text=source_text)
+        self.dispatch(self._work(client, inbound, hint, before, tap, after))
 
     async def _work(
-        self, client: AsyncWebClient, inbound: Inbound, hint: bool, before: Coroutine[Any, Any, None] | None
+        self,
+        client: AsyncWebClient,
+        inbound: Inbound,
+        hint: bool,
+        before: Coroutine[Any, Any, None] | None,
+        tap: Tap | None = None,
+        after: Coroutine[Any, Any, None] | None = None,
     ) -> None:
         if before is not None:
             await before
@@ -205,7 +228,15 @@ class SlackAdapter(ConversationAdapter):
             tz = await self.timezone_hint(client, inbound.user.workspace, inbound.user.user_id)
             if tz:
                 await self.engine.add_hint(inbound, tz)
-        await self.process(inbound)
+        if tap is not None:
+            self._sender.taps.open(inbound.user, tap)
+        try:
+            await self.process(inbound)
+        finally:
+            if tap is not None:
+                self._sender.taps.close(inbound.user, tap)
+        if after is not None:
+            await after
 
 
 def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
@@ -234,6 +265,23 @@ def _register(app: AsyncApp, adapter: SlackAdapter) -> None:
         await _tapped(adapter, body, context, client)
         await ack()
 
+    @app.action(re.compile(f"^{HOME_ACTION_PREFIX}(today|pause|settings)$"))
+    async def on_home_button(ack: Any, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        await _home_tapped(adapter, body, context, client)  # into the inbox (or the modal opened) before the ack
+        await ack()
+
+    @app.view(slack_modal.CALLBACK_ID)
+    async def on_settings_saved(
+        ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        form = slack_modal.form_of(view)
+        errors = settings_flow.form_errors(form, adapter.engine.content)
+        if errors:  # shown under the fields; the modal stays open
+            await ack(response_action="errors", errors=errors)
+            return
+        await _submitted(adapter, body, view, context, client, form)  # into the inbox before the ack
+        await ack()
+
     @app.command(COMMAND)
     async def on_command(ack: Any, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await _commanded(adapter, body, context, client)
@@ -255,6 +303,7 @@ async def _tapped(
     workspace = _team(body, context)
     container = body.get("container") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    message = body.get("message") or {}
     chat = str(channel or adapter.known_dm(workspace, user_id))
     ref = UserRef(PLATFORM, workspace, user_id, chat)
     await adapter.accept(
@@ -263,27 +312,9 @@ async def _tapped(
         InboundKind.BUTTON,
         action=str(action.get("value") or ""),
         event_id=f"action:{user_id}:{action.get('action_ts')}",
-        before=_answered(client, body, action, channel),
+        source=str(container.get("message_ts") or ""),
+        source_text=unescape(str(message.get("text") or "")),
     )
-
-
-async def _answered(client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any], channel: Any) -> None:
-    """The tapped message loses its buttons, so it cannot be answered twice (cosmetic: the core refuses a
-    second tap anyway, so a failure here never holds up the answer)."""
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    if not (channel and container.get("message_ts")):
-        return
-    label = ((action.get("text") or {}).get("text")) or ""
-    try:
-        await client.chat_update(
-            channel=channel,
-            ts=container["message_ts"],
-            text=message.get("text") or label,
-            blocks=render.answered(message.get("blocks") or [], label),
-        )
-    except Exception:
-        log.warning("chat.update failed", extra={"platform": PLATFORM})
 
 
 async def _commanded(
@@ -291,6 +322,16 @@ async def _commanded(
 ) -> None:
     user_id = str(body["user_id"])
     workspace = _team(body, context)
+    channel = str(body.get("channel_id") or "")
+    if channel and not channel.startswith("D"):  # typed in a channel: the answer is private, in the DM
+        try:
+            pointer = adapter.engine.content.msg("slack.channel_pointer")
+            await client.chat_postEphemeral(channel=channel, user=user_id, text=pointer)
+        except Exception:  # the bot may not be in that channel; the DM still answers
+            log.info("ephemeral pointer not posted", extra={"platform": PLATFORM})
+    words = command_text(str(body.get("text") or ""))
+    if words.split()[0].lower() == "/settings" and await _open_settings(adapter, client, workspace, user_id, body):
+        return
     ref = UserRef(PLATFORM, workspace, user_id, adapter.known_dm(workspace, user_id))
     await adapter.accept(
         client,
@@ -299,6 +340,57 @@ async def _commanded(
         text=command_text(str(body.get("text") or "")),
         event_id=f"command:{body.get('trigger_id')}",
         hint=True,
+    )
+
+
+async def _open_settings(
+    adapter: SlackAdapter, client: AsyncWebClient, workspace: str, user_id: str, body: dict[str, Any]
+) -> bool:
+    """The settings modal, filled in; False (the DM's settings questions instead) before onboarding."""
+    values = await settings_values(adapter.engine, workspace, user_id)
+    trigger = body.get("trigger_id")
+    if values is None or not trigger:
+        return False
+    await client.views_open(trigger_id=trigger, view=slack_modal.settings_modal(values, adapter.engine.content))
+    return True
+
+
+async def _home_tapped(
+    adapter: SlackAdapter, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """App Home's buttons: start now and pause run in the DM like their commands; settings opens the modal."""
+    what = str(body["actions"][0]["action_id"]).removeprefix(HOME_ACTION_PREFIX)
+    user_id = str(body["user"]["id"])
+    workspace = _team(body, context)
+    if what == "settings" and await _open_settings(adapter, client, workspace, user_id, body):
+        return
+    await adapter.accept(
+        client,
+        UserRef(PLATFORM, workspace, user_id, adapter.known_dm(workspace, user_id)),
+        InboundKind.BUTTON,
+        action=f"g:g.{what}",
+        event_id=f"home:{user_id}:{body['actions'][0].get('action_ts')}",
+        hint=True,
+    )
+
+
+async def _submitted(
+    adapter: SlackAdapter,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    form: dict[str, str],
+) -> None:
+    user_id = str(body["user"]["id"])
+    workspace = _team(body, context)
+    await adapter.accept(
+        client,
+        UserRef(PLATFORM, workspace, user_id, adapter.known_dm(workspace, user_id)),
+        InboundKind.FORM,
+        form=form,
+        event_id=f"view:{view.get('id')}:{view.get('hash')}",
+        after=_publish_home(adapter, client, workspace, user_id),  # the Home tab shows the new settings
     )
 
 
@@ -347,7 +439,7 @@ def build_slack(settings: Settings, engine: Engine, options: SlackOptions | None
         async def static_token(_workspace: str) -> str | None:
             return bot_token
 
-        sender = SlackSender(outbox_client, static_token)
+        sender = SlackSender(outbox_client, static_token, StoredLiveMessages(engine))
     else:
         if not options.client_id or not options.client_secret:
             raise ValueError("Slack needs SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for OAuth")
@@ -360,13 +452,28 @@ def build_slack(settings: Settings, engine: Engine, options: SlackOptions | None
             installation_store=store,
             state_store=slack_store.state_store(engine.db),
         )
-        app = AsyncApp(**common, oauth_settings=oauth)
+        # Bolt's default authorize calls auth.test on every event; cached, it is asked once per token.
+        authorize = AsyncInstallationStoreAuthorize(
+            installation_store=store,
+            client_id=options.client_id,
+            client_secret=options.client_secret.get_secret_value(),
+            logger=logging.getLogger("slack_bolt.authorize"),
+            bot_only=True,
+            cache_enabled=True,
+            client=client,
+        )
+        app = AsyncApp(  # Bolt takes an AsyncAuthorize here too, though its hint names only the callable form
+            **common,
+            oauth_settings=oauth,
+            authorize=authorize,  # type: ignore[arg-type]
+            installation_store_bot_only=True,
+        )
         app.enable_token_revocation_listeners()
 
         async def stored_token(workspace: str) -> str | None:
             bot = await store.async_find_bot(enterprise_id=None, team_id=workspace)
             return bot.bot_token if bot else None
 
-        sender = SlackSender(outbox_client, stored_token)
+        sender = SlackSender(outbox_client, stored_token, StoredLiveMessages(engine))
     _quiet_sdk_debug_logs()  # again: Bolt has just given each of its loggers the root's level
     return SlackAdapter(engine, app, sender, options, app_token=app_token)

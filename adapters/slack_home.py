@@ -14,11 +14,15 @@ from sqlalchemy import func, select
 
 from adapters.slack_render import escape
 from bot.engine import Engine
+from bot.flows import settings
 from bot.flows.common import zone_named
 from bot.state import Profile
 from bot.storage import repository as repo
 from bot.storage.models import ExerciseSession, User
+from bot.types import UserRef
 from content.loader import Content
+
+HOME_ACTION_PREFIX = "bc-home-"
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,42 @@ def home_view(summary: HomeSummary | None, content: Content) -> dict[str, Any]:
             days=summary.activity_days_7d,
         )
         blocks.append(_section(f"{content.msg('home.week')}\n{week}"))
+    if summary is not None and summary.onboarded:
+        buttons = [
+            ("today", "home.start_now", "primary"),
+            ("pause", "home.pause", None),
+            ("settings", "home.settings", None),
+        ]
+        elements = []
+        for what, key, style in buttons:
+            button: dict[str, Any] = {
+                "type": "button",
+                "action_id": f"{HOME_ACTION_PREFIX}{what}",
+                "text": {"type": "plain_text", "text": content.msg(key)},
+                "value": what,
+            }
+            if style:
+                button["style"] = style
+            elements.append(button)
+        blocks.append({"type": "actions", "block_id": "bc-home", "elements": elements})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": content.msg("home.disclaimer")}]})
     return {"type": "home", "blocks": blocks}
+
+
+async def settings_values(engine: Engine, workspace: str, user_id: str) -> dict[str, str] | None:
+    """The person's settings as the modal's fields; None before onboarding. Read-only."""
+    async with engine.sessions() as session:
+        user = (
+            await session.execute(
+                select(User).where(
+                    User.platform == "slack", User.workspace == workspace, User.platform_user_id == user_id
+                )
+            )
+        ).scalar_one_or_none()
+    if user is None:
+        return None
+    view = repo.to_view(user, UserRef("slack", workspace, user_id, user.chat_id), None)
+    return settings.form_values(view, engine.content) if view.profile.onboarded else None
 
 
 async def wants_timezone_hint(engine: Engine, workspace: str, user_id: str) -> bool:

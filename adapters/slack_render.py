@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from bot.flows.dispatch import COMMANDS
-from bot.types import Button, Reply
+from bot.types import Button, ButtonStyle, Reply
 
 SECTION_MAX = 3000
 ACTIONS_MAX = 25
@@ -21,6 +21,7 @@ FALLBACK_MAX = 3000
 URGENT_PREFIX = ":warning: "
 ACTION_ID_PREFIX = "bc"  # every BackCoach button's action_id starts with this; one Bolt listener serves all
 SLASH_COMMAND = "/backcoach"
+STYLES = {ButtonStyle.GOOD: "primary", ButtonStyle.BAD: "danger"}
 _COMMAND_WORDS = re.compile(r"(?<![\w/])/(" + "|".join(sorted(c[1:] for c in COMMANDS)) + r")\b")
 
 
@@ -62,12 +63,15 @@ def _chunks(text: str, limit: int) -> list[str]:
 def button(index: int, item: Button) -> dict[str, Any]:
     if len(item.action) > BUTTON_VALUE_MAX:
         raise ValueError("button action too long for Slack")  # the core's actions are short; fail loudly
-    return {
+    out = {
         "type": "button",
         "action_id": f"{ACTION_ID_PREFIX}{index}",
         "text": {"type": "plain_text", "text": truncate(item.label, BUTTON_TEXT_MAX), "emoji": True},
         "value": item.action,
     }
+    if item.style in STYLES:
+        out["style"] = STYLES[item.style]
+    return out
 
 
 def blocks(reply: Reply) -> list[dict[str, Any]]:
@@ -98,6 +102,23 @@ def fallback_text(reply: Reply) -> str:
 def message(reply: Reply) -> dict[str, Any]:
     """Keyword arguments for chat.postMessage (without the channel)."""
     return {"text": fallback_text(reply), "blocks": blocks(reply)}
+
+
+def chosen_block(chosen: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"✓ {escape(chosen)}"}]}
+
+
+def edited(reply: Reply) -> dict[str, Any]:
+    """chat.update arguments (without channel and ts): the live question becomes this reply."""
+    head = [chosen_block(reply.chosen)] if reply.chosen else []
+    return {"text": fallback_text(reply), "blocks": head + blocks(reply)}
+
+
+def closed(reply: Reply) -> dict[str, Any]:
+    """chat.update arguments for a question that has moved on: its text, no buttons, the answer under it."""
+    body = blocks(Reply(reply.text, urgent=reply.urgent))
+    tail = [chosen_block(reply.chosen)] if reply.chosen else []
+    return {"text": fallback_text(reply), "blocks": body + tail}
 
 
 def answered(blocks_in: list[dict[str, Any]], chosen_label: str) -> list[dict[str, Any]]:

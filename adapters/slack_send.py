@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
-from bot.types import Reply, UserRef
+from adapters.live import LiveMessages, NoLiveMessages, Tap, Taps
+from bot.flows.living import compose_indexed
+from bot.types import Reply, ReplyKind, UserRef
 from scheduler.sender import Blocked, OnSent, RetryLater, SendError, Sent, TransientError
 
 log = logging.getLogger(__name__)
@@ -75,19 +78,96 @@ def map_error(exc: Exception) -> SendError:
 
 
 async def post_reply(client: AsyncWebClient, channel: str, reply: Reply, token: str | None = None) -> str | None:
-    """One Reply: a message (text + buttons), then its image or document as an uploaded file. Returns the
-    message's ts (Slack's message id), if a message was posted."""
+    """One new message: text and buttons, or a file with the text as its caption (and the buttons, if any,
+    in a message of their own). Returns the posted message's ts (Slack's message id), if a message was posted."""
     extra: dict[str, Any] = {"token": token} if token else {}
+    files = [item for item in (reply.image, reply.document) if item is not None]
     ts: str | None = None
-    if reply.text or reply.buttons:
+    if reply.buttons or (reply.text and not files):
         response = await client.chat_postMessage(channel=channel, **render.message(reply), **extra)
         ts = str(response.get("ts") or "") or None
-    for item in (reply.image, reply.document):
-        if item is not None:
-            await client.files_upload_v2(
-                channel=channel, content=item.data, filename=item.filename, title=item.filename, **extra
-            )
+    caption = render.fallback_text(reply) if reply.text and not reply.buttons else None
+    for index, item in enumerate(files):
+        await client.files_upload_v2(
+            channel=channel,
+            content=item.data,
+            filename=item.filename,
+            title=item.filename,
+            initial_comment=caption if index == 0 else None,
+            **extra,
+        )
     return ts
+
+
+async def deliver(
+    client: AsyncWebClient,
+    user: UserRef,
+    channel: str,
+    replies: list[Reply],
+    live: LiveMessages,
+    token: str | None = None,
+    taps: Taps | None = None,
+    on_sent: OnSent | None = None,
+) -> None:
+    """Post, update and close as the replies' kinds say (urgent ones first), calling `on_sent` for each
+    reply Slack took with the ts of the message carrying it; the live question's ts follows and is
+    recorded at the end. A failure raises, for the caller to map."""
+    extra: dict[str, Any] = {"token": token} if token else {}
+    start = await live.get(user)
+    now = start
+    tap = taps.get(user) if taps is not None else None
+    order = sorted(range(len(replies)), key=lambda i: not replies[i].urgent)  # render.order_for_sending
+    try:
+        for reply, indexes in compose_indexed(replies, order):
+            if tap is not None and reply.kind is ReplyKind.CLOSE and reply.target and not reply.text:
+                reply = replace(reply, text=tap.source_text)  # the tapped message as it read
+            now, ts = await _one(client, channel, reply, start, now, extra, tap)
+            if on_sent is not None:
+                for index in indexes:
+                    on_sent(Sent(index, ts))
+    finally:
+        if now != start:
+            await live.set(user, now)
+
+
+async def _one(
+    client: AsyncWebClient,
+    channel: str,
+    reply: Reply,
+    start: str | None,
+    live: str | None,
+    extra: dict[str, Any],
+    tap: Tap | None,
+) -> tuple[str | None, str | None]:
+    """One reply; returns the live question's ts after it, and the ts of the message it posted or updated."""
+    if reply.kind is ReplyKind.TOAST:
+        if tap is not None:
+            await tap.say(reply.text)
+        return live, None
+    if reply.kind is ReplyKind.CLOSE:
+        target = reply.target or start
+        if target and reply.text:
+            await _update(client, channel, target, render.closed(reply), extra)
+        return (None if target == live else live), None
+    if reply.kind is ReplyKind.EDIT and not reply.urgent:
+        target = reply.target or live
+        if target and await _update(client, channel, target, render.edited(reply), extra):
+            return (target if reply.buttons else (None if target == live else live)), target
+    ts = await post_reply(client, channel, reply, extra.get("token"))
+    return (ts if reply.buttons and ts else live), ts
+
+
+async def _update(
+    client: AsyncWebClient, channel: str, ts: str, message: dict[str, Any], extra: dict[str, Any]
+) -> bool:
+    """chat.update; False when the message cannot be edited (gone, too old), so a new one is posted."""
+    try:
+        await client.chat_update(channel=channel, ts=ts, **message, **extra)
+    except SlackApiError as exc:
+        if str(exc.response.get("error", "")) in {"message_not_found", "cant_update_message", "edit_window_closed"}:
+            return False
+        raise
+    return True
 
 
 async def open_dm(client: AsyncWebClient, user_id: str, token: str | None = None) -> str:
@@ -102,9 +182,11 @@ class SlackSender:
 
     platform = "slack"
 
-    def __init__(self, client: AsyncWebClient, tokens: TokenLookup) -> None:
+    def __init__(self, client: AsyncWebClient, tokens: TokenLookup, live: LiveMessages | None = None) -> None:
         self._client = client
         self._tokens = tokens
+        self.live: LiveMessages = live or NoLiveMessages()
+        self.taps = Taps()  # the taps this process is answering: a toast reaches them only
 
     async def send(self, user: UserRef, replies: list[Reply], on_sent: OnSent | None = None) -> None:
         try:
@@ -115,11 +197,7 @@ class SlackSender:
             raise Blocked("app_uninstalled")
         try:
             channel = user.chat_id or await open_dm(self._client, user.user_id, token)
-            order = sorted(range(len(replies)), key=lambda i: not replies[i].urgent)  # render.order_for_sending
-            for index in order:
-                ts = await post_reply(self._client, channel, replies[index], token)
-                if on_sent is not None:
-                    on_sent(Sent(index, ts))
+            await deliver(self._client, user, channel, replies, self.live, token, self.taps, on_sent)
         except Exception as exc:
             error = map_error(exc)
             log.warning(

@@ -24,17 +24,21 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 from telegram import BotCommand, CallbackQuery, Update
-from telegram.constants import ChatMemberStatus
+from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
 from adapters.base import ConversationAdapter
-from adapters.telegram_render import PLATFORM, Texts, is_private, to_inbound
+from adapters.live import StoredLiveMessages, Tap
+from adapters.telegram_render import PLATFORM, Outgoing, Texts, is_private, to_inbound
 from adapters.telegram_send import TelegramSender
+from bot.config import telegram_api_root
 from bot.engine import Engine
+from bot.flows.dispatch import wants_records
 from bot.types import UserRef
 from content.loader import Content
+from scheduler.sender import RetryLater, SendError, TransientError
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -185,7 +189,7 @@ class TelegramAdapter(ConversationAdapter):
         self.app: Application = self._build_application()
         self.app.add_handler(TypeHandler(Update, self._on_update))
         self.app.add_error_handler(self._on_error)
-        self._sender = TelegramSender(self.app.bot, self.texts)
+        self._sender = TelegramSender(self.app.bot, self.texts, StoredLiveMessages(engine))
         self._runner: web.AppRunner | None = None
         self.webhook_port: int | None = None
 
@@ -213,7 +217,7 @@ class TelegramAdapter(ConversationAdapter):
             .job_queue(None)
         )
         if cfg.api_base_url:
-            root = cfg.api_base_url.rstrip("/")
+            root = telegram_api_root(cfg.api_base_url)  # ".../bot" (PTB's own form) or the server's root
             builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
         if cfg.webhook_url:
             builder = builder.updater(None)
@@ -335,35 +339,33 @@ class TelegramAdapter(ConversationAdapter):
         if forged_chat(update):
             log.warning("telegram update refused: chat and sender differ in a private chat")
             return
+        query = update.callback_query
         inbound = to_inbound(update, self.engine.clock.now(), find_zone)
         if inbound is None:
+            if query is not None:
+                await self._answer(query, "")
             return
-        # A tap's spinner and old keyboard are settled while the update is made durable (they do not depend
-        # on it), and before the replies go out, so the person still sees them in order. Durable before the
-        # work; in polling mode a database error is retried until it is, since getUpdates confirms the
-        # update whatever we do.
-        settling = asyncio.ensure_future(self._settle(update.callback_query)) if update.callback_query else None
+        if wants_records(inbound):  # an export or the history takes a moment: say the bot is on it
+            await self._typing(inbound.user.chat_id)
+        # Durable before the work; in polling mode a database error is retried until it is, since getUpdates
+        # confirms the update whatever we do. A tap is answered with the replies' toast while it is being
+        # processed here (the sender finds it in `taps`), or silently once the work is done or has failed.
+        tap = Tap(lambda text: self._answer(query, text)) if query is not None else None
+        if tap is not None:
+            self._sender.taps.open(inbound.user, tap)
         try:
-            pending = await self.receive(inbound, persist=self.app.updater is not None)
+            if await self.receive(inbound, persist=self.app.updater is not None):
+                await self.process(inbound)
         finally:
-            if settling is not None:
-                await settling
-        if pending:
-            await self.process(inbound)
+            if tap is not None:
+                self._sender.taps.close(inbound.user, tap)
+                await tap.say("")
 
-    async def _settle(self, query: CallbackQuery) -> None:
-        """Stop the button's spinner and take the keyboard away, so an old question cannot be answered."""
+    async def _typing(self, chat_id: str) -> None:
         try:
-            await query.answer()
-        except TelegramError as exc:
-            log.debug("answerCallbackQuery failed", extra={"error": type(exc).__name__})
-        message = query.message
-        if message is None:
-            return
-        try:
-            await self.app.bot.edit_message_reply_markup(message.chat.id, message.message_id, reply_markup=None)
-        except TelegramError as exc:  # e.g. "message is not modified" on a second tap
-            log.debug("editMessageReplyMarkup failed", extra={"error": type(exc).__name__})
+            await self.app.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        except TelegramError as exc:  # cosmetic
+            log.debug("sendChatAction failed", extra={"error": type(exc).__name__})
 
     async def _refuse_group(self, update: Update) -> None:
         """BackCoach talks about health: it works in private chats only, and never runs the core here."""
@@ -389,6 +391,25 @@ class TelegramAdapter(ConversationAdapter):
         if change.new_chat_member.status == ChatMemberStatus.BANNED:
             ref = UserRef(PLATFORM, "", str(change.from_user.id), str(change.chat.id))
             await self._set_inactive(ref)
+
+    async def _answer(self, query: CallbackQuery | None, text: str) -> None:
+        """answerCallbackQuery stops the button's spinner; a transient failure is tried once more, then let
+        go (the person's answer has already been handled)."""
+        if query is None:
+            return
+        item = Outgoing("answerCallbackQuery", text, query_id=query.id)
+        for attempt in range(2):
+            try:
+                await self._sender.call(str(query.from_user.id), item)
+                return
+            except (RetryLater, TransientError) as exc:
+                if attempt:
+                    log.debug("answerCallbackQuery failed", extra={"error": type(exc).__name__})
+                    return
+                await asyncio.sleep(min(exc.retry_after, 1.0) if isinstance(exc, RetryLater) else 0.2)
+            except SendError as exc:
+                log.debug("answerCallbackQuery failed", extra={"error": type(exc).__name__})
+                return
 
     async def _set_inactive(self, ref: UserRef) -> None:
         await self.engine.mark_blocked(ref)

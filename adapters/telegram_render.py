@@ -21,7 +21,7 @@ from telegram import (
 )
 from telegram.constants import ChatType
 
-from bot.types import Attachment, Button, Inbound, InboundKind, Reply, UserRef
+from bot.types import Attachment, Button, ButtonStyle, Inbound, InboundKind, Reply, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ CALLBACK_LIMIT = 64  # bytes, Bot API limit for callback_data
 COMMANDS = ("today", "symptoms", "activity", "history", "settings", "pause", "resume", "stop", "delete", "help")
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+STYLES = {ButtonStyle.GOOD: "success", ButtonStyle.BAD: "danger"}  # Bot API 9.x button colours
 ZoneFinder = Callable[[float, float], str | None]
 
 
@@ -45,12 +46,20 @@ class Texts:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One Bot API call: sendMessage (file is None), sendPhoto or sendDocument."""
+    """One Bot API call: sendMessage (file is None), sendPhoto, sendDocument, editMessageText,
+    editMessageReplyMarkup (message_id says which message) or answerCallbackQuery (query_id)."""
 
     method: str
     text: str  # HTML, already escaped; the caption for media
     markup: Markup | None = None
     file: Attachment | None = None
+    message_id: int | None = None
+    query_id: str | None = None
+
+    @property
+    def asks(self) -> bool:
+        """Whether this call leaves a message with working buttons (the person's live question)."""
+        return isinstance(self.markup, InlineKeyboardMarkup)
 
 
 # --- inbound --------------------------------------------------------------------------------------
@@ -77,7 +86,8 @@ def to_inbound(update: Update, now: datetime, find_zone: ZoneFinder) -> Inbound 
     event_id = f"tg:{update.update_id}"
     query = update.callback_query
     if query is not None:
-        return Inbound(ref, InboundKind.BUTTON, action=query.data or "", event_id=event_id)
+        source = str(query.message.message_id) if query.message is not None else ""
+        return Inbound(ref, InboundKind.BUTTON, action=query.data or "", event_id=event_id, source=source)
     message = update.message
     if message is None:
         return None
@@ -114,7 +124,9 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
     """Short labels (a 0-10 scale, times) share rows; longer ones get a row each, as Telegram users expect."""
     longest = max(len(b.label) for b in buttons)
     per_row = 6 if longest <= 3 else 3 if longest <= 10 else 2 if longest <= 16 else 1
-    keys = [InlineKeyboardButton(b.label, callback_data=callback_data(b.action)) for b in buttons]
+    keys = [
+        InlineKeyboardButton(b.label, callback_data=callback_data(b.action), style=STYLES.get(b.style)) for b in buttons
+    ]
     return InlineKeyboardMarkup([keys[i : i + per_row] for i in range(0, len(keys), per_row)])
 
 
@@ -170,3 +182,30 @@ def render(reply: Reply, texts: Texts) -> list[Outgoing]:
     if reply.ask_location:
         out.append(Outgoing("sendMessage", escape(texts.share_location), location_keyboard(texts)))
     return out
+
+
+def chosen_line(chosen: str) -> str:
+    return f"✓ <i>{escape(chosen)}</i>" if chosen else ""
+
+
+def edit(reply: Reply, message_id: int) -> Outgoing | None:
+    """The live question's message becomes this reply (the answer just given on top); None when it does not
+    fit one message, and is sent as new messages instead."""
+    chunks = split_text(reply.text)
+    head = chosen_line(reply.chosen)
+    text = f"{head}\n\n{chunks[0]}" if head else chunks[0]
+    if len(chunks) > 1 or len(text) > TEXT_LIMIT:
+        return None
+    inline = keyboard(reply.buttons) if reply.buttons else None
+    return Outgoing("editMessageText", text, inline, message_id=message_id)
+
+
+def close(reply: Reply, message_id: int) -> Outgoing:
+    """Take a question's buttons away; with its text known, show the answer under it."""
+    if not (reply.text and reply.chosen):
+        return Outgoing("editMessageReplyMarkup", "", None, message_id=message_id)
+    body = split_text(("⚠️ " if reply.urgent else "") + reply.text)[-1]
+    text = f"{body}\n\n{chosen_line(reply.chosen)}"
+    if len(text) > TEXT_LIMIT:
+        return Outgoing("editMessageReplyMarkup", "", None, message_id=message_id)
+    return Outgoing("editMessageText", text, None, message_id=message_id)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 
-from bot.config import Settings
+from bot.config import Settings, telegram_api_root
 from bot.storage.db import is_sqlite_file
 
 _TELEGRAM_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
@@ -65,6 +65,8 @@ def _shown(name: str, value: object) -> str:
         except Exception:
             return "(unparsable)"
     text = str(value)
+    if name == "TELEGRAM_API_BASE_URL" and re.search(r"/bot\d+:", text):
+        return "(contains a bot token: hidden)"
     return redact_url(text) if "://" in text else text
 
 
@@ -124,6 +126,11 @@ def _check_telegram(s: Settings, report: Report) -> bool:
         return False
     if not _TELEGRAM_TOKEN.match(token):
         report.errors.append("TELEGRAM_BOT_TOKEN does not look like a BotFather token (digits:letters)")
+    if s.telegram_api_base_url:
+        try:
+            telegram_api_root(s.telegram_api_base_url)
+        except ValueError as exc:
+            report.errors.append(str(exc))
     if not s.telegram_webhook_url:
         report.warnings.append(
             "TELEGRAM_WEBHOOK_URL missing: long polling, one process, `backcoach run` only; "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,3 +36,26 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
     slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
+
+
+_BOT_SUFFIX = re.compile(r"/bot/?$")
+_TOKEN_IN_PATH = re.compile(r"/bot\d+:")
+
+
+def telegram_api_root(value: str) -> str:
+    """TELEGRAM_API_BASE_URL as a server root. Both `http://host:port` and python-telegram-bot's own
+    `base_url` form `http://host:port/bot` (which its docs use for a local Bot API server) are accepted;
+    anything else raises ValueError saying exactly what to change (the message never repeats a token)."""
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("TELEGRAM_API_BASE_URL must look like http://host:port (the Bot API server's root)")
+    if _TOKEN_IN_PATH.search(parts.path):
+        raise ValueError(
+            "TELEGRAM_API_BASE_URL contains a bot token: remove /bot<token> and give the server's root, "
+            "e.g. http://host:port"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError("TELEGRAM_API_BASE_URL must not have a ?query or #fragment: use http://host:port")
+    path = _BOT_SUFFIX.sub("", parts.path.rstrip("/") + "/").rstrip("/") if parts.path else ""
+    return f"{parts.scheme}://{parts.netloc}{path}"

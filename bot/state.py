@@ -54,6 +54,10 @@ class Conversation(BaseModel):
     ctx: dict[str, Any] = Field(default_factory=dict)
     seq: int = 0
     choices: dict[str, str] = Field(default_factory=dict)  # lower-cased label -> action, for typed answers
+    # The live question (the one message whose buttons still work), for closing it when it moves on: its
+    # text as shown, and its buttons' labels by action. "" when no question is live (bot/flows/living.py).
+    asked: str = ""
+    options: dict[str, str] = Field(default_factory=dict)
 
 
 class Schedule(BaseModel):

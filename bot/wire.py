@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from bot.types import Attachment, Button, Reply
+from bot.types import Attachment, Button, ButtonStyle, Reply, ReplyKind
 
 
 def _attachment_to_json(a: Attachment | None) -> dict[str, str] | None:
@@ -24,12 +24,15 @@ def replies_to_json(replies: tuple[Reply, ...] | list[Reply]) -> list[dict[str, 
     return [
         {
             "text": r.text,
-            "buttons": [[b.label, b.action] for b in r.buttons],
+            "buttons": [[b.label, b.action, b.style.value] for b in r.buttons],
             "urgent": r.urgent,
             "image": _attachment_to_json(r.image),
             "document": _attachment_to_json(r.document),
             "ask_location": r.ask_location,
             "meta": dict(r.meta),
+            "kind": r.kind.value,
+            "chosen": r.chosen,
+            "target": r.target,
         }
         for r in replies
     ]
@@ -39,12 +42,15 @@ def replies_from_json(raw: list[dict[str, Any]]) -> list[Reply]:
     return [
         Reply(
             text=item["text"],
-            buttons=tuple(Button(label, action) for label, action in item.get("buttons", [])),
+            buttons=tuple(Button(b[0], b[1], ButtonStyle(b[2] if len(b) > 2 else "")) for b in item.get("buttons", [])),
             urgent=bool(item.get("urgent", False)),
             image=_attachment_from_json(item.get("image")),
             document=_attachment_from_json(item.get("document")),
             ask_location=bool(item.get("ask_location", False)),
             meta=dict(item.get("meta", {})),
+            kind=ReplyKind(item.get("kind", "new")),
+            chosen=str(item.get("chosen", "")),
+            target=str(item.get("target", "")),
         )
         for item in raw
     ]

@@ -11,7 +11,7 @@ from bot.effects import Effect
 from bot.engine import Engine
 from bot.flows import dispatch
 from bot.state import History, UserView
-from bot.types import Inbound, InboundKind, Reply, UserRef
+from bot.types import Inbound, InboundKind, Reply, ReplyKind, UserRef
 from content.loader import Content
 from scheduler import outbox
 
@@ -27,7 +27,7 @@ class RecordingSender:
         self.sent: list[tuple[UserRef, Reply]] = []
 
     async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
-        self.sent.extend((user, r) for r in replies)
+        self.sent.extend((user, r) for r in replies if r.kind is not ReplyKind.CLOSE)
 
 
 class Transcript:
@@ -91,7 +91,8 @@ class Chat(Transcript):
         self.sender = RecordingSender()
 
     async def send(self, inbound: Inbound) -> list[Reply]:
-        self.last = await self.engine.handle(inbound)
+        """The replies a transcript shows: closing an old question changes no text, so it is left out."""
+        self.last = [r for r in await self.engine.handle(inbound) if r.kind is not ReplyKind.CLOSE]
         return self.last
 
     async def advance(self, delta: timedelta) -> list[Reply]:
@@ -125,7 +126,7 @@ class PureChat(Transcript):
         Engine.replan(before, outcome.view, now)
         self.view = outcome.view.model_copy(update={"loaded_history": None})
         self.effects.extend(outcome.effects)
-        self.last = outcome.replies
+        self.last = [r for r in outcome.replies if r.kind is not ReplyKind.CLOSE]
         return self.last
 
     def effects_of(self, kind: type[E]) -> list[E]:

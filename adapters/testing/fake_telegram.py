@@ -101,6 +101,7 @@ class FakeTelegram:
         self.faults: dict[str, list[Fault]] = {}
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
+        self.shown: dict[int, tuple[str, Any]] = {}  # message id -> (text, reply_markup), as the phone shows it
         self._arrived = asyncio.Event()
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -173,6 +174,9 @@ class FakeTelegram:
         if method in SENDS and self.limits is not None and not self._within_limits(str(params.get("chat_id"))):
             self.too_many += 1
             return web.json_response(Fault.too_many(self.limits.retry_after).body, status=429)
+        refused = self._refuse_edit(method, params)
+        if refused:
+            return web.json_response({"ok": False, "error_code": 400, "description": refused}, status=400)
         result = self._answer(method, params)
         if isinstance(result, dict) and "message_id" in result:
             call.message_id = result["message_id"]
@@ -209,19 +213,36 @@ class FakeTelegram:
             self.calls.append(Call("getUpdates", params))  # recorded only when it delivered something
         return ready
 
+    def _refuse_edit(self, method: str, params: dict[str, Any]) -> str | None:
+        """The Bot API's answers to an edit of a message it does not have, or one that changes nothing."""
+        if method not in {"editMessageText", "editMessageReplyMarkup"}:
+            return None
+        mid = int(params.get("message_id") or 0)
+        if mid not in self.shown:
+            return "Bad Request: message to edit not found"
+        text, markup = self.shown[mid]
+        new_text = params.get("text", text) if method == "editMessageText" else text
+        if (new_text, params.get("reply_markup")) == (text, markup):
+            return "Bad Request: message is not modified: specified new message content and reply markup are the same"
+        return None
+
     def _answer(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return BOT
-        if method in {"sendMessage", "sendPhoto", "sendDocument", "editMessageReplyMarkup"}:
+        if method in {"sendMessage", "sendPhoto", "sendDocument", "editMessageReplyMarkup", "editMessageText"}:
             chat_id = int(params["chat_id"])
-            message = {
-                "message_id": int(params.get("message_id") or next(self._message_ids)),
+            mid = int(params.get("message_id") or next(self._message_ids))
+            message: dict[str, Any] = {
+                "message_id": mid,
                 "date": 1772434800,
                 "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
                 "from": BOT,
             }
-            if method == "sendMessage":
-                message["text"] = params.get("text", "")
+            old_text = self.shown.get(mid, ("", None))[0]
+            text = params.get("text", old_text) if method != "editMessageReplyMarkup" else old_text
+            self.shown[mid] = (text if method != "sendPhoto" else params.get("caption", ""), params.get("reply_markup"))
+            if method in {"sendMessage", "editMessageText", "editMessageReplyMarkup"}:
+                message["text"] = text
             elif method == "sendPhoto":
                 message["photo"] = [{"file_id": "photo-1", "file_unique_id": "p1", "width": 10, "height": 10}]
             elif method == "sendDocument":
@@ -344,7 +365,8 @@ class Person:
         return await self.send(callback_update(self.user_id, data, message_id))
 
     def sent(self) -> list[Call]:
-        return [c for c in self.last if c.method in {"sendMessage", "sendPhoto", "sendDocument"}]
+        """What the person sees change: new messages, and messages edited into something new."""
+        return [c for c in self.last if c.method in {"sendMessage", "sendPhoto", "sendDocument", "editMessageText"}]
 
     def texts(self) -> str:
         return "\n".join(str(c.params.get("text", "")) for c in self.sent())

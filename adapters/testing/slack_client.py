@@ -136,10 +136,25 @@ class SlackSide:
     # -- buttons -----------------------------------------------------------------------------------------
 
     def messages(self, since: int | None = None, channel: str | None = None) -> list[Call]:
-        calls = self.fake.calls[self.mark if since is None else since :]
-        return [
-            c for c in calls if c.method == "chat.postMessage" and (channel is None or c.args.get("channel") == channel)
-        ]
+        """Messages posted, and messages updated into something new (a living question), in order."""
+        start = self.mark if since is None else since
+        texts: dict[str, str] = {}  # ts -> text, to tell a closed question (same text, no buttons) from news
+        found: list[Call] = []
+        for index, c in enumerate(self.fake.calls):
+            if c.method not in {"chat.postMessage", "chat.update"} or not c.response.get("ok"):
+                if (
+                    index >= start
+                    and c.method == "chat.postMessage"
+                    and (channel is None or c.args.get("channel") == channel)
+                ):
+                    found.append(c)  # a failed post still counts as tried
+                continue
+            ts = str(c.response.get("ts") or c.args.get("ts"))
+            closed = c.method == "chat.update" and texts.get(ts) == c.args.get("text") and not _buttons(c)
+            texts[ts] = str(c.args.get("text"))
+            if index >= start and not closed and (channel is None or c.args.get("channel") == channel):
+                found.append(c)
+        return found
 
     def last_texts(self) -> str:
         return "\n".join(c.args.get("text", "") for c in self.messages())
@@ -159,7 +174,7 @@ class SlackSide:
         """Tap the newest button with this label in the person's DM, as Slack's block_actions payload."""
         channel = f"D{user}"
         call, block, element = self.find_button(label, channel)
-        ts = call.response["ts"]
+        ts = call.response.get("ts") or call.args["ts"]
         payload = {
             "type": "block_actions",
             "user": {"id": user, "team_id": team},

@@ -202,13 +202,13 @@ def _hook_backcoach() -> None:
     PerUserOrder.do_process_update = reported  # type: ignore[method-assign]
     work = SlackAdapter._work  # after the ack: the hint, the engine and the replies
 
-    async def worked(self: SlackAdapter, client: Any, inbound: Any, hint: bool, before: Any) -> None:
+    async def worked(self: SlackAdapter, client: Any, inbound: Any, hint: bool, before: Any, *rest: Any) -> None:
         try:
-            await work(self, client, inbound, hint, before)
+            await work(self, client, inbound, hint, before, *rest)
         finally:
             _say(f"h {inbound.event_id}")
 
-    SlackAdapter._work = worked  # type: ignore[method-assign]
+    SlackAdapter._work = worked  # type: ignore[method-assign,assignment]
 
 
 def _run_ptb_echo(*, concurrent: bool) -> None:

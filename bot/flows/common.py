@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.effects import Effect
 from bot.state import UserView
-from bot.types import Button, Inbound, InboundKind, Reply
+from bot.types import Button, Inbound, InboundKind, Reply, ReplyKind
 from content.loader import Content
 
 GLOBAL_PREFIX = "g."  # actions valid on any message, whatever question is current
@@ -24,6 +24,11 @@ class Outcome:
 
     def say(self, text: str, *, urgent: bool = False) -> Outcome:
         self.replies.append(Reply(text=text, urgent=urgent))
+        return self
+
+    def toast(self, text: str) -> Outcome:
+        """A short notice on the tap itself (a message of its own where the platform has no toast)."""
+        self.replies.append(Reply(text=text, kind=ReplyKind.TOAST))
         return self
 
     def ask(self, text: str, buttons: list[Button], *, ask_location: bool = False) -> Outcome:

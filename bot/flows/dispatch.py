@@ -12,10 +12,22 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from bot.effects import EraseUser
-from bot.flows import activity, commands, freetext, onboarding, reminder, rest, session, settings, summary, symptoms
+from bot.flows import (
+    activity,
+    commands,
+    freetext,
+    living,
+    onboarding,
+    reminder,
+    rest,
+    session,
+    settings,
+    summary,
+    symptoms,
+)
 from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, normalise, reset
 from bot.state import UserView
-from bot.types import Button, Inbound, InboundKind, Reply
+from bot.types import Button, ButtonStyle, Inbound, InboundKind, Reply
 from content.loader import Content
 
 STOP_WORDS = {"stop", "stop it", "quit", "exit", "cancel", "end", "end session", "stop session"}
@@ -36,6 +48,8 @@ COMMANDS = {
 }
 # Side questions a brand-new person may be asked before consenting (a symptom in their very first message).
 SIDE_QUESTIONS = {freetext.FLOW, "symptoms"}
+# Colour hints for the buttons that have an obvious one (the labels say the same without colour).
+STYLES = {"done": ButtonStyle.GOOD, "start": ButtonStyle.GOOD, "hurts": ButtonStyle.BAD}
 # Events that read every record (bot/progress.Records): the engine loads them only for these.
 RECORD_COMMANDS = ("/history", "/export")
 
@@ -55,6 +69,8 @@ def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content
     """`handle` without the defensive copy, for a caller that hands over a view it will not read again
     (the reminder claim builds thousands of views a second; the deep copy was its largest cost)."""
     out = Outcome(view=view)  # the whole message is read, however long (bot/triage.py); nothing is stored
+    before = living.Before.of(view.conversation)
+    settings_before = _settings_of(view)
     session.close_expired(out, now, content)  # a session left unfinished never resumes days later
     _route(out, event, now, content)
     if event.kind is not InboundKind.SYSTEM:
@@ -65,8 +81,27 @@ def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content
         and not any(isinstance(e, EraseUser) for e in out.effects)
     ):
         summary.plan(out, now)  # the first weekly summary, once onboarding is done (a no-op when planned)
+    if event.kind is InboundKind.BUTTON and out.view.profile.onboarded and _settings_of(out.view) != settings_before:
+        out.toast(content.msg("toast.saved"))
     _stamp(out)
+    living.shape(before, event, out)
     return out
+
+
+def _settings_of(view: UserView) -> tuple[object, ...]:
+    """What /settings can change: a tap that changes any of it gets a "Saved" toast."""
+    s, p = view.schedule, view.profile
+    return (
+        s.timezone,
+        s.reminder_time,
+        s.weekdays,
+        s.reminders_on,
+        tuple(p.exercises),
+        p.quiet_start,
+        p.quiet_end,
+        p.summary_day,
+        p.summary_on,
+    )
 
 
 def wants_records(event: Inbound) -> bool:
@@ -96,12 +131,19 @@ def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
     view = out.view
     if event.kind is InboundKind.SYSTEM:
         return _system(out, event, now, content)
+    if event.kind is InboundKind.FORM:
+        if not view.profile.onboarded:
+            out.say(content.msg("start.setup_first"))
+            return (
+                onboarding.start(out, content, event.timezone_hint) if view.conversation.flow != "onboarding" else out
+            )
+        return settings.apply_form(out, event.form, content)
     if event.kind is InboundKind.BUTTON:
         token, _, action = event.action.partition(":")
-        if token == "g":
+        if token == "g" or (token.startswith("g") and token[1:].isdigit()):  # "g12:" says which message
             return _global(out, action, now, content)
         if not action or token != str(view.conversation.seq):
-            out.say(content.msg("error.stale_button"))
+            out.toast(content.msg("error.stale_button"))
             return reprompt(out, content)
         event = replace(event, action=action)
         if action.startswith(GLOBAL_PREFIX):
@@ -297,9 +339,10 @@ FLOWS: dict[str, tuple[Handler, Prompt]] = {
 
 
 def _stamp(out: Outcome) -> None:
-    """Tie every button to the question it belongs to, so a tap on an older message can be refused."""
+    """Tie every button to the question it belongs to, so a tap on an older message can be refused (and a
+    global button's tap still says which message it came from: bot/flows/living.py)."""
     conv = out.view.conversation
-    if any(not b.action.startswith(GLOBAL_PREFIX) for r in out.replies for b in r.buttons):
+    if any(r.buttons for r in out.replies):
         conv.seq += 1
     stamped: list[Reply] = []
     for reply in out.replies:
@@ -307,7 +350,11 @@ def _stamp(out: Outcome) -> None:
             stamped.append(reply)
             continue
         buttons = tuple(
-            Button(b.label, f"g:{b.action}" if b.action.startswith(GLOBAL_PREFIX) else f"{conv.seq}:{b.action}")
+            Button(
+                b.label,
+                f"g{conv.seq}:{b.action}" if b.action.startswith(GLOBAL_PREFIX) else f"{conv.seq}:{b.action}",
+                b.style or STYLES.get(b.action, ButtonStyle.PLAIN),
+            )
             for b in reply.buttons
         )
         stamped.append(replace(reply, buttons=buttons))

@@ -153,6 +153,12 @@ def on_days(out: Outcome, event: Inbound, content: Content) -> bool:
     return False
 
 
+def clock_time(text: str) -> str | None:
+    """A typed or picked local time as "HH:MM"; None when it is not one."""
+    parsed = parse_local_time(text) if text.strip() else None
+    return f"{parsed:%H:%M}" if parsed else None
+
+
 def describe_schedule(out: Outcome, content: Content) -> str:
     schedule = out.view.schedule
     if not schedule.reminders_on or not schedule.reminder_time:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from bot.flows import preferences, summary
 from bot.flows.common import Outcome, answer_of, go, reset
+from bot.state import UserView
 from bot.types import Button, Inbound
 from content.loader import Content
 
@@ -130,3 +131,75 @@ def on_summary_day(out: Outcome, event: Inbound, now: datetime, content: Content
 def _saved(out: Outcome, content: Content) -> Outcome:
     out.say(content.msg("settings.saved", schedule=preferences.describe_schedule(out, content)))
     return show(out, content)
+
+
+# --- one form with everything (Slack's settings modal) ------------------------------------------------
+# Fields: "time" (HH:MM, or "" for no reminders), "days" (weekday numbers 0 = Monday, comma-separated),
+# "quiet_start" and "quiet_end" (HH:MM, both or neither), "exercises" (exercise ids, comma-separated).
+FORM_FIELDS = ("time", "days", "quiet_start", "quiet_end", "exercises")
+
+
+def _form_time(value: str) -> str | None:
+    return preferences.clock_time(value)
+
+
+def _form_days(value: str) -> int | None:
+    days = {int(d) for d in value.split(",") if d.strip().isdigit()}
+    if not days or any(d not in range(7) for d in days):
+        return None
+    return sum(1 << d for d in days)
+
+
+def form_errors(form: dict[str, str], content: Content) -> dict[str, str]:
+    """What is wrong with a submitted settings form, by field: empty when it can be saved as it is."""
+    errors: dict[str, str] = {}
+    if form.get("time", "").strip() and _form_time(form["time"]) is None:
+        errors["time"] = content.msg("error.time")
+    if form.get("time", "").strip() and _form_days(form.get("days", "")) is None:
+        errors["days"] = content.msg("form.days_needed")
+    quiet = [form.get("quiet_start", "").strip(), form.get("quiet_end", "").strip()]
+    if any(quiet):
+        if not all(quiet):
+            errors["quiet_end" if quiet[0] else "quiet_start"] = content.msg("form.quiet_both")
+        elif None in (_form_time(quiet[0]), _form_time(quiet[1])):
+            errors["quiet_start"] = content.msg("error.time")
+        elif _form_time(quiet[0]) == _form_time(quiet[1]):
+            errors["quiet_end"] = content.msg("form.quiet_both")
+    known = {e.id for e in content.program.exercises}
+    chosen = [x for x in form.get("exercises", "").split(",") if x]
+    if not chosen or any(x not in known for x in chosen):
+        errors["exercises"] = content.msg("form.exercises_needed")
+    return errors
+
+
+def apply_form(out: Outcome, form: dict[str, str], content: Content) -> Outcome:
+    """Save a whole settings form at once; the conversation stays where it was. Refused, with the reason,
+    when invalid (the modal checks first, so this only happens if someone forged a submission)."""
+    errors = form_errors(form, content)
+    if errors:
+        return out.say(next(iter(errors.values())))
+    view = out.view
+    when = _form_time(form.get("time", ""))
+    view.schedule.reminder_time = when or view.schedule.reminder_time
+    view.schedule.reminders_on = when is not None
+    if when is not None:
+        view.schedule.weekdays = _form_days(form["days"]) or view.schedule.weekdays
+    start, end = _form_time(form.get("quiet_start", "")), _form_time(form.get("quiet_end", ""))
+    view.profile.quiet_start, view.profile.quiet_end = start, end
+    order = [e.id for e in content.program.exercises]
+    chosen = set(form["exercises"].split(","))
+    view.profile.exercises = [x for x in order if x in chosen]
+    out.say(content.msg("settings.saved", schedule=preferences.describe_schedule(out, content)))
+    return out
+
+
+def form_values(view: UserView, content: Content) -> dict[str, str]:
+    """The person's settings as form fields, to fill the modal in."""
+    s, p = view.schedule, view.profile
+    return {
+        "time": s.reminder_time or "" if s.reminders_on else "",
+        "days": ",".join(str(d) for d in range(7) if s.weekdays & (1 << d)),
+        "quiet_start": p.quiet_start or "",
+        "quiet_end": p.quiet_end or "",
+        "exercises": ",".join(p.exercises or [e.id for e in content.program.exercises]),
+    }

@@ -57,6 +57,8 @@ def inbound_to_json(inbound: Inbound) -> dict[str, Any]:
         "action": inbound.action,
         "event_id": inbound.event_id,
         "timezone_hint": inbound.timezone_hint,
+        "source": inbound.source,
+        "form": dict(inbound.form),
     }
 
 
@@ -68,6 +70,8 @@ def inbound_from_json(raw: dict[str, Any]) -> Inbound:
         action=raw.get("action") or "",
         event_id=raw.get("event_id"),
         timezone_hint=raw.get("timezone_hint"),
+        source=str(raw.get("source") or ""),
+        form={str(k): str(v) for k, v in (raw.get("form") or {}).items()},
     )
 
 

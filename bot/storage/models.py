@@ -74,6 +74,8 @@ class User(Base):
     hold_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     served_through: Mapped[date | None] = mapped_column(Date, nullable=True)  # last local date reminded
+    # The platform id of the live question's message, written by the sender (never by the engine's save).
+    live_message: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ProcessedEvent(Base):

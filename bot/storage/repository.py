@@ -582,6 +582,24 @@ def mark_sent(db: Db, outbox_id: int, now: datetime) -> None:
     db.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(status="sent", sent_at=now, claimed_until=None))
 
 
+def _by_ref(ref: UserRef) -> Any:
+    return (
+        (USERS.c.platform == ref.platform)
+        & (USERS.c.workspace == ref.workspace)
+        & (USERS.c.platform_user_id == ref.user_id)
+    )
+
+
+def live_message(db: Db, ref: UserRef) -> str | None:
+    """The platform id of the person's live question message (bot/flows/living.py), if one is known."""
+    return db.execute(select(USERS.c.live_message).where(_by_ref(ref))).scalar_one_or_none()
+
+
+def set_live_message(db: Db, ref: UserRef, message_id: str | None) -> None:
+    """Recorded by the sender after it sent (or closed) a question; the engine's save never touches it."""
+    db.execute(update(USERS).where(_by_ref(ref)).values(live_message=message_id))
+
+
 def mark_inactive(db: Db, user_id: int) -> None:
     """The person blocked the bot: send nothing more until they come back."""
     db.execute(update(User).where(User.id == user_id).values(active=False))

@@ -70,9 +70,9 @@ async def test_onboarding_and_session_over_http(
     assert len(fake.of("users.info")) == 1  # asked once, when the first message started onboarding
     assert fake.of("auth.test"), "Bolt checks its token"
     assert all(c.token == "xoxb-one" and c.args["channel"] == DM for c in fake.of("chat.postMessage"))
-    updates = fake.of("chat.update")
-    assert updates and all(not any(b["type"] == "actions" for b in u.args["blocks"]) for u in updates)
-    assert updates[0].args["blocks"][-1]["elements"][0]["text"].startswith("✓ I understand")
+    updates = fake.of("chat.update")  # each tap turned the tapped question into the next, the answer on top
+    assert updates and updates[0].args["ts"] == fake.of("chat.postMessage")[0].response["ts"]
+    assert updates[0].args["blocks"][0]["elements"][0]["text"].startswith("✓ I understand")
 
     await slack.tap(TEAM, USER, "Start a session")
     for _ in content.safety.session_precheck:
@@ -183,9 +183,8 @@ async def test_one_persons_quick_events_are_answered_in_order(slack: SlackSide, 
     fake.gate.set()
     await slack.adapter.drain()
     texts = fake.posted_texts()
-    first = texts.index(next(t for t in texts if "not a diagnosis" in t))
-    assert first == 1 and "Hi, I'm BackCoach" in texts[0]  # the first event's replies, unbroken, come first
-    assert "not a diagnosis" in texts[-1] and len(texts) > 2  # then the second event's (the question again)
+    assert "Hi, I'm BackCoach" in texts[0] and "not a diagnosis" in texts[0]  # the first event's reply first
+    assert "not a diagnosis" in texts[-1] and len(texts) >= 2  # then the second event's (the question again)
     assert not turns  # per-person locks are not kept once idle
 
 

@@ -94,8 +94,7 @@ async def test_images_and_documents_are_uploaded_with_files_upload_v2(fake: Fake
     )
     await _sender(fake.api_url).send(USER, [reply])
     methods = [c.method for c in fake.calls]
-    assert methods == [
-        "chat.postMessage",
+    assert methods == [  # no message of its own: the text is the first file's caption
         "files.getUploadURLExternal",
         "files.completeUploadExternal",
         "files.getUploadURLExternal",
@@ -105,6 +104,7 @@ async def test_images_and_documents_are_uploaded_with_files_upload_v2(fake: Fake
     complete = fake.of("files.completeUploadExternal")
     assert all(c.args["channel_id"] == "DU1" and c.token == "xoxb-one" for c in complete)
     assert complete[0].args["files"][0]["title"] == "wall-slide.png"
+    assert complete[0].args["initial_comment"] == "Here is how it looks" and "initial_comment" not in complete[1].args
 
 
 async def test_a_refused_connection_is_transient() -> None:

@@ -61,6 +61,9 @@ async def test_two_workspaces_with_the_same_user_id_are_two_people(
     assert tokens == {"xoxb-one", "xoxb-two"}  # each workspace answered with its own installation's token
     t2_posts = [c for c in fake.calls if c.method == "chat.postMessage" and c.token == "xoxb-two"]
     assert t2_posts and all(c.args.get("team_id") in (None, "T2") for c in t2_posts)
+    await oauth_slack.dm("T1", "U1", "one more")
+    await oauth_slack.dm("T2", "U1", "and another")
+    assert sorted(c.token or "" for c in fake.of("auth.test")) == ["xoxb-one", "xoxb-two"]  # once per token
 
 
 async def test_outbox_uses_each_workspace_token_and_stops_after_uninstall(

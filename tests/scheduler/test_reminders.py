@@ -53,7 +53,7 @@ async def run_until(
 
 
 def reminders(seen: list[tuple[datetime, Reply]]) -> list[datetime]:
-    return [at for at, r in seen if any(b.action.startswith("g:g.remind.") for b in r.buttons)]
+    return [at for at, r in seen if any(":g.remind." in b.action for b in r.buttons)]
 
 
 async def add_users(db: AsyncEngine, now: datetime, specs: list[dict[str, Any]], *, platform: str = "console") -> None:
