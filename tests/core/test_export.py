@@ -4,15 +4,14 @@ both arrive as documents; and /history shows the week against the goal."""
 from __future__ import annotations
 
 import re
-import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select
 
 from adapters.console import render
+from adapters.console_files import ConsoleFiles
 from adapters.testing.chat import Chat
 from bot.engine import Engine
 from bot.export import COLUMNS, parse_csv, rows, to_csv
@@ -127,17 +126,16 @@ async def test_history_shows_activity_against_the_goal_and_pauses(chat: Chat) ->
     assert "/export" in history
 
 
-def test_console_saves_documents_and_images_and_prints_the_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def test_console_saves_documents_and_images_and_prints_the_path(tmp_path: Path) -> None:
     data = to_csv(rows(constructed(), BERLIN))
+    files = ConsoleFiles(tmp_path / "backcoach-files")
     text = render(
         Reply(
             "Your record",
             document=Attachment("../../escape.csv", "text/csv", data),
             image=Attachment("week.png", "image/png", b"\x89PNG..."),
-        )
+        ),
+        files,
     )
     saved = tmp_path / "backcoach-files" / "escape.csv"
     assert f"[file saved: {saved}]" in text and f"[image saved: {tmp_path / 'backcoach-files' / 'week.png'}]" in text
