@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from bot.effects import EraseUser
 from bot.flows import activity, commands, freetext, onboarding, reminder, rest, session, settings, summary, symptoms
 from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, normalise, reset
+from bot.record import note_hold
 from bot.state import UserView
 from bot.types import Button, Inbound, InboundKind, Reply
 from content.loader import Content
@@ -56,7 +57,9 @@ def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content
     (the reminder claim builds thousands of views a second; the deep copy was its largest cost)."""
     out = Outcome(view=view)  # the whole message is read, however long (bot/triage.py); nothing is stored
     session.close_expired(out, now, content)  # a session left unfinished never resumes days later
+    held = view.schedule.hold_reason
     _route(out, event, now, content)
+    note_hold(out.view.profile, held, out.view.schedule.hold_reason, now)  # the record's holds and clearances
     if event.kind is not InboundKind.SYSTEM:
         session.touch(out.view, now)
     if (
@@ -177,7 +180,7 @@ def _command(out: Outcome, text: str, event: Inbound, now: datetime, content: Co
     if name == "/history":
         return commands.history(out, now, content)
     if name == "/export":
-        return commands.export(out, now, content)
+        return commands.export(out, now, content, text)
     return _global(out, GLOBAL_PREFIX + name[1:], now, content)
 
 
