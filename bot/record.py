@@ -105,9 +105,10 @@ def _sessions(records: Records, content: Content) -> dict[str, Any]:
         results = Counter(e.result for e in s.exercises)
         if s.status == "completed":
             status = content.msg("record.session_done")
-        else:
-            why = content.messages.get(f"status.{s.status}", s.status)
-            status = content.msg("record.session_unfinished", why=why)
+        elif s.status in {"stopped", "safety"}:  # why it ended early is worth the clinician's reading
+            status = content.msg("record.session_unfinished_why", why=content.msg(f"status.{s.status}"))
+        else:  # left unfinished, closed when it expired
+            status = content.msg("record.session_unfinished")
         items.append(
             (
                 s.started_at,

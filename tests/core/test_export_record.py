@@ -29,9 +29,9 @@ async def _whole_session(chat: Chat, content: Content, pain_before: str, pain_af
         labels = chat.labels()
         if "10" in labels and "0" in labels:  # the pain-after question
             break
-        await chat.tap("Start" if "Start" in labels else "Done")
+        await chat.tap(next(b for b in ("Start", "Ready", "Done") if b in labels))
     await chat.tap(pain_after)
-    for label in ("That's all", "Not now"):
+    for label in ("Fine", "That's all", "Not now"):
         if label in chat.labels():
             await chat.tap(label)
 
