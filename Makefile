@@ -17,8 +17,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
+# Arguments for the console chat: make run ARGS="--now 2026-03-08T07:00"
+ARGS ?=
+
 run: $(VENV)/.installed-run
-	$(BIN)/backcoach chat
+	$(BIN)/backcoach chat $(ARGS)
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -7,65 +7,40 @@ without waiting; due timers and messages are delivered through the same outbox c
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import TextIO
 
+from adapters.console_files import ConsoleFiles
+from adapters.console_time import describe, describe_duration, parse_duration
 from bot.engine import Engine
-from bot.types import Attachment, Inbound, InboundKind, Reply, ReplyKind, UserRef
-from scheduler.runner import tick
+from bot.flows.common import zone_named
+from bot.state import Schedule
+from bot.storage import repository as repo
+from bot.types import Inbound, InboundKind, Reply, ReplyKind, UserRef
+from scheduler.planning import plan_next_fire
+from scheduler.runner import DEFAULT_GRACE, tick
+from scheduler.timing import local_date_of
 
 CONSOLE_USER = UserRef(platform="console", workspace="", user_id="local", chat_id="local")
-_DURATION = re.compile(r"^(\d+)\s*(s|sec|m|min|h|hour|hours|d|day|days)$")
-_UNITS = {
-    "s": "seconds",
-    "sec": "seconds",
-    "m": "minutes",
-    "min": "minutes",
-    "h": "hours",
-    "hour": "hours",
-    "hours": "hours",
-    "d": "days",
-    "day": "days",
-    "days": "days",
-}
+ADVANCE_HELP = (
+    "Use /advance with a duration like 30s, 10m, 2h, 23h50m, 1d2h or 4d (at most a year; only with the "
+    "simulated clock)."
+)
 
 
-def parse_duration(text: str) -> timedelta | None:
-    match = _DURATION.match(text.strip().lower())
-    if not match:
-        return None
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def render(reply: Reply) -> str:
+def render(reply: Reply, files: ConsoleFiles | None = None) -> str:
     lines = [("⚠️  " if reply.urgent else "") + reply.text]
     for index, button in enumerate(reply.buttons, start=1):
         lines.append(f"   {index}) {button.label}")
+    store = files or ConsoleFiles()
     if reply.image:
-        lines.append(f"   [image saved: {save_attachment(reply.image)}]")
+        lines.append(f"   [image saved: {store.save(reply.image)}]")
     if reply.document:
-        lines.append(f"   [file saved: {save_attachment(reply.document)}]")
+        lines.append(f"   [file saved: {store.save(reply.document)}]")
     return "\n".join(lines)
-
-
-def files_dir() -> Path:
-    """Where the console puts images and documents: <system temp dir>/backcoach-files."""
-    return Path(tempfile.gettempdir()) / "backcoach-files"
-
-
-def save_attachment(attachment: Attachment) -> Path:
-    """A terminal cannot show a picture: write it to a file and print its path."""
-    folder = files_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (Path(attachment.filename).name or "file")  # never a path the bot did not choose
-    path.write_bytes(attachment.data)
-    return path
 
 
 class ConsoleSender:
@@ -73,27 +48,42 @@ class ConsoleSender:
 
     platform = "console"
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+    def __init__(self, write: Callable[[str], None], files: ConsoleFiles | None = None) -> None:
         self._write = write
+        self.files = files or ConsoleFiles()
         self.last_buttons: list[tuple[str, str]] = []
 
     async def send(self, user: UserRef, replies: list[Reply], on_sent: object = None) -> None:
         for reply in replies:
             if reply.kind is ReplyKind.CLOSE:  # a transcript only grows: an old question needs no closing
                 continue
-            self._write(render(reply))
+            self._write(render(reply, self.files))
             if reply.buttons:
                 self.last_buttons = [(b.label, b.action) for b in reply.buttons]
 
 
 class ConsoleChat:
-    def __init__(self, engine: Engine, out: TextIO = sys.stdout, user: UserRef = CONSOLE_USER) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        out: TextIO = sys.stdout,
+        user: UserRef = CONSOLE_USER,
+        *,
+        files: ConsoleFiles | None = None,
+        grace: timedelta = DEFAULT_GRACE,
+    ) -> None:
         self.engine = engine
         self.out = out
         self.user = user
-        self.sender = ConsoleSender(self._print)
+        self.grace = grace
+        self.sender = ConsoleSender(self._print, files)
         self._counter = 0
         self._busy = asyncio.Lock()
+
+    def note(self, text: str) -> None:
+        """A line from the console itself (not the bot), such as the simulated clock's start."""
+        self.out.write(f"{text}\n\n")
+        self.out.flush()
 
     def _print(self, text: str) -> None:
         self.out.write(f"BackCoach: {text}\n\n")
@@ -116,22 +106,52 @@ class ConsoleChat:
 
     async def deliver_due(self) -> None:
         """The scheduler's own tick (due reminders, timers, messages) at the simulated clock's time."""
-        await tick(self.engine, {"console": self.sender})
+        await tick(self.engine, {"console": self.sender}, grace=self.grace)
+
+    async def schedule(self) -> tuple[Schedule, str | None, str | None] | None:
+        """The person's reminder schedule and quiet hours, or None before they have written."""
+        row = await self.engine.transaction(lambda db: repo.find_user(db, self.user))
+        if row is None:
+            return None
+        view = repo.to_view(row, self.user, None)
+        return view.schedule, view.profile.quiet_start, view.profile.quiet_end
+
+    async def zone_name(self) -> str:
+        found = await self.schedule()
+        return zone_named(found[0].timezone if found else None).key
+
+    async def advance(self, text: str) -> None:
+        """`/advance 1d2h`: jump the simulated clock, say the new local time and which reminders the jump
+        skipped (a reminder more than the grace period late is not sent, as after real downtime)."""
+        delta = parse_duration(text)
+        advance = getattr(self.engine.clock, "advance", None)
+        if delta is None or advance is None:
+            self._print(ADVANCE_HELP)
+            return
+        before = self.engine.clock.now()
+        found = await self.schedule()
+        advance(delta)
+        now = self.engine.clock.now()
+        zone = zone_named(found[0].timezone if found else None)
+        self._print(f"(time is now {describe(now, zone)})")
+        await self.deliver_due()
+        if found:
+            skipped = skipped_reminders(*found, before, now, self.grace)
+            if skipped:
+                days = ", ".join(f"{at.astimezone(zone):%a %d %b %H:%M}" for at in skipped)
+                self._print(
+                    f"(reminders skipped, more than {describe_duration(self.grace)} late as after downtime: {days})"
+                )
 
     async def say(self, line: str) -> None:
         text = line.strip()
         if text.lower().startswith("/advance"):
-            delta = parse_duration(text[len("/advance") :])
-            advance = getattr(self.engine.clock, "advance", None)
-            if delta is None or advance is None:
-                self._print("Use /advance with a duration like 30s, 10m, 2h or 1d (only with the simulated clock).")
-                return
-            advance(delta)
-            self._print(f"(time is now {self.engine.clock.now():%Y-%m-%d %H:%M} UTC)")
-            await self.deliver_due()
+            await self.advance(text[len("/advance") :])
             return
         replies = await self.engine.handle(self.to_inbound(text))
         await self.sender.send(self.user, replies)
+        if self.sender.files.saved() and await self.schedule() is None:
+            self.sender.files.erase()  # /delete erased the person: their saved records go too
         await self.deliver_due()
 
     async def run(self, lines: TextIO = sys.stdin) -> None:
@@ -172,6 +192,31 @@ class ConsoleChat:
                 continue  # like a chat app, an empty line sends nothing
             async with self._busy:
                 await self.say(line)
+
+
+def skipped_reminders(
+    schedule: Schedule,
+    quiet_start: str | None,
+    quiet_end: str | None,
+    before: datetime,
+    now: datetime,
+    grace: timedelta,
+) -> list[datetime]:
+    """The reminders a jump from `before` to `now` passed that the scheduler will not send: every one due
+    in that span except the first, when it is at most `grace` late (that one is sent late, once; the
+    scheduler plans the next from now, as it does after real downtime)."""
+    due: list[datetime] = []
+    if not schedule.reminders_on or schedule.hold_reason:
+        return due
+    fire = schedule.next_fire_at
+    plan = schedule.model_copy()
+    while fire is not None and fire <= now and len(due) < 400:
+        due.append(fire)
+        plan.served_through = local_date_of(fire, zone_named(plan.timezone))
+        fire = plan_next_fire(plan, fire, quiet_start=quiet_start, quiet_end=quiet_end)
+    if due and now - due[0] <= grace:
+        due = due[1:]
+    return due
 
 
 def _read_lines(lines: TextIO, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -82,12 +84,33 @@ def build_runner(
     )
 
 
-async def chat(database_url: str, clock: Clock) -> None:
-    """`backcoach chat`: the console conversation, its scheduler tick driven by the console itself."""
+async def chat(
+    database_url: str, clock: OffsetClock, settings: Settings, *, now: str | None = None, files: Path | None = None
+) -> int:
+    """`backcoach chat`: the console conversation, its scheduler tick driven by the console itself.
+    `now` (--now) is read in the person's own zone, UTC before they have one, and the start is printed
+    with its zone. Returns the exit status (2: --now could not be read)."""
+    from zoneinfo import ZoneInfo
+
     from adapters.console import ConsoleChat
+    from adapters.console_files import ConsoleFiles
+    from adapters.console_time import describe, parse_now
 
     async with open_engine(database_url, clock) as engine:
-        await ConsoleChat(engine).run()
+        console = ConsoleChat(
+            engine, files=ConsoleFiles(files), grace=timedelta(minutes=settings.reminder_grace_minutes)
+        )
+        if now:
+            zone = ZoneInfo(await console.zone_name())
+            try:
+                start = parse_now(now, zone)
+            except ValueError as exc:
+                print(f"backcoach chat: {exc}", file=sys.stderr)
+                return 2
+            clock.set(start)
+            console.note(f"(simulated clock starts at {describe(start, zone)})")
+        await console.run()
+    return 0
 
 
 async def run(settings: Settings, db_url: str | None = None) -> None:
@@ -121,7 +144,7 @@ async def _run(settings: Settings, database_url: str, stop: asyncio.Event) -> No
             from adapters.console import ConsoleChat
 
             engine = build_engine(db, OffsetClock(), lease)  # real time, plus /advance for demos
-            console = ConsoleChat(engine)
+            console = ConsoleChat(engine, grace=timedelta(minutes=settings.reminder_grace_minutes))
             senders = {"console": console.sender}
             chat_task = asyncio.create_task(console.run())
             chat_task.add_done_callback(lambda _: stop.set())

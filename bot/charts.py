@@ -66,26 +66,6 @@ def png_size(data: bytes) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-def summary_pdf(lines: list[str], week: WeekSummary, labels: ChartLabels, goal_low: int, goal_high: int) -> bytes:
-    """A one-page A4 PDF: the summary lines, then the week's chart. No extra dependency."""
-    buf = BytesIO()
-    _page(lines, week, labels, goal_low, goal_high).savefig(buf, format="pdf", metadata={"CreationDate": None})
-    return buf.getvalue()
-
-
-def _page(lines: list[str], week: WeekSummary, labels: ChartLabels, goal_low: int, goal_high: int) -> Figure:
-    from matplotlib.figure import Figure
-    from matplotlib.image import imread
-
-    page = Figure(figsize=(8.27, 11.69), dpi=DPI)
-    page.text(0.07, 0.95, "\n".join(lines), va="top", ha="left", fontsize=10, wrap=True, linespacing=1.5)
-    chart = BytesIO(weekly_png(week, labels, goal_low, goal_high))
-    img = page.add_axes((0.05, 0.28, 0.9, 0.42))
-    img.axis("off")
-    img.imshow(imread(chart, format="png"))
-    return page
-
-
 def sample_week() -> WeekSummary:
     """A constructed week (a session most days, pain easing, activity building up) for docs and tests."""
     from datetime import UTC, date, datetime, time, timedelta

@@ -39,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     chat = sub.add_parser("chat", help="chat with the bot in this terminal (no tokens needed)")
     chat.add_argument("--db", help="database URL (default: BACKCOACH_DATABASE_URL or ./backcoach.sqlite3)")
-    chat.add_argument("--now", help="start the simulated clock at this UTC time, e.g. 2026-03-08T07:00")
+    chat.add_argument(
+        "--now",
+        help="start the simulated clock at this local time, in your zone once you have set one up (UTC before): "
+        "2026-03-08T07:00; or name the zone: '2026-03-08T07:00 Europe/Berlin', 2026-03-08T07:00+01:00",
+    )
+    chat.add_argument("--files", help="folder for the files the bot sends you (default ~/.local/state/backcoach/files)")
     triage = sub.add_parser("triage-report", help="symptom recognition on the labelled corpus (content/triage)")
     triage.add_argument("--misses", action="store_true", help="list the tuning messages not caught")
     triage.add_argument("--part", choices=["tuning", "heldout", "both"], default="both")
@@ -91,9 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         model_for(content)  # the triage model ready before the first message (built from content/triage)
     del content
     if args.command == "chat":
+        from pathlib import Path
+
         from bot import app
 
-        asyncio.run(app.chat(args.db or settings.database_url, OffsetClock(_parse_now(args.now))))
+        files = Path(args.files) if args.files else None
+        return asyncio.run(
+            app.chat(args.db or settings.database_url, OffsetClock(), settings, now=args.now, files=files)
+        )
     elif args.command == "run":
         from bot import app
 

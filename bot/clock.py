@@ -52,3 +52,7 @@ class OffsetClock:
     def advance(self, delta: timedelta) -> datetime:
         self._offset += delta
         return self.now()
+
+    def set(self, instant: datetime) -> None:
+        """Start (or restart) simulated time at `instant`; it flows on from there."""
+        self._offset = instant.astimezone(UTC) - self._base.now()

@@ -55,12 +55,21 @@ class SymptomRow(BaseModel):
     at: datetime
 
 
+class SkipRow(BaseModel):
+    """A reminder answered with "Skip today" (and the reason, if given): a session skipped."""
+
+    local_date: date
+    reason: str | None = None
+    at: datetime
+
+
 class Records(BaseModel):
     """Everything recorded about one person, oldest first: what /export writes and the summary reads."""
 
     sessions: list[SessionRow] = Field(default_factory=list)
     activities: list[ActivityRow] = Field(default_factory=list)
     symptoms: list[SymptomRow] = Field(default_factory=list)
+    skips: list[SkipRow] = Field(default_factory=list)
 
 
 class Progression(Protocol):

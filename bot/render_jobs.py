@@ -50,9 +50,9 @@ def chart_job(text: str, filename: str, week: WeekSummary) -> Reply:
     return Reply(text=text, meta={RENDER: WEEKLY_CHART, "spec": json.dumps(spec)})
 
 
-def pdf_job(text: str, filename: str, week: WeekSummary, lines: list[str]) -> Reply:
-    """A reply whose one-page PDF (summary lines and the week's chart) is drawn when it is sent."""
-    spec = {"filename": filename, "week": week_to_json(week), "lines": lines}
+def pdf_job(text: str, filename: str, record: dict[str, Any]) -> Reply:
+    """A reply whose clinician's record (bot/record.build, laid out by bot/record_pdf) is drawn when sent."""
+    spec = {"filename": filename, "record": record}
     return Reply(text=text, meta={RENDER: SUMMARY_PDF, "spec": json.dumps(spec)})
 
 

@@ -21,14 +21,15 @@ log = logging.getLogger(__name__)
 
 
 def _draw(kind: str, spec: dict[str, Any], content: Content) -> Attachment:
-    from bot.charts import summary_pdf, weekly_png  # matplotlib only when something is drawn
+    from bot.charts import weekly_png  # matplotlib only when something is drawn
 
-    goal = content.program.general_activity.daily_minutes
-    week = week_from_json(spec["week"])
     if kind == WEEKLY_CHART:
+        goal = content.program.general_activity.daily_minutes
+        week = week_from_json(spec["week"])
         return Attachment(spec["filename"], "image/png", weekly_png(week, chart_labels(content), goal.low, goal.high))
-    pdf = summary_pdf(spec["lines"], week, chart_labels(content), goal.low, goal.high)
-    return Attachment(spec["filename"], "application/pdf", pdf)
+    from bot.record_pdf import record_pdf
+
+    return Attachment(spec["filename"], "application/pdf", record_pdf(spec["record"], content))
 
 
 async def materialise(replies: list[Reply], content: Content) -> list[Reply]:

@@ -19,6 +19,14 @@ class ExerciseProgress(BaseModel):
     hold_seconds: int | None = None
 
 
+class HoldEntry(BaseModel):
+    """A safety hold as it happened, for the clinician's record: which rule, when, and when it was lifted."""
+
+    rule_id: str
+    since: datetime
+    cleared_at: datetime | None = None
+
+
 class Profile(BaseModel):
     """Consent, plan and progression; stored as JSON on the user row."""
 
@@ -44,6 +52,10 @@ class Profile(BaseModel):
     summary_on: bool = True
     summary_next: date | None = None
     summary_last: date | None = None
+    # The clinician's record (/export): a name or identifier the person chose for its header (never a
+    # platform id), and every safety hold with its start and end (bot/record.note_hold keeps it).
+    record_name: str | None = None
+    holds: list[HoldEntry] = Field(default_factory=list)
 
 
 class Conversation(BaseModel):

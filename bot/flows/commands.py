@@ -77,43 +77,37 @@ def _exercise_name(exercise_id: str, content: Content) -> str:
     return next((e.name for e in content.program.exercises if e.id == exercise_id), exercise_id)
 
 
-def export(out: Outcome, now: datetime, content: Content) -> Outcome:
-    """`/export`: the person's own records as CSV, and a one-page PDF summary, to give to their clinician."""
+def export(out: Outcome, now: datetime, content: Content, text: str = "/export") -> Outcome:
+    """`/export`: the person's own records as CSV and the clinician's record as PDF (bot/record.py).
+    `/export name J. Smith` first sets the name or identifier the PDF's header shows (never a platform id)."""
     from bot.export import rows, to_csv
-    from bot.flows.summary import summary_text
-    from bot.progress import Records, week_summary
+    from bot.progress import Records
+    from bot.record import NAME_MAX, build, clean_name
     from bot.render_jobs import pdf_job
 
     view = out.view
+    words = text.split(maxsplit=2)
+    if len(words) > 1 and words[1].lower() == "name":
+        name = clean_name(words[2] if len(words) > 2 else "")
+        if len(name) > NAME_MAX:
+            return out.say(content.msg("export.name_too_long", max=NAME_MAX))
+        view.profile.record_name = name or None
+        out.say(content.msg("export.name_set", name=name) if name else content.msg("export.name_cleared"))
     records = view.history.records or Records()
-    if not (records.sessions or records.activities or records.symptoms):
+    if not (records.sessions or records.activities or records.symptoms or records.skips):
         return out.say(content.msg("export.empty"))
     zone = zone_of(view)
-    today = now.astimezone(zone).date()
-    stamp = today.isoformat()
+    stamp = now.astimezone(zone).date().isoformat()
     out.replies.append(
         Reply(
             text=content.msg("export.csv"),
             document=Attachment(f"backcoach-history-{stamp}.csv", "text/csv", to_csv(rows(records, zone))),
         )
     )
-    goal = content.program.general_activity.daily_minutes
-    week = week_summary(records, today, zone, goal.low, view.profile.progress)
-    lines = [
-        content.msg("export.pdf_title", date=stamp),
-        "",
-        summary_text(week, content),
-        "",
-        content.msg(
-            "export.totals",
-            sessions=sum(1 for s in records.sessions if s.status == "completed"),
-            first=records.sessions[0].local_date.isoformat() if records.sessions else "—",
-            minutes=sum(a.minutes for a in records.activities),
-        ),
-        "",
-        content.safety.disclaimer,
-    ]
-    out.replies.append(pdf_job(content.msg("export.pdf"), f"backcoach-summary-{stamp}.pdf", week, lines))
+    record = build(view, records, now, content)
+    out.replies.append(pdf_job(content.msg("export.pdf"), f"backcoach-record-{stamp}.pdf", record))
+    if not view.profile.record_name:
+        out.say(content.msg("export.name_hint"))
     return out
 
 

@@ -26,6 +26,7 @@ from bot.flows import (
     symptoms,
 )
 from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, normalise, reset
+from bot.record import note_hold
 from bot.state import UserView
 from bot.types import Button, ButtonStyle, Inbound, InboundKind, Reply
 from content.loader import Content
@@ -72,7 +73,9 @@ def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content
     before = living.Before.of(view.conversation)
     settings_before = _settings_of(view)
     session.close_expired(out, now, content)  # a session left unfinished never resumes days later
+    held = view.schedule.hold_reason
     _route(out, event, now, content)
+    note_hold(out.view.profile, held, out.view.schedule.hold_reason, now)  # the record's holds and clearances
     if event.kind is not InboundKind.SYSTEM:
         session.touch(out.view, now)
     if (
@@ -219,7 +222,7 @@ def _command(out: Outcome, text: str, event: Inbound, now: datetime, content: Co
     if name == "/history":
         return commands.history(out, now, content)
     if name == "/export":
-        return commands.export(out, now, content)
+        return commands.export(out, now, content, text)
     return _global(out, GLOBAL_PREFIX + name[1:], now, content)
 
 

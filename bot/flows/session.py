@@ -315,6 +315,11 @@ def _dose(view: UserView, exercise: Exercise) -> ExerciseProgress:
     return ExerciseProgress(repetitions=reps, hold_seconds=hold)
 
 
+def dose_of(view: UserView, exercise: Exercise) -> ExerciseProgress:
+    """Today's dose, for the clinician's record (bot/record.py)."""
+    return _dose(view, exercise)
+
+
 def _step_buttons(content: Content) -> list[Button]:
     return [
         Button(content.msg("button.done"), "done"),

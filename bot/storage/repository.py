@@ -43,7 +43,7 @@ from bot.effects import (
     SessionRecord,
     SymptomLogged,
 )
-from bot.progress import ActivityRow, ExerciseRow, Records, SessionRow, SymptomRow
+from bot.progress import ActivityRow, ExerciseRow, Records, SessionRow, SkipRow, SymptomRow
 from bot.state import Conversation, History, Profile, Schedule, SessionSummary, UserView
 from bot.storage.coltypes import UTCDateTime
 from bot.storage.models import (
@@ -131,6 +131,7 @@ OUTBOX = table_of(OutboxMessage)
 LOGS = table_of(ExerciseLog)
 ACTIVITIES = table_of(ActivityLog)
 SYMPTOMS = table_of(SymptomReport)
+ANSWERS = table_of(ReminderResponse)
 _LOG_EXERCISE = insert(LOGS).values(  # its session's id looked up in the same statement
     session_id=select(SESSIONS.c.id)
     .where(SESSIONS.c.user_id == bindparam("of_user"), SESSIONS.c.started_at == bindparam("of_start"))
@@ -357,6 +358,18 @@ def load_records(db: Db, user_id: int, *, since: date | None = None) -> Records:
         )
     activities = db.execute(activity_query.order_by(ACTIVITIES.c.at))
     symptoms = db.execute(symptom_query.order_by(SYMPTOMS.c.at))
+    answer_query = select(ANSWERS.c.local_date, ANSWERS.c.response, ANSWERS.c.reason, ANSWERS.c.at).where(
+        ANSWERS.c.user_id == user_id, ANSWERS.c.response.in_(("skipped", "reason"))
+    )
+    if since is not None:
+        answer_query = answer_query.where(ANSWERS.c.local_date >= since)
+    answers = db.execute(answer_query.order_by(ANSWERS.c.at)).all()
+    reasons = {a.local_date: a.reason for a in answers if a.response == "reason"}  # the skip's optional reason
+    skips = [
+        SkipRow(local_date=a.local_date, reason=reasons.get(a.local_date), at=a.at)
+        for a in answers
+        if a.response == "skipped"
+    ]
     return Records(
         sessions=[
             SessionRow(
@@ -374,6 +387,7 @@ def load_records(db: Db, user_id: int, *, since: date | None = None) -> Records:
             ActivityRow(local_date=a.local_date, minutes=a.minutes, exertion=a.exertion, at=a.at) for a in activities
         ],
         symptoms=[SymptomRow(rule_id=r.rule_id, source=r.source, at=r.at) for r in symptoms],
+        skips=skips,
     )
 
 

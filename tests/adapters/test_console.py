@@ -26,8 +26,12 @@ def taps_for_whole_session(content: Content) -> int:
 
 def run_console(lines: list[str], db: Path, now: str = "2026-03-08T07:00") -> str:
     script = "".join(f"{line}\n" for line in lines)
+    files = db.parent / "files"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", "--db", f"sqlite+aiosqlite:///{db}", "--now", now],
+        [
+            sys.executable,
+            *("-m", "bot.cli", "chat", "--db", f"sqlite+aiosqlite:///{db}", "--now", now, "--files", str(files)),
+        ],
         input=script,
         capture_output=True,
         text=True,
@@ -88,7 +92,7 @@ def test_console_resumes_after_restart_and_simulated_clock_fires_timer(tmp_path:
 
 
 def test_console_piped_empty_input_exits_cleanly(tmp_path: Path) -> None:
-    assert run_console([], tmp_path / "empty.sqlite3") == ""
+    assert run_console([], tmp_path / "empty.sqlite3") == "(simulated clock starts at Sun 08 Mar 2026 07:00 UTC)\n\n"
     out = run_console(["", "   ", "/help"], tmp_path / "blank.sqlite3")
     assert "empty" not in out, "blank lines are not messages"
     assert "/today" in out
