@@ -52,6 +52,7 @@ class Profile(BaseModel):
     summary_on: bool = True
     summary_next: date | None = None
     summary_last: date | None = None
+    summary_at: str | None = None  # the planned instant (ISO): an event planned for another instant is stale
     # The clinician's record (/export): a name or identifier the person chose for its header (never a
     # platform id), and every safety hold with its start and end (bot/record.note_hold keeps it).
     record_name: str | None = None

@@ -131,6 +131,10 @@ def chat(out: Outcome, verdict: Assessment, now: datetime, content: Content) -> 
     if flow != "idle" or not view.profile.onboarded:
         return None
     if intent == "activity" and verdict.minutes:
+        held = symptoms.activity_hold(view, content)
+        if held is not None:  # during a chest-pain, heart, emergency or same-day hold: the advice, not praise
+            symptoms.repeat_hold(out, held, content)
+            return out.say(content.msg("activity.held"))
         return ask(out, "activity", content.msg("chat.activity_confirm", minutes=verdict.minutes), content,
                    minutes=verdict.minutes)  # fmt: skip
     if intent in {"greeting", "thanks"}:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from bot.flows.common import Outcome, answer_of, go
+from bot.state import UserView
 from bot.types import Button, Inbound
 from content.loader import Content
 from scheduler.zones import COMMON_ZONES, parse_local_time, parse_timezone
@@ -10,6 +14,59 @@ from scheduler.zones import COMMON_ZONES, parse_local_time, parse_timezone
 TIME_CHOICES = ("07:00", "08:00", "12:00", "18:00", "20:00")
 WEEKDAYS_ONLY = 0b0011111
 EVERY_DAY = 0b1111111
+QUIET_CHOICES = (("22:00", "07:00"), ("21:00", "08:00"), ("23:00", "08:00"))
+
+
+# ---- validation shared by the chat questions and the Slack settings modal ----------------------
+
+
+def weekday_mask(days: Iterable[int]) -> int | None:
+    """Bit 0 = Monday. None unless at least one day, each 0-6: reminders on no day at all is /stop's job."""
+    chosen = set(days)
+    if not chosen or not chosen <= set(range(7)):
+        return None
+    return sum(1 << d for d in chosen)
+
+
+def days_of(mask: int) -> list[int]:
+    return [d for d in range(7) if mask & (1 << d)]
+
+
+def quiet_hours(start: str | None, end: str | None) -> tuple[str, str] | None:
+    """Two local times ("22:00", "7am"), normalised to HH:MM; None if either is unreadable or they are equal."""
+    first = parse_local_time(start or "")
+    last = parse_local_time(end or "")
+    if first is None or last is None or first == last:
+        return None
+    return first.strftime("%H:%M"), last.strftime("%H:%M")
+
+
+def parse_quiet_hours(text: str) -> tuple[str, str] | None:
+    """Typed quiet hours: "22:00-07:00", "10pm to 7am", "22:00 – 07:00"."""
+    parts = re.split(r"\s*(?:-|–|—|\bto\b|\buntil\b)\s*", text.strip().lower(), maxsplit=1)
+    return quiet_hours(parts[0], parts[1]) if len(parts) == 2 else None
+
+
+def set_quiet_hours(view: UserView, hours: tuple[str, str] | None) -> None:
+    """Save (or clear) quiet hours; the next reminder is then planned again around them."""
+    view.profile.quiet_start, view.profile.quiet_end = hours if hours else (None, None)
+    view.schedule.next_fire_at = None  # the shell replans a reminder with no next instant
+
+
+def describe_quiet(view: UserView, content: Content) -> str:
+    profile = view.profile
+    if not profile.quiet_start or not profile.quiet_end:
+        return content.msg("quiet.none")
+    return content.msg("quiet.is", start=profile.quiet_start, end=profile.quiet_end)
+
+
+def describe_days(mask: int, content: Content) -> str:
+    if mask == EVERY_DAY:
+        return content.msg("days.every")
+    if mask == WEEKDAYS_ONLY:
+        return content.msg("days.weekdays")
+    names = content.msg("days.short_names").split(",")
+    return content.msg("days.some", days=", ".join(names[d].strip() for d in days_of(mask)))
 
 
 def ask_plan(out: Outcome, flow: str, content: Content) -> Outcome:
@@ -24,7 +81,7 @@ def ask_plan(out: Outcome, flow: str, content: Content) -> Outcome:
 def ask_pick(out: Outcome, flow: str, content: Content) -> Outcome:
     view = out.view
     go(view, flow, "pick")
-    chosen = view.conversation.ctx.setdefault("picked", [])
+    chosen = view.conversation.ctx.setdefault("picked", list(view.profile.exercises))
     buttons = [Button(("✓ " if ex.id in chosen else "") + ex.name, f"pick:{ex.id}") for ex in content.program.exercises]
     buttons.append(Button(content.msg("button.done_choosing"), "pick:done"))
     return out.ask(content.msg("plan.pick_ask"), buttons)
@@ -40,7 +97,7 @@ def on_plan(out: Outcome, event: Inbound, content: Content) -> bool | None:
             view.profile.exercises = [e.id for e in content.program.exercises]
             return True
         if answer == "plan:pick":
-            view.conversation.ctx["picked"] = []
+            view.conversation.ctx["picked"] = list(view.profile.exercises)  # the current plan, ticked
             ask_pick(out, view.conversation.flow, content)
             return False
         out.say(content.msg("error.choose_button"))
@@ -136,20 +193,61 @@ def ask_days(out: Outcome, flow: str, content: Content) -> Outcome:
     go(out.view, flow, "days")
     return out.ask(
         content.msg("days.ask"),
-        [Button(content.msg("days.every"), "days:all"), Button(content.msg("days.weekdays"), "days:weekdays")],
+        [
+            Button(content.msg("days.every"), "days:all"),
+            Button(content.msg("days.weekdays"), "days:weekdays"),
+            Button(content.msg("days.pick"), "days:pick"),
+        ],
     )
 
 
+def ask_day_pick(out: Outcome, flow: str, content: Content) -> Outcome:
+    """Tick individual days (the current ones ticked to begin with), then Done."""
+    view = out.view
+    go(view, flow, "days_pick")
+    chosen = view.conversation.ctx.setdefault("days", days_of(view.schedule.weekdays))
+    names = content.msg("summary_week.day_names").split(",")
+    buttons = [Button(("✓ " if d in chosen else "") + names[d].strip(), f"day:{d}") for d in range(7)]
+    buttons.append(Button(content.msg("button.done_choosing"), "day:done"))
+    return out.ask(content.msg("days.pick_ask"), buttons)
+
+
 def on_days(out: Outcome, event: Inbound, content: Content) -> bool:
-    answer = answer_of(event, out.view, content)
+    view = out.view
+    answer = answer_of(event, view, content)
+    if view.conversation.step == "days_pick":
+        chosen: list[int] = view.conversation.ctx.setdefault("days", days_of(view.schedule.weekdays))
+        if answer == "day:done":
+            mask = weekday_mask(chosen)
+            if mask is None:
+                out.say(content.msg("days.pick_none"))
+            else:
+                view.schedule.weekdays = mask
+                view.conversation.ctx.pop("days", None)
+                return True
+        elif answer.startswith("day:") and answer[4:].isdigit() and int(answer[4:]) in range(7):
+            day = int(answer[4:])
+            if day in chosen:
+                chosen.remove(day)
+            else:
+                chosen.append(day)
+            chosen.sort()
+        else:
+            out.say(content.msg("error.choose_button"))
+        ask_day_pick(out, view.conversation.flow, content)
+        return False
     if answer == "days:all":
-        out.view.schedule.weekdays = EVERY_DAY
+        view.schedule.weekdays = EVERY_DAY
         return True
     if answer == "days:weekdays":
-        out.view.schedule.weekdays = WEEKDAYS_ONLY
+        view.schedule.weekdays = WEEKDAYS_ONLY
         return True
+    if answer == "days:pick":
+        view.conversation.ctx["days"] = days_of(view.schedule.weekdays)
+        ask_day_pick(out, view.conversation.flow, content)
+        return False
     out.say(content.msg("error.choose_button"))
-    ask_days(out, out.view.conversation.flow, content)
+    ask_days(out, view.conversation.flow, content)
     return False
 
 
@@ -159,11 +257,34 @@ def clock_time(text: str) -> str | None:
     return f"{parsed:%H:%M}" if parsed else None
 
 
+def ask_quiet(out: Outcome, flow: str, content: Content) -> Outcome:
+    go(out.view, flow, "quiet")
+    buttons = [Button(f"{a}–{b}", f"quiet:{a}-{b}") for a, b in QUIET_CHOICES]
+    buttons.append(Button(content.msg("quiet.off_button"), "quiet:off"))
+    return out.ask(content.msg("quiet.ask", now=describe_quiet(out.view, content)), buttons)
+
+
+def on_quiet(out: Outcome, event: Inbound, content: Content) -> bool:
+    """Quiet hours from a button or typed ("22:00-07:00", "10pm to 7am"). True when settled."""
+    view = out.view
+    answer = answer_of(event, view, content)
+    if answer == "quiet:off":
+        set_quiet_hours(view, None)
+        return True
+    hours = parse_quiet_hours(answer[6:] if answer.startswith("quiet:") else event.text)
+    if hours is None:
+        out.say(content.msg("error.quiet"))
+        ask_quiet(out, view.conversation.flow, content)
+        return False
+    set_quiet_hours(view, hours)
+    return True
+
+
 def describe_schedule(out: Outcome, content: Content) -> str:
     schedule = out.view.schedule
     if not schedule.reminders_on or not schedule.reminder_time:
         return content.msg("schedule.off")
-    days = content.msg("days.every") if schedule.weekdays == EVERY_DAY else content.msg("days.weekdays")
+    days = describe_days(schedule.weekdays, content)
     said = content.msg("schedule.on", time=schedule.reminder_time, zone=schedule.timezone or "UTC", days=days)
     if schedule.hold_reason:  # a held program sends no reminders: never promise one
         return content.msg("schedule.held", schedule=said)

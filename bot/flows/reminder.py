@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from bot.effects import ReminderAnswered, ScheduleEvent
-from bot.flows import session, symptoms
+from bot.flows import preferences, session, symptoms
 from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, go, local_today, normalise, reset, zone_of
 from bot.state import UserView
 from bot.types import Button, Inbound, Reply
@@ -74,6 +74,7 @@ def reminder_buttons(day: date, content: Content) -> list[Button]:
         Button(content.msg("reminder.snooze"), f"{GLOBAL_PREFIX}{ACTION}snooze:{tag}"),
         Button(content.msg("reminder.skip"), f"{GLOBAL_PREFIX}{ACTION}skip:{tag}"),
         Button(content.msg("reminder.worse"), f"{GLOBAL_PREFIX}{ACTION}worse:{tag}"),
+        Button(content.msg("reminder.change_time"), f"{GLOBAL_PREFIX}{ACTION}time:{tag}"),
     ]
 
 
@@ -90,6 +91,12 @@ def on_action(out: Outcome, name: str, now: datetime, content: Content) -> Outco
         return _start(out, day, now, content)
     if what == "worse":
         return symptoms.symptom_menu(out, content)
+    if what == "time":  # "Change time" from the reminder itself: the settings' time question
+        if in_session(out.view):
+            out.say(content.msg("session.already"))
+            return session.reprompt(out, content)
+        reset(out.view)
+        return preferences.ask_time(out, "settings", content, allow_none=False)
     if day != local_today(out.view, now) and what in {"snooze", "skip"}:
         return out.say(content.msg("reminder.old"))
     if what == "snooze":

@@ -32,12 +32,14 @@ def show(out: Outcome, content: Content) -> Outcome:
         if view.profile.summary_on
         else content.msg("settings.summary_off")
     )
+    text += "\n" + preferences.describe_quiet(view, content)
     return out.ask(
         text,
         [
             Button(content.msg("settings.time"), "set:time"),
             Button(content.msg("settings.zone"), "set:zone"),
             Button(content.msg("settings.days"), "set:days"),
+            Button(content.msg("settings.quiet"), "set:quiet"),
             Button(content.msg("settings.plan"), "set:plan"),
             Button(content.msg("settings.summary_day"), "set:summary"),
             Button(content.msg(toggle), "set:toggle"),
@@ -57,6 +59,8 @@ def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
             return preferences.ask_zone(out, FLOW, content)
         if answer == "set:days":
             return preferences.ask_days(out, FLOW, content)
+        if answer == "set:quiet":
+            return preferences.ask_quiet(out, FLOW, content)
         if answer == "set:plan":
             return preferences.ask_plan(out, FLOW, content)
         if answer == "set:summary":
@@ -78,12 +82,16 @@ def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
         done = preferences.on_time(out, event, content)
     elif step == "zone":
         done = preferences.on_zone(out, event, content)
-    elif step == "days":
+    elif step in {"days", "days_pick"}:
         done = preferences.on_days(out, event, content)
+    elif step == "quiet":
+        done = preferences.on_quiet(out, event, content)
     elif step == "summary_day":
         done = on_summary_day(out, event, now, content)
     else:
         return show(out, content)
+    if done and step in {"time", "zone"} and view.profile.onboarded:
+        summary.plan(out, now, force=True)  # the weekly summary follows the new zone or time at once
     return _saved(out, content) if done else out
 
 
@@ -95,6 +103,10 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
         return preferences.ask_zone(out, FLOW, content)
     if step == "days":
         return preferences.ask_days(out, FLOW, content)
+    if step == "days_pick":
+        return preferences.ask_day_pick(out, FLOW, content)
+    if step == "quiet":
+        return preferences.ask_quiet(out, FLOW, content)
     if step == "plan":
         return preferences.ask_plan(out, FLOW, content)
     if step == "pick":

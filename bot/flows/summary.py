@@ -4,11 +4,14 @@ Planning: one `summary` event at a time, keyed `summary:<user id>:<local date>` 
 date can never be queued twice), due at the person's reminder time — or DEFAULT_TIME (10:00 local) when they
 have none — on their summary day (default Sunday), computed with `local_instant` in their zone (DST-safe).
 `profile.summary_next` names the one planned date: an event for any other date (left behind when the day
-was changed) is stale and does nothing. When a summary fires it plans the next one at least 7 days after it,
-so a change of day never brings two summaries within a week. /stop (summary_on False) and a pause keep the
-events running but send nothing; planning lives in the outbox, so it survives restarts. The first one is
-planned by dispatch on any message once onboarded (so people onboarded before this feature get one too);
-a changed reminder time or zone applies from the next planned summary.
+was changed) is stale and does nothing; the token also carries the planned instant, so a summary replanned to
+another time on the same date (a new zone or reminder time) leaves the old event stale too. When a summary
+fires it plans the next one at least 7 days after it, so a change of day never brings two summaries within a
+week. A summary covers exactly the 7 local dates before the day it comes (its own day goes into the next
+one), comes during pauses too (a week of rest is the week a clinician needs to see), and waits while a
+session is under way. /stop (summary_on False) keeps the events running but sends nothing; planning lives in
+the outbox, so it survives restarts. The first one is planned by dispatch on any message once onboarded;
+settings replan it at once when the zone or reminder time changes.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from scheduler.timing import local_instant
 ACTION = "summary"
 DEFAULT_TIME = time(10, 0)
 LOST_AFTER = timedelta(days=7)  # a planned date this far past without firing is replanned
+WAIT_FOR_SESSION = timedelta(minutes=30)  # a summary due mid-session asks again this much later
 
 
 def plan(out: Outcome, now: datetime, *, force: bool = False) -> None:
@@ -37,32 +41,44 @@ def plan(out: Outcome, now: datetime, *, force: bool = False) -> None:
         return  # planned (an overdue one is still in the outbox and will fire late, once)
     at = time.fromisoformat(view.schedule.reminder_time) if view.schedule.reminder_time else DEFAULT_TIME
     not_before = profile.summary_last + timedelta(days=7) if profile.summary_last else None
+    pending = profile.summary_next  # planned and not sent yet (fire() moves it on when it sends)
     day = next_summary_date(now.astimezone(zone).date(), profile.summary_day, not_before)
     due = local_instant(day, at, zone)
-    if due <= now:
+    if due <= now and force and pending == day:
+        due = now  # replanned to an earlier time today: this week's summary comes now, not a week late
+    elif due <= now:
         day = next_summary_date(day + timedelta(days=1), profile.summary_day)
         due = local_instant(day, at, zone)
-    profile.summary_next = day
-    out.effects.append(
-        ScheduleEvent(ACTION, due, f"summary:{view.user_id}:{day.isoformat()}", {"token": day.isoformat()})
-    )
+    profile.summary_next, profile.summary_at = day, due.isoformat()
+    token = f"{day.isoformat()}@{due.isoformat()}"
+    out.effects.append(ScheduleEvent(ACTION, due, f"summary:{view.user_id}:{token}", {"token": token}))
 
 
 def fire(out: Outcome, token: str, now: datetime, content: Content) -> Outcome:
     """The planned summary is due: plan the next one, then send this week's figures (unless stopped/paused)."""
+    from bot.flows import session  # cycle: session -> activity -> session summary
+
     view = out.view
     profile = view.profile
-    if not profile.onboarded or not profile.summary_next or token != profile.summary_next.isoformat():
+    day, _, planned_at = token.partition("@")
+    if not profile.onboarded or not profile.summary_next or day != profile.summary_next.isoformat():
         return out  # stale: the day was changed after this one was planned
-    week_end = profile.summary_next
-    profile.summary_last = week_end
+    if planned_at and planned_at != profile.summary_at:
+        return out  # stale: replanned to another time (a new zone or reminder time)
+    if session.is_open(view):  # never in the middle of a session: ask again a little later
+        later = now + WAIT_FOR_SESSION
+        out.effects.append(
+            ScheduleEvent(ACTION, later, f"summary:{view.user_id}:{token}:{later.isoformat()}", {"token": token})
+        )
+        return out
+    summary_day = profile.summary_next
+    profile.summary_last = summary_day
     plan(out, now, force=True)
-    paused = view.schedule.paused_until is not None and view.schedule.paused_until > now
-    if not profile.summary_on or paused:
+    if not profile.summary_on:
         return out
     records = view.history.records or Records()
     goal = content.program.general_activity.daily_minutes
-    week = week_summary(records, week_end, zone_of(view), goal.low, profile.progress)
+    week = week_summary(records, summary_day - timedelta(days=1), zone_of(view), goal.low, profile.progress)
     out.say(summary_text(week, content))
     out.replies.append(chart_reply(week, content))
     return out

@@ -82,7 +82,8 @@ async def test_sent_once_a_week_across_spring_forward_and_a_restart(
 ) -> None:
     await chat.onboard(time="07:00", zone="London")
     user = await user_row(engine)
-    await add_week_of_history(engine, user.id, date(2026, 3, 29))  # the DST week, Mon 23 - Sun 29 March
+    # The DST week (clocks forward on Sun 29 March), reported by the summary after it: Sun 29 Mar - Sat 4 Apr.
+    await add_week_of_history(engine, user.id, date(2026, 4, 4))
     sender = TimedSender(clock)
     await run_days(engine, clock, sender, date(2026, 3, 2), date(2026, 3, 18))
     restarted = Engine(engine.db, content, clock)  # a new process: all it knows is in the database
@@ -95,8 +96,8 @@ async def test_sent_once_a_week_across_spring_forward_and_a_restart(
         datetime(2026, 3, 29, 6, 0, tzinfo=UTC),  # 07:00 BST, the morning the clocks went forward
         datetime(2026, 4, 5, 6, 0, tzinfo=UTC),
     ]
-    dst_week = sender.summary_texts()[3]
-    assert "Your week, Mon 23 Mar – Sun 29 Mar" in dst_week
+    dst_week = sender.summary_texts()[4]
+    assert "Your week, Sun 29 Mar – Sat 04 Apr" in dst_week, "exactly the seven days before the summary"
     assert "Sessions done: 7" in dst_week and "140 minutes" in dst_week and "0 of 7 days" in dst_week
     assert "Sessions done: 0" in sender.summary_texts()[0]
     async with engine.sessions() as s:
@@ -105,10 +106,11 @@ async def test_sent_once_a_week_across_spring_forward_and_a_restart(
                 select(OutboxMessage.dedupe_key, OutboxMessage.status).where(OutboxMessage.dedupe_key.like("summary:%"))
             )
         ).all()
-    assert sorted(rows) == sorted(
-        [(f"summary:{user.id}:2026-03-{d:02d}", "sent") for d in (8, 15, 22, 29)]
-        + [(f"summary:{user.id}:2026-04-05", "sent"), (f"summary:{user.id}:2026-04-12", "pending")]
-    )
+    days = [f"2026-03-{d:02d}" for d in (8, 15, 22, 29)] + ["2026-04-05", "2026-04-12"]
+    assert [(key.split("@")[0], status) for key, status in sorted(rows)] == [
+        *[(f"summary:{user.id}:{d}", "sent") for d in days[:-1]],
+        (f"summary:{user.id}:{days[-1]}", "pending"),
+    ]
 
 
 async def test_changing_the_day_never_brings_two_within_a_week(chat: Chat, engine: Engine, clock: FakeClock) -> None:

@@ -114,7 +114,13 @@ async def test_one_reminder_a_day_with_buttons_and_stop_hint(chat: Chat, clock: 
     assert reminders(seen) == [datetime(2026, 3, d, 7, 30, tzinfo=UTC) for d in (2, 3, 4)]
     first = next(r for at, r in seen if at in reminders(seen))
     assert "/stop" in first.text
-    assert [b.label for b in first.buttons] == ["Start now", "Snooze 1 h", "Skip today", "My back is worse"]
+    assert [b.label for b in first.buttons] == [
+        "Start now",
+        "Snooze 1 h",
+        "Skip today",
+        "My back is worse",
+        "Change time",
+    ]
     async with chat.engine.sessions() as s:
         keys = (await s.execute(select(OutboxMessage.dedupe_key).where(OutboxMessage.kind == "reminder"))).scalars()
         assert sorted(keys) == [f"reminder:1:2026-03-0{d}" for d in (2, 3, 4)]
