@@ -176,7 +176,11 @@ async def test_serve_waits_for_the_database_and_survives_killed_connections(
         await _drop_pg_database(name)
     assert code in (0, -signal.SIGTERM), proc.output()  # uvicorn re-raises the SIGTERM it handled
     log = proc.output(tail=0)
-    assert "telegram update failed" in log  # the outage was seen and logged, and the process lived on
-    assert "Failed to run listener function" in log  # Bolt's log line for a Slack request answered 500
+    # Which request (if any) a killed connection hits depends on scheduling, so the log is checked against
+    # what happened: every request answered 5xx was logged as a failure, and the process lived on (above).
     failures = sum(p.failures for p in people) + sum(p.side.failures for p in slackers)
+    if sum(p.failures for p in people):
+        assert "telegram update failed" in log
+    if sum(p.side.failures for p in slackers):
+        assert "Failed to run listener function" in log  # Bolt's log line for a Slack request answered 500
     print(f"5xx answered and redelivered: {failures}; kill rounds: {len(killed)}")
