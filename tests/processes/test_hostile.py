@@ -17,15 +17,15 @@ import pytest
 from sqlalchemy import select
 
 from adapters.testing.fake_slack import FakeSlack
-from adapters.testing.fake_telegram import TOKEN, FakeTelegram, text_update
-from adapters.testing.slack_client import SECRET as SLACK_SECRET
+from adapters.testing.fake_telegram import FakeTelegram, text_update
 from adapters.testing.slack_client import SlackSide
 from bot.bench.serve import SECRET as WEBHOOK_SECRET
-from bot.bench.serve import ServeProcess, free_port, serve_env, telegram_env
+from bot.bench.serve import ServeProcess
 from bot.check_config import main as check_config
 from bot.check_config import redact_url
 from bot.storage.db import make_engine
 from bot.storage.models import User
+from tests.processes.serving import serving_both
 from tests.processes.test_serve_pg import WebhookPerson, _Remote, settled
 
 PRIVATE = "numbness in my left foot"
@@ -33,24 +33,10 @@ PRIVATE = "numbness in my left foot"
 
 @pytest.fixture
 async def proc(fake_tg: FakeTelegram, fake_slack: FakeSlack, tmp_path: Path) -> AsyncIterator[ServeProcess]:
-    port = free_port()
-    env = serve_env(
-        port,
-        f"sqlite+aiosqlite:///{tmp_path / 'hostile.sqlite3'}",
-        BACKCOACH_TICK_SECONDS="0.5",
-        BACKCOACH_LOG_LEVEL="DEBUG",
-        SLACK_BOT_TOKEN="xoxb-one",
-        SLACK_SIGNING_SECRET=SLACK_SECRET,
-        SLACK_API_URL=fake_slack.api_url,
-        **telegram_env(fake_tg.url, TOKEN, port),
-    )
-    process = ServeProcess(env, tmp_path)
-    await process.start()
-    try:
-        await process.wait_ready()
+    async with serving_both(
+        tmp_path, fake_tg.url, fake_slack.api_url, db_name="hostile.sqlite3", log_level="DEBUG"
+    ) as process:
         yield process
-    finally:
-        await process.stop()
 
 
 async def post(url: str, body: bytes, headers: dict[str, str]) -> int:

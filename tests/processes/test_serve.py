@@ -14,12 +14,12 @@ import aiohttp
 import pytest
 
 from adapters.testing.fake_slack import FakeSlack
-from adapters.testing.fake_telegram import TOKEN, FakeTelegram, Fault, text_update
-from adapters.testing.slack_client import SECRET as SLACK_SECRET
+from adapters.testing.fake_telegram import FakeTelegram, Fault, text_update
 from adapters.testing.slack_client import SlackSide
 from bot.bench.serve import SECRET as WEBHOOK_SECRET
-from bot.bench.serve import ServeProcess, free_port, serve_env, telegram_env
+from bot.bench.serve import ServeProcess
 from bot.check_config import main as check_config
+from tests.processes.serving import serving_both
 from tests.processes.test_serve_pg import WebhookPerson, _Remote, get, metric
 
 PRIVATE_WORDS = "my private words about tingling"
@@ -38,24 +38,8 @@ async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeSlack]]:
 @pytest.fixture
 async def proc(fakes: tuple[FakeTelegram, FakeSlack], tmp_path: Path) -> AsyncIterator[ServeProcess]:
     tg, slack = fakes
-    port = free_port()
-    env = serve_env(
-        port,
-        f"sqlite+aiosqlite:///{tmp_path / 'serve.sqlite3'}",
-        BACKCOACH_TICK_SECONDS="0.5",
-        BACKCOACH_LOG_LEVEL="INFO",
-        SLACK_BOT_TOKEN="xoxb-one",
-        SLACK_SIGNING_SECRET=SLACK_SECRET,
-        SLACK_API_URL=slack.api_url,
-        **telegram_env(tg.url, TOKEN, port),
-    )
-    process = ServeProcess(env, tmp_path)
-    await process.start()
-    try:
-        await process.wait_ready()
+    async with serving_both(tmp_path, tg.url, slack.api_url, db_name="serve.sqlite3", log_level="INFO") as process:
         yield process
-    finally:
-        await process.stop()
 
 
 async def post(url: str, body: bytes, headers: dict[str, str]) -> int:
