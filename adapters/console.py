@@ -17,12 +17,12 @@ from adapters.console_files import ConsoleFiles
 from adapters.console_time import describe, describe_duration, parse_duration
 from bot.engine import Engine
 from bot.flows.common import zone_named
+from bot.schedule.planning import plan_next_fire
+from bot.schedule.timing import local_date_of
 from bot.state import Schedule
 from bot.storage import repository as repo
 from bot.types import Inbound, InboundKind, Reply, ReplyKind, UserRef
-from scheduler.planning import plan_next_fire
 from scheduler.runner import DEFAULT_GRACE, tick
-from scheduler.timing import local_date_of
 
 CONSOLE_USER = UserRef(platform="console", workspace="", user_id="local", chat_id="local")
 ADVANCE_HELP = (

@@ -29,6 +29,7 @@ from bot.flows import dispatch
 from bot.flows.common import Outcome, zone_named
 from bot.leases import LEASE, Leases, new_token
 from bot.rendering import materialise
+from bot.schedule.planning import plan_next_fire
 from bot.state import History, HistoryNeeded, Schedule, UserView
 from bot.storage import inbox_repo, outbox_repo
 from bot.storage import repository as repo
@@ -38,7 +39,6 @@ from bot.turns import Turns
 from bot.types import Inbound, InboundKind, Reply, UserRef
 from bot.wire import replies_to_json
 from content.loader import Content
-from scheduler.planning import plan_next_fire
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.engine import Engine
 from bot.flows import dispatch
 from bot.flows.common import zone_named
+from bot.schedule.timing import local_date_of, missed_decision
 from bot.state import History
 from bot.storage import repository as repo
 from bot.storage.models import OutboxMessage, User, table_of
 from bot.types import Inbound, InboundKind, UserRef
 from bot.wire import replies_to_json
-from scheduler.timing import local_date_of, missed_decision
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import re
 from collections.abc import Iterable
 
 from bot.flows.common import Outcome, answer_of, go
+from bot.schedule.zones import COMMON_ZONES, parse_local_time, parse_timezone
 from bot.state import UserView
 from bot.types import Button, Inbound
 from content.loader import Content
-from scheduler.zones import COMMON_ZONES, parse_local_time, parse_timezone
 
 TIME_CHOICES = ("07:00", "08:00", "12:00", "18:00", "20:00")
 WEEKDAYS_ONLY = 0b0011111

@@ -15,11 +15,11 @@ from datetime import date, datetime, time, timedelta
 from bot.effects import ReminderAnswered, ScheduleEvent
 from bot.flows import preferences, session, symptoms
 from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, go, local_today, normalise, reset, zone_of
+from bot.schedule.planning import plan_next_fire
+from bot.schedule.timing import snooze_until
 from bot.state import UserView
 from bot.types import Button, Inbound, Reply
 from content.loader import Content
-from scheduler.planning import plan_next_fire
-from scheduler.timing import snooze_until
 
 FLOW = "reminder"
 ACTION = "remind."  # after the global prefix: g.remind.<what>:<local date>

@@ -22,9 +22,9 @@ from bot.effects import ScheduleEvent
 from bot.flows.common import Outcome, zone_of
 from bot.progress import Records, WeekSummary, next_summary_date, week_summary
 from bot.render_jobs import chart_job
+from bot.schedule.timing import local_instant
 from bot.types import Reply
 from content.loader import Content
-from scheduler.timing import local_instant
 
 ACTION = "summary"
 DEFAULT_TIME = time(10, 0)

@@ -23,9 +23,9 @@ from bot.progress import (
     week_summary,
 )
 from bot.render_jobs import chart_labels
+from bot.schedule.timing import local_instant
 from bot.state import ExerciseProgress
 from content.loader import Content
-from scheduler.timing import local_instant
 
 NY = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")

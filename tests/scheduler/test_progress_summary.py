@@ -11,11 +11,11 @@ from sqlalchemy import select
 from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
+from bot.schedule.timing import local_instant
 from bot.storage.models import ActivityLog, ExerciseSession, OutboxMessage
 from bot.types import Reply, UserRef
 from content.loader import Content
 from scheduler.runner import tick
-from scheduler.timing import local_instant
 from tests.flow_helpers import user_row
 
 LONDON = ZoneInfo("Europe/London")

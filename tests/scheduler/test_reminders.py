@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
+from bot.schedule.planning import plan_next_fire
 from bot.state import Schedule
 from bot.storage.models import OutboxMessage, ReminderResponse, User
 from bot.types import Reply
-from scheduler.planning import plan_next_fire
 from scheduler.runner import tick
 
 ONBOARDED = {"consented": True, "onboarded": True, "exercises": []}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.schedule.timing import after_quiet_hours, next_fire_at
 from bot.state import Schedule
-from scheduler.timing import after_quiet_hours, next_fire_at
 
 
 def weekday_set(mask: int) -> frozenset[int]:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler import zones
-from scheduler.zones import COMMON_ZONES, parse_local_time, parse_timezone
+from bot.schedule import zones
+from bot.schedule.zones import COMMON_ZONES, parse_local_time, parse_timezone
 
 # ------------------------------------------------------------------------------------------ times
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.timing import (
+from bot.schedule.timing import (
     WEEKDAYS_ALL,
     after_quiet_hours,
     in_quiet_hours,
