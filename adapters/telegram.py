@@ -27,10 +27,10 @@ from telegram import BotCommand, CallbackQuery, Update
 from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
-from telegram.request import HTTPXRequest
 
 from adapters.base import ConversationAdapter
 from adapters.live import StoredLiveMessages, Tap
+from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_render import PLATFORM, Outgoing, Texts, is_private, to_inbound
 from adapters.telegram_send import TelegramSender
 from bot.config import telegram_api_root
@@ -49,9 +49,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1024 * 1024  # an update is a few kilobytes; anything larger is refused while it is read
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 _SECRET_OK = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
-# httpcore's pool assignment costs connections x (connections + queued requests) per request
-# (encode/httpcore#1035): a few warm connections carry the bot's sends (30/s at most, each a short round
-# trip) at a fraction of the CPU that 64 cost. Updates beyond that wait for a connection, not for Telegram.
+# A few warm connections carry the bot's sends (30/s at most, each a short round trip); updates beyond that
+# wait for a connection, not for Telegram. (Under httpx the pool's per-request walk over its connections,
+# encode/httpcore#1035, made a large pool expensive; adapters/telegram_http.py replaced it with aiohttp.)
 SEND_POOL_SIZE = 8
 
 
@@ -200,7 +200,7 @@ class TelegramAdapter(ConversationAdapter):
             ApplicationBuilder()
             .token(cfg.token)
             .request(
-                HTTPXRequest(
+                AiohttpRequest(
                     connection_pool_size=SEND_POOL_SIZE,
                     read_timeout=timeout,
                     write_timeout=timeout,
@@ -209,7 +209,7 @@ class TelegramAdapter(ConversationAdapter):
                 )
             )
             .get_updates_request(
-                HTTPXRequest(
+                AiohttpRequest(
                     connection_pool_size=2, read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout
                 )
             )

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from telegram import Bot
-from telegram.request import HTTPXRequest
 
 from adapters.telegram import texts_of
+from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_send import TelegramSender
 from adapters.testing.fake_telegram import TOKEN, FakeTelegram, Fault
 from bot.engine import Engine
@@ -35,7 +35,8 @@ def fake(fake_tg: FakeTelegram) -> FakeTelegram:
 
 @pytest.fixture
 async def sender(fake: FakeTelegram, content: Content) -> AsyncIterator[TelegramSender]:
-    request = HTTPXRequest(read_timeout=TIMEOUT, write_timeout=TIMEOUT, connect_timeout=TIMEOUT)
+    # the adapter's own transport (adapters/telegram_http.py), so the error mapping is checked through it
+    request = AiohttpRequest(read_timeout=TIMEOUT, write_timeout=TIMEOUT, connect_timeout=TIMEOUT)
     bot = Bot(TOKEN, base_url=f"{fake.url}/bot", base_file_url=f"{fake.url}/file/bot", request=request)
     async with bot:
         yield TelegramSender(bot, texts_of(content))
