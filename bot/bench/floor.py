@@ -393,7 +393,9 @@ async def telegram_run(kind: str, people: int, steps: int, workdir: Path, replay
 
 class TimedSlack(FakeSlack):
     def seen(self, channel: str, since: int) -> Seen:
-        calls = [c for c in self.calls[since:] if c.args.get("channel") == channel and c.method == "chat.postMessage"]
+        """What the person sees: new messages and the living message edited in place (chat.update)."""
+        methods = ("chat.postMessage", "chat.update")
+        calls = [c for c in self.calls[since:] if c.args.get("channel") == channel and c.method in methods]
         text = "\n".join(str(c.args.get("text", "")) for c in calls)
         buttons = [
             (e["text"]["text"], (c, block, e))
