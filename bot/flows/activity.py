@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from bot.effects import ActivityLogged, ActivityRemoved
-from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, go, local_today, parse_int, reset, scale_buttons
+from bot.flows.common import GLOBAL_PREFIX, Outcome, go, local_today, parse_int, reset, scale_buttons
+from bot.flows.registry import Flow, Need, Step
+from bot.state import UserView
 from bot.types import Button, Inbound, Reply
 from content.loader import Content
 
@@ -17,7 +20,7 @@ MAX_MINUTES = 24 * 60
 
 
 def offer(out: Outcome, content: Content, *, after_session: bool) -> Outcome:
-    go(out.view, FLOW, "offer", after_session=after_session)
+    go(out.view, FLOW, Steps.OFFER, after_session=after_session)
     return out.ask(
         content.msg("activity.offer"),
         [Button(content.msg("button.log_activity"), "log"), Button(content.msg("button.not_now"), "skip")],
@@ -34,7 +37,7 @@ def start(out: Outcome, content: Content) -> Outcome:
         reset(out.view)
         symptoms.repeat_hold(out, held, content)
         return out.say(content.msg("activity.held"))
-    go(out.view, FLOW, "minutes", after_session=False)
+    go(out.view, FLOW, Steps.MINUTES, after_session=False)
     return _ask_minutes(out, content)
 
 
@@ -48,42 +51,45 @@ def _ask_exertion(out: Outcome, content: Content) -> Outcome:
     return out.ask(content.msg("activity.ask_exertion", scale=guidance.exertion_scale), scale_buttons(1, 10, "ex:"))
 
 
-def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    view = out.view
-    step = view.conversation.step
-    answer = answer_of(event, view, content)
-    if step == "offer":
-        if answer in {"log", "yes"}:
-            go(view, FLOW, "minutes")
-            return _ask_minutes(out, content)
-        if answer in {"skip", "no"}:
-            return finish(out, now, content)
-        out.say(content.msg("error.choose_button"))
-        return reprompt(out, content)
-    if step == "minutes":
-        minutes = int(answer[4:]) if answer.startswith("min:") else parse_int(event.text, 1, MAX_MINUTES)
-        if minutes is None:
-            typed = parse_int(event.text, -(10**6), 10**6) if event.text else None
-            key = "error.minutes_range" if typed is not None else "error.minutes"
-            out.say(content.msg(key, max=MAX_MINUTES, value=typed))
-            return _ask_minutes(out, content)
-        go(view, FLOW, "exertion", minutes=minutes)
-        return _ask_exertion(out, content)
-    if step == "exertion":
-        exertion = int(answer[3:]) if answer.startswith("ex:") else parse_int(event.text, 1, 10)
-        if exertion is None:
-            out.say(content.msg("error.exertion"))
-            return _ask_exertion(out, content)
-        return _log(out, view.conversation.ctx["minutes"], exertion, now, content)
-    return reprompt(out, content)
+class Steps(StrEnum):
+    OFFER = "offer"  # after a session: log some activity?
+    MINUTES = "minutes"
+    EXERTION = "exertion"
 
 
 def reprompt(out: Outcome, content: Content) -> Outcome:
-    step = out.view.conversation.step
-    if step == "minutes":
+    return ACTIVITY_FLOW.reprompt(out, content)
+
+
+def _on_offer(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
+    if answer in {"log", "yes"}:
+        go(out.view, FLOW, Steps.MINUTES)
         return _ask_minutes(out, content)
-    if step == "exertion":
+    if answer in {"skip", "no"}:
+        return finish(out, now, content)
+    return None
+
+
+def _on_minutes(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+    minutes = int(answer[4:]) if answer.startswith("min:") else parse_int(event.text, 1, MAX_MINUTES)
+    if minutes is None:
+        typed = parse_int(event.text, -(10**6), 10**6) if event.text else None
+        key = "error.minutes_range" if typed is not None else "error.minutes"
+        out.say(content.msg(key, max=MAX_MINUTES, value=typed))
+        return _ask_minutes(out, content)
+    go(out.view, FLOW, Steps.EXERTION, minutes=minutes)
+    return _ask_exertion(out, content)
+
+
+def _on_exertion(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+    exertion = int(answer[3:]) if answer.startswith("ex:") else parse_int(event.text, 1, 10)
+    if exertion is None:
+        out.say(content.msg("error.exertion"))
         return _ask_exertion(out, content)
+    return _log(out, out.view.conversation.ctx["minutes"], exertion, now, content)
+
+
+def _ask_offer(out: Outcome, content: Content) -> Outcome:
     return offer(out, content, after_session=bool(out.view.conversation.ctx.get("after_session")))
 
 
@@ -155,7 +161,7 @@ def correct(out: Outcome, name: str, content: Content) -> Outcome:
     if name.startswith(FIX):
         if view.conversation.flow not in {"idle", "new", FLOW}:
             return out.say(content.msg("activity.correct_later"))
-        go(view, FLOW, "minutes", after_session=False, replacing=tag)
+        go(view, FLOW, Steps.MINUTES, after_session=False, replacing=tag)
         out.say(content.msg("activity.fix", minutes=last["minutes"]))
         return _ask_minutes(out, content)
     out.effects.append(ActivityRemoved(at=datetime.fromisoformat(str(last["at"]))))
@@ -170,3 +176,28 @@ def finish(out: Outcome, now: datetime, content: Content) -> Outcome:
         return session.complete(out, now, content)
     reset(out.view)
     return out
+
+
+def _after_session(view: UserView) -> bool:
+    """The activity question after a session is still the session: stop ends it, no reminder interrupts it."""
+    return bool(view.conversation.ctx.get("after_session"))
+
+
+def _recover(out: Outcome, content: Content) -> Outcome:
+    if _after_session(out.view):  # the session still closes with its summary: ask the activity question again
+        return _ask_offer(out, content)
+    return out
+
+
+ACTIVITY_FLOW = Flow(
+    FLOW,
+    Steps,
+    {
+        Steps.OFFER: Step(_on_offer, _ask_offer),
+        Steps.MINUTES: Step(_on_minutes, _ask_minutes),
+        Steps.EXERTION: Step(_on_exertion, _ask_exertion),
+    },
+    needs=Need.FIGURES,  # today's minutes so far
+    recover=_recover,
+    in_session=_after_session,
+)

@@ -79,6 +79,16 @@ def reset(view: UserView, flow: str = "idle") -> None:
     view.conversation.choices = {}
 
 
+def idle_prompt(out: Outcome, content: Content) -> Outcome:
+    """The question of the idle state: what the person can do from here."""
+    buttons = [
+        Button(content.msg("button.start_now"), "g.today"),
+        Button(content.msg("button.log_activity"), "g.activity"),
+        Button(content.msg("button.symptoms"), "g.symptoms"),
+    ]
+    return out.ask(content.msg("idle.ask"), buttons)
+
+
 def zone_named(name: str | None) -> ZoneInfo:
     """The person's zone; UTC until they have chosen one (or if a stored name stopped being valid)."""
     try:

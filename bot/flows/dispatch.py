@@ -7,6 +7,7 @@ then the current flow gets the event.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -25,11 +26,13 @@ from bot.flows import (
     summary,
     symptoms,
 )
-from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, normalise, reset
+from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, idle_prompt, normalise, reset
 from bot.record import note_hold
 from bot.state import UserView
 from bot.types import Button, ButtonStyle, Inbound, InboundKind, Reply
 from content.loader import Content
+
+log = logging.getLogger(__name__)
 
 STOP_WORDS = {"stop", "stop it", "quit", "exit", "cancel", "end", "end session", "stop session"}
 COMMANDS = {
@@ -178,17 +181,14 @@ def _flow(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outc
         return onboarding.start(out, content, event.timezone_hint)
     if flow in FLOWS:
         return FLOWS[flow][0](out, event, now, content)
+    if flow not in {"idle", ""}:
+        log.warning("unknown flow %r: recovered to the idle state", flow[:40])
+        reset(view)
+        out.say(content.msg("error.lost_place"))
+        return idle_prompt(out, content)
     # idle: friendly pointer to what they can do
     out.say(content.msg("idle.hint"))
-    return out.ask(content.msg("idle.ask"), _idle_buttons(content))
-
-
-def _idle_buttons(content: Content) -> list[Button]:
-    return [
-        Button(content.msg("button.start_now"), "g.today"),
-        Button(content.msg("button.log_activity"), "g.activity"),
-        Button(content.msg("button.symptoms"), "g.symptoms"),
-    ]
+    return idle_prompt(out, content)
 
 
 def _command(out: Outcome, text: str, event: Inbound, now: datetime, content: Content) -> Outcome:
@@ -266,7 +266,7 @@ def _global(out: Outcome, action: str, now: datetime, content: Content) -> Outco
 
 def _system(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
     if event.action == "timer":
-        return session.handle(out, event, now, content) if out.view.conversation.flow == "session" else out
+        return session.on_timer(out, event, now, content) if out.view.conversation.flow == session.FLOW else out
     if event.action == "checkin.rest":
         return rest.checkin(out, now, content)
     if event.action == "checkin.hold":
@@ -319,7 +319,7 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
         return FLOWS[flow][1](out, content)
     if flow == "new" or not view.profile.consented:
         return onboarding.start(out, content)
-    return out.ask(content.msg("idle.ask"), _idle_buttons(content))
+    return idle_prompt(out, content)
 
 
 Handler = Callable[[Outcome, Inbound, datetime, Content], Outcome]
@@ -327,11 +327,11 @@ Prompt = Callable[[Outcome, Content], Outcome]
 
 # Every flow a person can be in: how it takes the next event, and how it asks its current question again.
 FLOWS: dict[str, tuple[Handler, Prompt]] = {
-    "onboarding": (onboarding.handle, onboarding.reprompt),
-    "session": (session.handle, session.reprompt),
-    "activity": (activity.handle, activity.reprompt),
+    onboarding.FLOW: (onboarding.ONBOARDING_FLOW.handle, onboarding.ONBOARDING_FLOW.reprompt),
+    session.FLOW: (session.SESSION_FLOW.handle, session.SESSION_FLOW.reprompt),
+    activity.FLOW: (activity.ACTIVITY_FLOW.handle, activity.ACTIVITY_FLOW.reprompt),
     "settings": (settings.handle, settings.reprompt),
-    "rest": (rest.handle, rest.ask_rest_days),
+    rest.FLOW: (rest.REST_FLOW.handle, rest.REST_FLOW.reprompt),
     "pause": (commands.on_pause, commands.ask_pause),
     "delete": (lambda o, e, n, c: commands.on_delete(o, e, c, lambda x: _back(x, c)), commands.ask_delete),
     "symptoms": (_on_symptom_menu, symptoms.symptom_menu),

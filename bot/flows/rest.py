@@ -4,13 +4,16 @@ injury or flare-up), pauses, and the check-ins that bring people back afterwards
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from bot.effects import ScheduleEvent
 from bot.flows.common import Outcome, answer_of, go, parse_int, reset
+from bot.flows.registry import Flow, Step
 from bot.state import UserView
 from bot.types import Button, Inbound
 from content.loader import Content
 
+FLOW = "rest"
 REST_DAYS = (1, 2, 3)
 
 
@@ -54,7 +57,11 @@ def pause_for_rest(out: Outcome, days: int, now: datetime, content: Content) -> 
     out.say(content.msg("rest.paused", days=days))
 
 
-def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+class Steps(StrEnum):
+    DAYS = "days"
+
+
+def _on_days(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
     """The stand-alone rest flow (reached from a symptom report): pick rest days."""
     days = rest_days_of(event, out.view, content)
     if days is not None:
@@ -74,7 +81,7 @@ def rest_days_of(event: Inbound, view: UserView, content: Content) -> int | None
 
 
 def start(out: Outcome, content: Content) -> Outcome:
-    go(out.view, "rest", "days")
+    go(out.view, FLOW, Steps.DAYS)
     return ask_rest_days(out, content)
 
 
@@ -110,3 +117,6 @@ def ask_cleared(out: Outcome, content: Content) -> Outcome:
         content.msg("hold.ask_cleared", reason=rule.label),
         [Button(content.msg("button.cleared"), "g.cleared"), Button(content.msg("button.not_yet"), "g.not_yet")],
     )
+
+
+REST_FLOW = Flow(FLOW, Steps, {Steps.DAYS: Step(_on_days, ask_rest_days)})

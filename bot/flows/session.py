@@ -5,12 +5,14 @@ post-check, activity, summary. Every exercise step offers Done / Skip / This hur
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from bot.effects import ExerciseLogged, ScheduleEvent, SessionRecord
 from bot.flows import activity
-from bot.flows.common import Outcome, answer_of, go, local_today, parse_int, reset, scale_buttons, yes_no
+from bot.flows.common import Outcome, go, local_today, parse_int, reset, scale_buttons, yes_no
+from bot.flows.registry import Flow, Need, Step
 from bot.state import ExerciseProgress, UserView
-from bot.types import Button, Inbound, InboundKind
+from bot.types import Button, Inbound
 from content.loader import Content, Exercise
 
 FLOW = "session"
@@ -47,7 +49,7 @@ def start(out: Outcome, now: datetime, content: Content) -> Outcome:
     go(
         view,
         FLOW,
-        "precheck",
+        Steps.PRECHECK,
         started_at=now.isoformat(),
         local_date=local_today(view, now).isoformat(),
         last_at=now.isoformat(),
@@ -119,7 +121,7 @@ def end(out: Outcome, status: str, now: datetime) -> None:
 
 def current_exercise(view: UserView) -> str | None:
     ctx = view.conversation.ctx
-    if view.conversation.flow != FLOW or view.conversation.step not in {"exercise", "drop_offer"}:
+    if view.conversation.flow != FLOW or view.conversation.step not in {Steps.EXERCISE, Steps.DROP_OFFER}:
         return None
     queue = ctx.get("queue", [])
     i = ctx.get("i", 0)
@@ -129,55 +131,32 @@ def current_exercise(view: UserView) -> str | None:
 # ---- the step machine -------------------------------------------------------------------------
 
 
-def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    view = out.view
-    step = view.conversation.step
-    if event.kind is InboundKind.SYSTEM:
-        return _on_timer(out, event, now, content) if event.action == "timer" else out
-    answer = answer_of(event, view, content)
-    if step == "precheck":
-        return _on_precheck(out, answer, now, content)
-    if step == "review":
-        return _on_review(out, answer, now, content)
-    if step == "pain_before":
-        return _on_pain(out, answer, event, "pain_before", now, content)
-    if step == "high_pain":
-        return _on_high_pain(out, answer, now, content)
-    if step == "exercise":
-        return _on_exercise(out, answer, now, content)
-    if step == "drop_offer":
-        return _on_drop(out, answer, now, content)
-    if step == "pain_after":
-        return _on_pain(out, answer, event, "pain_after", now, content)
-    if step == "felt":
-        return _on_felt(out, answer, content)
-    if step == "helped":
-        return _on_helped(out, answer, now, content)
-    return reprompt(out, content)
+class Steps(StrEnum):
+    """The session's steps, in order (a pain of 8 or more asks HIGH_PAIN; a hurt exercise asks DROP_OFFER)."""
+
+    PRECHECK = "precheck"
+    REVIEW = "review"
+    PAIN_BEFORE = "pain_before"
+    HIGH_PAIN = "high_pain"
+    EXERCISE = "exercise"
+    DROP_OFFER = "drop_offer"
+    PAIN_AFTER = "pain_after"
+    FELT = "felt"
+    HELPED = "helped"
+
+
+def on_timer(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+    """A hold's timer ran out (a system event; the step table takes the person's answers)."""
+    ctx = out.view.conversation.ctx
+    if out.view.conversation.step != Steps.EXERCISE or ctx.get("phase") != "hold" or ctx.get("timer") != event.text:
+        return out  # the person already moved on: a late timer says nothing
+    out.say(content.msg("exercise.release"))
+    return _hold_finished(out, now, content)
 
 
 def reprompt(out: Outcome, content: Content) -> Outcome:
     """Ask the current question again (after a restart, unclear input, or a stale button)."""
-    step = out.view.conversation.step
-    if step == "precheck":
-        return _ask_precheck(out, content)
-    if step == "review":
-        return _ask_review(out, content)
-    if step == "pain_before":
-        return out.ask(content.msg("session.pain_before"), scale_buttons(0, 10, "pain:"))
-    if step == "high_pain":
-        return _ask_high_pain(out, content)
-    if step == "exercise":
-        return _show_exercise(out, content)
-    if step == "drop_offer":
-        return _ask_drop(out, content)
-    if step == "pain_after":
-        return out.ask(content.msg("session.pain_after"), scale_buttons(0, 10, "pain:"))
-    if step == "felt":
-        return _ask_felt(out, content)
-    if step == "helped":
-        return _ask_helped(out, content)
-    return out
+    return SESSION_FLOW.reprompt(out, content)
 
 
 def _ask_precheck(out: Outcome, content: Content) -> Outcome:
@@ -185,7 +164,7 @@ def _ask_precheck(out: Outcome, content: Content) -> Outcome:
     return out.ask(question.text, yes_no(content))
 
 
-def _on_precheck(out: Outcome, answer: str, now: datetime, content: Content) -> Outcome:
+def _on_precheck(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     from bot.flows import symptoms  # cycle: symptoms ends sessions, sessions report symptoms
 
     ctx = out.view.conversation.ctx
@@ -193,8 +172,7 @@ def _on_precheck(out: Outcome, answer: str, now: datetime, content: Content) -> 
     if answer == "yes":
         return symptoms.apply_rule(out, questions[ctx["pre"]].rule, "precheck", now, content)
     if answer != "no":
-        out.say(content.msg("error.choose_button"))
-        return _ask_precheck(out, content)
+        return None
     ctx["pre"] += 1
     if ctx["pre"] < len(questions):
         return _ask_precheck(out, content)
@@ -206,9 +184,9 @@ def _after_precheck(out: Outcome, content: Content) -> Outcome:
     view = out.view
     view.profile.review = [ex for ex in view.profile.review if ex in view.conversation.ctx["queue"]]
     if view.profile.review:
-        go(view, FLOW, "review")
+        go(view, FLOW, Steps.REVIEW)
         return _ask_review(out, content)
-    go(view, FLOW, "pain_before")
+    go(view, FLOW, Steps.PAIN_BEFORE)
     return reprompt(out, content)
 
 
@@ -220,13 +198,12 @@ def _ask_review(out: Outcome, content: Content) -> Outcome:
     )
 
 
-def _on_review(out: Outcome, answer: str, now: datetime, content: Content) -> Outcome:
+def _on_review(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     view = out.view
     ex_id = view.profile.review[0]
     exercise = content.program.exercise(ex_id)
     if answer not in {"drop", "keep"}:
-        out.say(content.msg("error.choose_button"))
-        return _ask_review(out, content)
+        return None
     view.profile.review.pop(0)
     ctx = view.conversation.ctx
     if answer == "drop":
@@ -242,7 +219,19 @@ def _on_review(out: Outcome, answer: str, now: datetime, content: Content) -> Ou
     return _after_precheck(out, content)
 
 
-def _on_pain(out: Outcome, answer: str, event: Inbound, key: str, now: datetime, content: Content) -> Outcome:
+def _on_pain_before(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+    return _on_pain(out, answer, event, "pain_before", content)
+
+
+def _on_pain_after(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+    return _on_pain(out, answer, event, "pain_after", content)
+
+
+def _ask_pain(out: Outcome, content: Content) -> Outcome:
+    return out.ask(content.msg(f"session.{out.view.conversation.step}"), scale_buttons(0, 10, "pain:"))
+
+
+def _on_pain(out: Outcome, answer: str, event: Inbound, key: str, content: Content) -> Outcome:
     value = int(answer[5:]) if answer.startswith("pain:") else _typed_pain(event)
     if value is None:
         typed = parse_int(event.text, -(10**6), 10**6) if event.text else None
@@ -253,14 +242,14 @@ def _on_pain(out: Outcome, answer: str, event: Inbound, key: str, now: datetime,
     if key == "pain_before":
         out.effects.append(_record(out.view))
         if value >= content.program.session.high_pain:
-            go(out.view, FLOW, "high_pain")
+            go(out.view, FLOW, Steps.HIGH_PAIN)
             out.say(content.msg("session.pain_worst" if value == 10 else "session.pain_high", pain=value))
             return _ask_high_pain(out, content)
         return _first_exercise(out, content)
     if not any(r == "done" for r in ctx["results"].values()):
-        go(out.view, FLOW, "helped")  # nothing done: nothing to progress, nothing that helped
+        go(out.view, FLOW, Steps.HELPED)  # nothing done: nothing to progress, nothing that helped
         return _ask_helped(out, content)
-    go(out.view, FLOW, "felt")
+    go(out.view, FLOW, Steps.FELT)
     return _ask_felt(out, content)
 
 
@@ -270,7 +259,7 @@ def _typed_pain(event: Inbound) -> int | None:
 
 
 def _first_exercise(out: Outcome, content: Content) -> Outcome:
-    go(out.view, FLOW, "exercise", i=0, phase="intro", k=0, side=1, rep=1)
+    go(out.view, FLOW, Steps.EXERCISE, i=0, phase="intro", k=0, side=1, rep=1)
     return _show_exercise(out, content)
 
 
@@ -279,15 +268,14 @@ def _ask_high_pain(out: Outcome, content: Content) -> Outcome:
     return out.ask(question.text, yes_no(content))
 
 
-def _on_high_pain(out: Outcome, answer: str, now: datetime, content: Content) -> Outcome:
+def _on_high_pain(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     """Very high pain: the sheet's own question (spasm, injury or flare-up?) before any exercise."""
     from bot.flows import symptoms
 
     if answer == "yes":
         return symptoms.apply_rule(out, "spasm_flare", "precheck", now, content)
     if answer != "no":
-        out.say(content.msg("error.choose_button"))
-        return _ask_high_pain(out, content)
+        return None
     if out.view.conversation.ctx.get("pain_before") == 10:
         symptoms.advise(out, "routine", "precheck", now, content)
     out.say(content.safety.rule("exercise_pain").advice)
@@ -395,14 +383,6 @@ def _start_hold(out: Outcome, now: datetime, content: Content) -> Outcome:
     return _show_exercise(out, content)
 
 
-def _on_timer(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    ctx = out.view.conversation.ctx
-    if out.view.conversation.step != "exercise" or ctx.get("phase") != "hold" or ctx.get("timer") != event.text:
-        return out  # the person already moved on: a late timer says nothing
-    out.say(content.msg("exercise.release"))
-    return _hold_finished(out, now, content)
-
-
 def _hold_finished(out: Outcome, now: datetime, content: Content) -> Outcome:
     view = out.view
     ctx = view.conversation.ctx
@@ -414,7 +394,7 @@ def _hold_finished(out: Outcome, now: datetime, content: Content) -> Outcome:
     return _exercise_finished(out, "done", now, content)
 
 
-def _on_exercise(out: Outcome, answer: str, now: datetime, content: Content) -> Outcome:
+def _on_exercise(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     view = out.view
     ctx = view.conversation.ctx
     exercise = _exercise(view, content)
@@ -425,8 +405,7 @@ def _on_exercise(out: Outcome, answer: str, now: datetime, content: Content) -> 
 
         return symptoms.apply_rule(out, "exercise_pain", "session", now, content)
     if answer not in {"done", "start", "ready"}:
-        out.say(content.msg("error.choose_button"))
-        return _show_exercise(out, content)
+        return None
     phase = ctx["phase"]
     if phase == "intro":
         ctx.update(phase="step", k=0)
@@ -459,7 +438,7 @@ def exercise_hurt(out: Outcome, now: datetime, content: Content, *, advised: boo
     ctx.pop("timer", None)
     out.effects.append(_log(view, exercise.id, "hurt", now))
     ctx["results"][exercise.id] = "hurt"
-    go(view, FLOW, "drop_offer")
+    go(view, FLOW, Steps.DROP_OFFER)
     return _ask_drop(out, content)
 
 
@@ -471,19 +450,18 @@ def _ask_drop(out: Outcome, content: Content) -> Outcome:
     )
 
 
-def _on_drop(out: Outcome, answer: str, now: datetime, content: Content) -> Outcome:
+def _on_drop(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     view = out.view
     exercise = _exercise(view, content)
     if answer not in {"drop", "keep", "yes", "no"}:
-        out.say(content.msg("error.choose_button"))
-        return _ask_drop(out, content)
+        return None
     if answer in {"drop", "yes"}:
         plan = view.profile.exercises or [e.id for e in content.program.exercises]
         view.profile.exercises = [ex for ex in plan if ex != exercise.id]
         out.say(content.msg("exercise.dropped", name=exercise.name))
     else:
         out.say(content.msg("exercise.kept", name=exercise.name))
-    go(view, FLOW, "exercise")
+    go(view, FLOW, Steps.EXERCISE)
     return _next_exercise(out, now, content)
 
 
@@ -532,13 +510,12 @@ def _ask_felt(out: Outcome, content: Content) -> Outcome:
     )
 
 
-def _on_felt(out: Outcome, answer: str, content: Content) -> Outcome:
+def _on_felt(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     """The sheet: "gradually progress as tolerated". Up only when it felt fine and pain did not rise."""
     view = out.view
     ctx = view.conversation.ctx
     if answer not in {"felt:fine", "felt:much"}:
-        out.say(content.msg("error.choose_button"))
-        return _ask_felt(out, content)
+        return None
     done = [ex for ex, r in ctx["results"].items() if r == "done" and _known(ex, content)]
     before, after = ctx.get("pain_before"), ctx.get("pain_after")
     lines: list[str] = []
@@ -557,7 +534,7 @@ def _on_felt(out: Outcome, answer: str, content: Content) -> Outcome:
             lines.append(content.msg("progress.up", before=before, after=after))
             lines.extend(steps)
     ctx["progress_lines"] = lines
-    go(view, FLOW, "helped")
+    go(view, FLOW, Steps.HELPED)
     return _ask_helped(out, content)
 
 
@@ -586,7 +563,7 @@ def _next_exercise(out: Outcome, now: datetime, content: Content) -> Outcome:
     ctx.update(i=ctx["i"] + 1, phase="intro", k=0, side=1, rep=1)
     if ctx["i"] < len(ctx["queue"]):
         return _show_exercise(out, content)
-    go(out.view, FLOW, "pain_after")
+    go(out.view, FLOW, Steps.PAIN_AFTER)
     return reprompt(out, content)
 
 
@@ -604,15 +581,14 @@ def _ask_helped(out: Outcome, content: Content) -> Outcome:
     return out.ask(content.msg(key), buttons)
 
 
-def _on_helped(out: Outcome, answer: str, now: datetime, content: Content) -> Outcome:
+def _on_helped(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     ctx = out.view.conversation.ctx
     if answer.startswith("helped:") and answer[7:] in ctx["results"] and answer[7:] not in ctx["helped"]:
         ctx["helped"].append(answer[7:])
         return _ask_helped(out, content)
     if answer in {"helped_done", "no", "done"}:
         return _finish_exercises(out, content)
-    out.say(content.msg("error.choose_button"))
-    return _ask_helped(out, content)
+    return None
 
 
 def _finish_exercises(out: Outcome, content: Content) -> Outcome:
@@ -708,3 +684,41 @@ def _log(
 
 def _known(exercise_id: str, content: Content) -> bool:
     return any(e.id == exercise_id for e in content.program.exercises)
+
+
+def _recover(out: Outcome, content: Content) -> Outcome:
+    """An unknown stored step: the current exercise from its introduction, or the after-check when the
+    exercises are done; the idle state when the session's context is not there to go on with."""
+    ctx = out.view.conversation.ctx
+    queue, i = ctx.get("queue"), ctx.get("i")
+    if not ctx.get("started_at") or not isinstance(queue, list) or not isinstance(i, int) or "results" not in ctx:
+        return out
+    if i < len(queue) and queue[i] in {e.id for e in content.program.exercises}:
+        go(out.view, FLOW, Steps.EXERCISE, phase="intro", k=0, side=1, rep=1)
+    else:
+        go(out.view, FLOW, Steps.PAIN_AFTER)
+    return reprompt(out, content)
+
+
+def _in_session(view: UserView) -> bool:
+    return True
+
+
+SESSION_FLOW = Flow(
+    FLOW,
+    Steps,
+    {
+        Steps.PRECHECK: Step(_on_precheck, _ask_precheck),
+        Steps.REVIEW: Step(_on_review, _ask_review),
+        Steps.PAIN_BEFORE: Step(_on_pain_before, _ask_pain),
+        Steps.HIGH_PAIN: Step(_on_high_pain, _ask_high_pain),
+        Steps.EXERCISE: Step(_on_exercise, _show_exercise),
+        Steps.DROP_OFFER: Step(_on_drop, _ask_drop),
+        Steps.PAIN_AFTER: Step(_on_pain_after, _ask_pain),
+        Steps.FELT: Step(_on_felt, _ask_felt),
+        Steps.HELPED: Step(_on_helped, _ask_helped),
+    },
+    needs=Need.FIGURES,  # the small wins at the end read the session counts
+    recover=_recover,
+    in_session=_in_session,
+)

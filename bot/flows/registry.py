@@ -1,0 +1,105 @@
+"""Every flow declares itself once, here in shape and in its own module in substance: its steps (a `StrEnum`,
+stored in the database as the plain string), one `Step` a step (how it takes an answer, how it asks its
+question), the records its events read, and its hooks for the other flows.
+
+`Flow.handle` and `Flow.reprompt` are the one generic loop over that table (slack-bolt's listener table,
+aiogram's `StatesGroup`): no flow writes its step ladder itself. The table is checked when it is defined
+(python-statemachine's way): a step without an entry, or an entry without a step, fails at import. A step
+read from the database that no flow declares any more is logged (names only, never message text) and
+recovered from: the person gets a friendly word and the flow's recovery question, never silence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum, StrEnum
+
+from bot.flows.common import Outcome, answer_of, idle_prompt, reset
+from bot.state import UserView
+from bot.types import Inbound
+from content.loader import Content
+
+log = logging.getLogger(__name__)
+
+# A step's answer handler: the outcome so far, the event, the answer it chose (a button's action, a typed label
+# or synonym; "" when none), the time and the content. None means "not one of this step's answers": the generic
+# loop then says so and asks the step's question again.
+On = Callable[[Outcome, Inbound, str, datetime, Content], "Outcome | None"]
+Ask = Callable[[Outcome, Content], Outcome]
+
+
+class Need(Enum):
+    """Which of the person's records an event reads, so the engine loads them before the flow runs."""
+
+    NOTHING = 0
+    FIGURES = 1  # bot/state.History's counts (small wins, today's activity, skipped reminders)
+    RECORDS = 2  # every record as well (the weekly summary, /export, /history's lists)
+
+
+@dataclass(frozen=True)
+class Step:
+    on: On
+    ask: Ask
+
+
+def _idle(out: Outcome, content: Content) -> Outcome:
+    reset(out.view)
+    return idle_prompt(out, content)
+
+
+def _never(view: UserView) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One flow's declaration. `steps` lists its steps once; `table` says, for each, how it is answered and
+    asked. `needs` is what its events read. `recover` puts a person whose stored step is unknown back on
+    solid ground (default: the idle state). `in_session` is a hook: whether being in this flow is still part of
+    a guided session (the activity question after a session is)."""
+
+    name: str
+    steps: type[StrEnum]
+    table: Mapping[str, Step]
+    needs: Need = Need.NOTHING
+    recover: Ask = _idle
+    in_session: Callable[[UserView], bool] = _never
+    _members: frozenset[str] = field(init=False, repr=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        members = frozenset(s.value for s in self.steps)
+        if members != set(self.table):
+            missing, extra = sorted(members - set(self.table)), sorted(set(self.table) - members)
+            raise ValueError(f"flow {self.name}: steps without an entry {missing}, entries without a step {extra}")
+        object.__setattr__(self, "_members", members)
+
+    def step_of(self, view: UserView) -> Step | None:
+        return self.table.get(view.conversation.step) if view.conversation.step in self._members else None
+
+    def handle(self, out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+        step = self.step_of(out.view)
+        if step is None:
+            return self.lost(out, content)
+        done = step.on(out, event, answer_of(event, out.view, content), now, content)
+        if done is not None:
+            return done
+        out.say(content.msg("error.choose_button"))
+        return self.reprompt(out, content)
+
+    def reprompt(self, out: Outcome, content: Content) -> Outcome:
+        step = self.step_of(out.view)
+        return step.ask(out, content) if step is not None else self.lost(out, content)
+
+    def lost(self, out: Outcome, content: Content) -> Outcome:
+        """The stored step is none of this flow's: log it (names only) and recover, saying so."""
+        log.warning("unknown step %r in flow %s: recovered", out.view.conversation.step[:40], self.name)
+        out.say(content.msg("error.lost_place"))
+        before = out.view.conversation.step
+        self.recover(out, content)
+        conv = out.view.conversation
+        if conv.flow == self.name and conv.step == before:  # a recovery that did not move on: the idle state
+            return _idle(out, content)
+        return out
