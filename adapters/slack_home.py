@@ -1,24 +1,22 @@
 """The App Home tab: a read-only look at the person's plan, next reminder and this week's progress.
 
-It only reads through the engine's database (no conversation logic, no writes), so opening the tab can
-never change what the bot does next.
+It only reads, through the repository (bot/storage/home_repo.py: no conversation logic, no writes, no SQL
+here), so opening the tab can never change what the bot does next.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import func, select
 
 from adapters.slack_render import escape
 from bot.engine import Engine
 from bot.flows import settings
 from bot.flows.common import zone_named
 from bot.state import Profile
+from bot.storage import home_repo
 from bot.storage import repository as repo
-from bot.storage.models import ExerciseSession, User
 from bot.types import UserRef
 from content.loader import Content
 
@@ -42,27 +40,11 @@ async def home_summary(engine: Engine, workspace: str, user_id: str) -> HomeSumm
     """What the Home tab shows; None for someone the bot has not met yet. Read-only."""
     now = engine.clock.now()
     async with engine.sessions() as session:
-        user = (
-            await session.execute(
-                select(User).where(
-                    User.platform == "slack", User.workspace == workspace, User.platform_user_id == user_id
-                )
-            )
-        ).scalar_one_or_none()
-        if user is None:
-            return None
-        zone = zone_named(user.timezone)
-        today = now.astimezone(zone).date()
-        history = await session.run_sync(repo.load_history, user.id, now, today, full=False)
-        sessions_7d = (
-            await session.execute(
-                select(func.count()).where(
-                    ExerciseSession.user_id == user.id,
-                    ExerciseSession.status == "completed",
-                    ExerciseSession.local_date > today - timedelta(days=7),
-                )
-            )
-        ).scalar_one()
+        found = await session.run_sync(home_repo.home_row, workspace, user_id, now)
+    if found is None:
+        return None
+    user, history, sessions_7d = found.user, found.history, found.sessions_7d
+    zone = zone_named(user.timezone)
     profile = Profile.model_validate(user.profile or {})
     names = {ex.id: ex.name for ex in engine.content.program.exercises}
     return HomeSummary(
@@ -133,13 +115,7 @@ def home_view(summary: HomeSummary | None, content: Content) -> dict[str, Any]:
 async def settings_values(engine: Engine, workspace: str, user_id: str) -> dict[str, str] | None:
     """The person's settings as the modal's fields; None before onboarding. Read-only."""
     async with engine.sessions() as session:
-        user = (
-            await session.execute(
-                select(User).where(
-                    User.platform == "slack", User.workspace == workspace, User.platform_user_id == user_id
-                )
-            )
-        ).scalar_one_or_none()
+        user = await session.run_sync(home_repo.slack_user, workspace, user_id)
     if user is None:
         return None
     view = repo.to_view(user, UserRef("slack", workspace, user_id, user.chat_id), None)
@@ -152,14 +128,8 @@ async def wants_timezone_hint(engine: Engine, workspace: str, user_id: str) -> b
     Sending the hint at other times could override a zone the person types, so it is asked for only here.
     """
     async with engine.sessions() as session:
-        row = (
-            await session.execute(
-                select(User.profile, User.conversation).where(
-                    User.platform == "slack", User.workspace == workspace, User.platform_user_id == user_id
-                )
-            )
-        ).one_or_none()
+        row = await session.run_sync(home_repo.onboarding_state, workspace, user_id)
     if row is None:
         return True
     profile, conversation = row
-    return not (profile or {}).get("onboarded") and (conversation or {}).get("flow", "new") != "onboarding"
+    return not profile.get("onboarded") and conversation.get("flow", "new") != "onboarding"
