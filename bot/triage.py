@@ -39,6 +39,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from rapidfuzz.distance import OSA
 
@@ -193,10 +194,14 @@ class _Compiled:
         self.unclear = self._group(safety.unclear_terms)
         self.prefix_lengths = sorted({len(p) for p in self.prefixes})
         self.token_info: dict[str, tuple[tuple[int, ...], bool]] = {}
+        self.pair_candidates: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.corrected: dict[str, str] = {}
         self.fillers = frozenset(w for f in ctx.fillers for w in _words(f))
         self.terminators = frozenset(w for t in ctx.terminators if len(_words(t)) == 1 for w in _words(t))
-        self.terminator_phrases = tuple(tuple(_words(t)) for t in ctx.terminators if len(_words(t)) > 1)
+        self.terminator_phrases: dict[str, list[tuple[str, ...]]] = {}
+        for t in ctx.terminators:
+            if len(_words(t)) > 1:
+                self.terminator_phrases.setdefault(_words(t)[0], []).append(tuple(_words(t)))
         self.modifiers: dict[str, list[_Modifier]] = {}
         for mod in ctx.modifiers:
             stops = frozenset(w for t in mod.terminators if len(_words(t)) == 1 for w in _words(t))
@@ -221,10 +226,16 @@ class _Compiled:
             words = tuple(_words(idiom))
             if words:
                 self.idioms.setdefault(words[0], []).append(words)
+        self.by_pair = {
+            "idioms": _by_pair([(w, w) for ws in self.idioms.values() for w in ws]),
+            "pseudo": _by_pair([(w, w) for ws in self.pseudo.values() for w in ws]),
+        }
+        self.modifiers_by_pair = _by_pair([(m.words, m) for ms in self.modifiers.values() for m in ms])
         vocabulary = {w.text for term in self.terms for w in term if not w.prefix}
         vocabulary |= {w for mods in self.modifiers.values() for m in mods for w in m.words}
         vocabulary |= {w for idioms in self.idioms.values() for i in idioms for w in i} | self.fillers
-        vocabulary |= self.terminators | _CONJUNCTIONS | {w for p in self.terminator_phrases for w in p}
+        vocabulary |= self.terminators | _CONJUNCTIONS
+        vocabulary |= {w for ps in self.terminator_phrases.values() for p in ps for w in p}
         protected = {w for p in ctx.protected for w in _words(p)}
         protected |= {w.text for term in self.terms for w in term if w.prefix}
         self.speller = _Speller(vocabulary, protected)
@@ -311,7 +322,7 @@ class _Compiled:
         special = [i for i, info in enumerate(infos) if info[1]]
         masked: set[int] = set()
         for i in special:
-            for idiom in self.idioms.get(tokens[i], ()):
+            for idiom in _starting(self.by_pair["idioms"], tokens, i):
                 end = self._match(idiom, tokens, i)
                 if end > 0:
                     masked.update(range(i, end))
@@ -335,58 +346,101 @@ class _Compiled:
             if self.terms[term_id][0].text in self.negation_words:
                 covered.update(range(start, end))
         for i in special:
-            for pseudo in self.pseudo.get(tokens[i], ()):
+            for pseudo in _starting(self.by_pair["pseudo"], tokens, i):
                 end = self._match(pseudo, tokens, i)
                 if end > 0:
                     covered.update(range(i, end))
         mods: list[tuple[_Modifier, int, int]] = []
         for i in special:
-            for mod in self.modifiers.get(tokens[i], ()):
+            for mod in _starting(self.modifiers_by_pair, tokens, i):
                 end = self._match(mod.words, tokens, i)
                 if end > 0 and covered.isdisjoint(range(i, end)):
                     mods.append((mod, i, end))
-        breaks = [i for i in special if tokens[i] == _HARD]
-        by_sentence: dict[int, list[tuple[_Modifier, int, int]]] = {}  # modifiers never cross a sentence
-        for entry in mods:
-            by_sentence.setdefault(bisect.bisect_right(breaks, entry[1]), []).append(entry)
         occurrences: dict[int, list[frozenset[str]]] = {}
-        stop_tokens = self._stops(tokens) if mods else tokens
-        for term_id, start, end in spans:
-            near = by_sentence.get(bisect.bisect_right(breaks, start), ())
-            cats = frozenset(m.category for m, ms, me in near if self._reaches(stop_tokens, m, ms, me, start, end))
-            occurrences.setdefault(term_id, []).append(cats)
+        reached: list[set[str]] = [set() for _ in spans]
+        if mods:
+            stop_tokens = self._stops(tokens)
+            starts = [start for _, start, _ in spans]  # spans are found in order of their start
+            longest = max(end - start for _, start, end in spans)
+            for mod, ms, me in mods:
+                if mod.direction in ("forward", "both"):
+                    last = self._reach_forward(stop_tokens, mod, me)
+                    for k in range(bisect.bisect_left(starts, me), bisect.bisect_right(starts, last)):
+                        reached[k].add(mod.category)
+                if mod.direction in ("backward", "both"):
+                    first = self._reach_backward(stop_tokens, mod, ms)
+                    for k in range(bisect.bisect_left(starts, first - longest), bisect.bisect_left(starts, ms)):
+                        if first <= spans[k][2] <= ms:
+                            reached[k].add(mod.category)
+        for (term_id, _, _), cats in zip(spans, reached, strict=True):
+            occurrences.setdefault(term_id, []).append(frozenset(cats))
         return occurrences, set(occurrences), bool(masked)
 
     def _stops(self, tokens: list[str]) -> list[str]:
         """The tokens with each multi-word terminator ("aside from") replaced by a plain terminator word."""
-        if not self.terminator_phrases:
-            return tokens
         out = list(tokens)
-        for i in range(len(tokens)):
-            for phrase in self.terminator_phrases:
+        for i, tok in enumerate(tokens):
+            for phrase in self.terminator_phrases.get(tok, ()):
                 if tuple(tokens[i : i + len(phrase)]) == phrase:
                     out[i] = "but"
         return out
 
-    def _reaches(self, tokens: list[str], mod: _Modifier, ms: int, me: int, start: int, end: int) -> bool:
-        if mod.direction in ("forward", "both") and me <= start:
-            if len(mod.words) == 1 and mod.category == "negated" and me < len(tokens) and tokens[me] == _SOFT:
-                return False  # "No, my leg is numb": an answer, not a denial
-            return self._within(tokens[me:start], mod)
-        if mod.direction in ("backward", "both") and end <= ms:
-            return self._within(tokens[end:ms], mod)
-        return False
+    def _stop(self, tok: str, mod: _Modifier) -> bool:
+        return tok == _HARD or tok in self.terminators or tok in mod.terminators
 
-    def _within(self, between: list[str], mod: _Modifier) -> bool:
-        counted = 0
-        for tok in between:
-            if tok == _HARD or tok in self.terminators or tok in mod.terminators:
-                return False
+    def _reach_forward(self, tokens: list[str], mod: _Modifier, me: int) -> int:
+        """The last index at which a mention may start and still be modified by `mod` (ending at `me`).
+
+        Why a walk from the modifier and not a check per mention: each modifier is walked once, at most
+        `max_scope` counted words, so a long message costs linear time however many mentions it holds.
+        """
+        if len(mod.words) == 1 and mod.category == "negated" and me < len(tokens) and tokens[me] == _SOFT:
+            return me - 1  # "No, my leg is numb": an answer, not a denial
+        counted, j = 0, me
+        while j < len(tokens):
+            tok = tokens[j]
+            if self._stop(tok, mod):
+                break
             if tok != _SOFT and tok not in _CONJUNCTIONS:
                 counted += 1
                 if counted > mod.scope:
-                    return False
-        return True
+                    break
+            j += 1
+        return j
+
+    def _reach_backward(self, tokens: list[str], mod: _Modifier, ms: int) -> int:
+        """The first index at which a mention may end and still be modified by `mod` (starting at `ms`)."""
+        counted, j = 0, ms - 1
+        while j >= 0:
+            tok = tokens[j]
+            if self._stop(tok, mod):
+                break
+            if tok != _SOFT and tok not in _CONJUNCTIONS:
+                counted += 1
+                if counted > mod.scope:
+                    break
+            j -= 1
+        return j + 1
+
+
+_T = TypeVar("_T")
+
+
+def _by_pair(entries: list[tuple[tuple[str, ...], _T]]) -> dict[str, dict[str, list[_T]]]:
+    """Phrases indexed by first word, then by second word ("" for a one-word phrase)."""
+    table: dict[str, dict[str, list[_T]]] = {}
+    for words, entry in entries:
+        table.setdefault(words[0], {}).setdefault(words[1] if len(words) > 1 else "", []).append(entry)
+    return table
+
+
+def _starting(table: dict[str, dict[str, list[_T]]], tokens: list[str], i: int) -> list[_T]:
+    """The phrases of `table` whose first two words are those at tokens[i] (a cheap pre-filter)."""
+    second = table.get(tokens[i])
+    if not second:
+        return []
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+    return second.get("", []) + second.get(nxt, []) if nxt else second.get("", [])
 
 
 def _ok(word: _Word | str, token: str) -> bool:
