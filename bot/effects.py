@@ -25,10 +25,11 @@ class SessionRecord:
 class ExerciseLogged:
     session_started_at: datetime
     exercise_id: str
-    result: str  # done / skipped / hurt
+    result: str  # done / skipped / hurt / radiating / unfinished
     at: datetime
     repetitions: int | None = None
-    hold_seconds: int | None = None
+    hold_seconds: int | None = None  # the planned hold (today's dose)
+    held: tuple[tuple[int | None, bool], ...] = ()  # each side's hold: seconds actually held, finished?
 
 
 @dataclass(frozen=True, slots=True)

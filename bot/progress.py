@@ -24,11 +24,19 @@ from pydantic import BaseModel, Field
 TREND_STEP = 1.0  # average pain must move by a whole point on the 0-10 scale to count as a change
 
 
+class HoldRow(BaseModel):
+    """One side's hold as it happened: the seconds held (None when not known) and whether it was finished."""
+
+    seconds: int | None = None
+    finished: bool = True
+
+
 class ExerciseRow(BaseModel):
     exercise_id: str
-    result: str  # done / skipped / hurt
+    result: str  # done / skipped / hurt / radiating / unfinished
     repetitions: int | None = None
-    hold_seconds: int | None = None
+    hold_seconds: int | None = None  # planned
+    held: list[HoldRow] = Field(default_factory=list)  # each side's hold, as it happened
     at: datetime
 
 

@@ -173,7 +173,7 @@ def stop(out: Outcome, now: datetime, content: Content, *, reminders_off: bool) 
     view = out.view
     flow = view.conversation.flow
     if flow == "session" or (flow == "activity" and view.conversation.ctx.get("after_session")):
-        session.end(out, "stopped", now)
+        session.end(out, "stopped", now, content)
         out.say(content.msg("stop.session"))
     elif flow == "onboarding" and not view.profile.onboarded:
         reset(view, "new")

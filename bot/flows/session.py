@@ -87,7 +87,10 @@ def close_expired(out: Outcome, now: datetime, content: Content) -> bool:
         return False
     day = datetime.fromisoformat(view.conversation.ctx["local_date"]).date()
     last = datetime.fromisoformat(view.conversation.ctx.get("last_at") or view.conversation.ctx["started_at"])
-    end(out, "unfinished", last)
+    if "hold_at" in view.conversation.ctx:  # its timer never came: how long it was held is not known
+        view.conversation.ctx.pop("hold_at")
+        view.conversation.ctx.setdefault("held", []).append([None, False])
+    end(out, "unfinished", last, content)
     view.conversation.seq += 1  # every button of the closed session is now stale
     out.say(content.msg("session.expired", date=f"{day:%a %d %b}"))
     return True
@@ -99,12 +102,17 @@ def touch(view: UserView, now: datetime) -> None:
         view.conversation.ctx["last_at"] = now.isoformat()
 
 
-def end(out: Outcome, status: str, now: datetime) -> None:
-    """Close the session record (completed / stopped / safety) and leave the flow."""
+def end(out: Outcome, status: str, now: datetime, content: Content | None = None) -> None:
+    """Close the session record (completed / stopped / safety) and leave the flow. Given the content, an
+    exercise left part-way (and its hold) is recorded as unfinished."""
     ctx = out.view.conversation.ctx
     started = _started(out.view)
     if started is None:
         return
+    ex = current_exercise(out.view)
+    if content and ex and out.view.conversation.step == "exercise" and ctx.get("phase") != "intro":
+        if ex not in ctx.get("results", {}):
+            out.effects.append(exercise_log(out.view, "unfinished", now, content))
     out.effects.append(
         SessionRecord(
             started_at=started,
@@ -368,7 +376,7 @@ def _start_hold(out: Outcome, now: datetime, content: Content) -> Outcome:
     ctx = view.conversation.ctx
     exercise = _exercise(view, content)
     dose = _dose(view, exercise)
-    ctx["phase"] = "hold"
+    ctx.update(phase="hold", hold_at=now.isoformat())  # when it started: the record keeps what was held
     if dose.hold_seconds:
         token = f"{ctx['started_at']}|{ctx['i']}|{ctx['side']}"
         ctx["timer"] = token
@@ -388,6 +396,7 @@ def _hold_finished(out: Outcome, now: datetime, content: Content) -> Outcome:
     ctx = view.conversation.ctx
     ctx.pop("timer", None)
     exercise = _exercise(view, content)
+    _stop_hold(view, exercise, now, finished=True)
     if exercise.dosage.sides == "both" and ctx["side"] == 1:
         ctx.update(side=2, phase="switch")
         return _show_exercise(out, content)
@@ -436,7 +445,7 @@ def exercise_hurt(out: Outcome, now: datetime, content: Content, *, advised: boo
     exercise = _exercise(view, content)
     ctx = view.conversation.ctx
     ctx.pop("timer", None)
-    out.effects.append(_log(view, exercise.id, "hurt", now))
+    out.effects.append(_log(view, exercise.id, "hurt", now, content=content))
     ctx["results"][exercise.id] = "hurt"
     go(view, FLOW, Steps.DROP_OFFER)
     return _ask_drop(out, content)
@@ -479,6 +488,7 @@ def _exercise_finished(out: Outcome, result: str, now: datetime, content: Conten
             now,
             repetitions=dose.repetitions if result == "done" else None,
             hold=dose.hold_seconds if result == "done" else None,
+            content=content,
         )
     )
     if result == "done":
@@ -661,17 +671,42 @@ def _record(view: UserView, **fields: object) -> SessionRecord:
     )
 
 
+def _stop_hold(view: UserView, exercise: Exercise, now: datetime, *, finished: bool) -> None:
+    """A running hold ends (Done, the timer, or left by Skip / This hurts / the session closing): keep the
+    seconds actually held, never more than planned (a timer delivered late held no longer); None when unknown."""
+    ctx = view.conversation.ctx
+    raw = ctx.pop("hold_at", None)
+    if raw is None:
+        return
+    planned = _dose(view, exercise).hold_seconds
+    held: int | None = int((now - datetime.fromisoformat(raw)).total_seconds())
+    if planned is not None and held is not None:
+        held = max(0, min(planned, held))
+    ctx.setdefault("held", []).append([held, finished])
+
+
+def exercise_log(view: UserView, result: str, now: datetime, content: Content) -> ExerciseLogged:
+    """The current exercise's record, with each side's hold as it happened (a running one as unfinished)."""
+    exercise = _exercise(view, content)
+    view.conversation.ctx.setdefault("results", {}).setdefault(exercise.id, result)
+    return _log(view, exercise.id, result, now, content=content)
+
+
 def _log(
     view: UserView,
     exercise_id: str,
     result: str,
     now: datetime,
     *,
+    content: Content,
     repetitions: int | None = None,
     hold: int | None = None,
 ) -> ExerciseLogged:
     started = _started(view)
     assert started is not None
+    ctx = view.conversation.ctx
+    _stop_hold(view, content.program.exercise(exercise_id), now, finished=False)
+    held = tuple((s, bool(f)) for s, f in ctx.pop("held", []))
     return ExerciseLogged(
         session_started_at=started,
         exercise_id=exercise_id,
@@ -679,6 +714,7 @@ def _log(
         at=now,
         repetitions=repetitions,
         hold_seconds=hold,
+        held=held,
     )
 
 

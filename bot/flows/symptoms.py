@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.effects import ExerciseLogged, ScheduleEvent, SymptomLogged
+from bot.effects import ScheduleEvent, SymptomLogged
 from bot.flows import rest, session
 from bot.flows.common import Outcome, go, interrupt, local_today, reset
 from bot.state import UserView
@@ -87,9 +87,9 @@ def apply_rule(out: Outcome, rule_id: str, source: str, now: datetime, content: 
             return session.exercise_hurt(out, now, content, advised=True)
         return offer_drop_any(out, content)
     if rule.action == "end_session_consult":
-        _ended_for_today(out, now)
+        _ended_for_today(out, now, content)
     if rule.action in ENDS_SESSION and in_session:
-        session.end(out, "safety", now)
+        session.end(out, "safety", now, content)
     if rule.action == "rest_pause":
         return rest.start(out, content)
     if rule.action == "crisis":
@@ -106,7 +106,7 @@ def apply_rule(out: Outcome, rule_id: str, source: str, now: datetime, content: 
     return session.reprompt(out, content) if in_session else out
 
 
-def _ended_for_today(out: Outcome, now: datetime) -> None:
+def _ended_for_today(out: Outcome, now: datetime, content: Content) -> None:
     """Radiating pain: "we will end today's session here" holds until the person's local midnight, and the
     exercise that caused it (if one was running) is logged and brought up at the start of the next session."""
     view = out.view
@@ -115,11 +115,7 @@ def _ended_for_today(out: Outcome, now: datetime) -> None:
     started = view.conversation.ctx.get("started_at")
     if exercise is None or not started:
         return
-    out.effects.append(
-        ExerciseLogged(
-            session_started_at=datetime.fromisoformat(started), exercise_id=exercise, result="radiating", at=now
-        )
-    )
+    out.effects.append(session.exercise_log(view, "radiating", now, content))
     if exercise not in view.profile.review:
         view.profile.review.append(exercise)
 

@@ -116,7 +116,9 @@ class ExerciseLog(Base):
     exercise_id: Mapped[str] = mapped_column(String(32))
     result: Mapped[str] = mapped_column(String(16))  # done / skipped / hurt
     repetitions: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    hold_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hold_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)  # planned
+    # Each side's hold as it happened: [{"seconds": 18, "finished": true}, ...] (seconds null when unknown).
+    held: Mapped[list | None] = mapped_column(JSON, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

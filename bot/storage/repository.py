@@ -353,6 +353,7 @@ def load_records(db: Db, user_id: int, *, since: date | None = None) -> Records:
                 result=log.result,
                 repetitions=log.repetitions,
                 hold_seconds=log.hold_seconds,
+                held=log.held or [],
                 at=log.at,
             )
         )
@@ -487,6 +488,7 @@ def apply_effects(db: Db, user_id: int, effects: list[Effect], now: datetime) ->
                         "result": effect.result,
                         "repetitions": effect.repetitions,
                         "hold_seconds": effect.hold_seconds,
+                        "held": [{"seconds": sec, "finished": done} for sec, done in effect.held] or None,
                         "at": effect.at,
                     },
                 )
