@@ -36,6 +36,9 @@ class StoredLiveMessages:
         self.engine = engine
 
     async def get(self, user: UserRef) -> str | None:
+        known, message_id = self.engine.take_live_hint(user)  # read by the event's own transaction just now
+        if known:
+            return message_id
         try:
             return await self.engine.transaction(lambda db: repo.live_message(db, user))
         except (SQLAlchemyError, OSError) as exc:

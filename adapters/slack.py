@@ -126,7 +126,7 @@ class SlackAdapter(ConversationAdapter):
             await self._socket.connect_async()
             log.info("slack started", extra={"platform": PLATFORM, "mode": "socket"})
             return
-        self._runner = web.AppRunner(self.web_app())
+        self._runner = web.AppRunner(self.web_app(), access_log=None)  # a log line per request, and its CPU
         await self._runner.setup()
         await web.TCPSite(self._runner, self.options.host, self.options.port).start()
         log.info("slack started", extra={"platform": PLATFORM, "mode": "http", "port": self.options.port})

@@ -35,6 +35,7 @@ from bot.storage import inbox_repo, outbox_repo
 from bot.storage import repository as repo
 from bot.storage.db import session_factory
 from bot.storage.sqlite_writer import SqliteWriter
+from bot.triage_assess import warm
 from bot.turns import Turns
 from bot.types import Inbound, InboundKind, Reply, UserRef
 from bot.wire import replies_to_json
@@ -73,6 +74,7 @@ class _Done:
     ref: UserRef
     outcome: Outcome | None = None
     ticket: Ticket | None = None
+    live_message: str | None = None  # the person's live question id, read with their row
 
 
 class Engine:
@@ -86,6 +88,10 @@ class Engine:
         self._sqlite_thread = SqliteWriter(db.url) if sqlite else None
         self.leases = Leases(self, lease)
         self.turns = Turns()  # one person's inbox events, one after another, in arrival order
+        # The live question's id as the event's transaction read it, for the send that follows at once
+        # (adapters/live.py takes it instead of a transaction of its own); taken once, then gone.
+        self._live_hints: dict[tuple[str, str, str], str | None] = {}
+        warm(content)  # the triage rules and model ready before the first message, not paid inside it
 
     def writer(self) -> AbstractAsyncContextManager[object]:
         """Serialise the async writers on SQLite; PostgreSQL relies on row locks instead."""
@@ -144,12 +150,24 @@ class Engine:
             return None
         if result.ticket is not None:
             self.leases.hold(token, [result.ticket.outbox_id])
+            self._live_hints[_live_key(result.ref)] = result.live_message
         outcome = result.outcome
         if outcome is None:
             return Processed(result.inbound, result.ref, [], None)
         self.on_replies(result.ref.platform, len(outcome.replies))
         replies = await materialise(outcome.replies, self.content)
         return Processed(result.inbound, result.ref, replies, result.ticket, replies_to_json(outcome.replies))
+
+    def take_live_hint(self, ref: UserRef) -> tuple[bool, str | None]:
+        """(True, id) once after `process_next` committed replies for this person, else (False, None)."""
+        key = _live_key(ref)
+        if key in self._live_hints:
+            return True, self._live_hints.pop(key)
+        return False, None
+
+    def drop_live_hint(self, ref: UserRef) -> None:
+        """The send it was for is over (or never came): later sends read the id afresh."""
+        self._live_hints.pop(_live_key(ref), None)
 
     def _process_in(self, db: Connection, person: str, now: datetime, token: str, until: datetime) -> _Done | None:
         pending = inbox_repo.next_pending(db, person)
@@ -175,6 +193,7 @@ class Engine:
             payload = {"replies": replies_to_json(outcome.replies)}
             row = outbox_repo.add_claimed_reply(db, user.id, f"reply:{pending.id}", payload, now, until, token)
             done.ticket = Ticket(row, token, user.id) if row is not None else None
+            done.live_message = user.live_message  # the flow and save_user never change it
         return done
 
     async def _inbox_landed(self, inbox_id: int) -> bool:
@@ -347,6 +366,10 @@ class Engine:
         if changed or (new.next_fire_at is None and new.reminders_on):
             profile = after.profile
             new.next_fire_at = plan_next_fire(new, now, quiet_start=profile.quiet_start, quiet_end=profile.quiet_end)
+
+
+def _live_key(ref: UserRef) -> tuple[str, str, str]:
+    return (ref.platform, ref.workspace, ref.user_id)
 
 
 def _kept(done: list[T], outcome: T) -> T:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.chat_intents import Intent, detect
-from bot.triage import classify
+from bot.triage import classify, normalised
 from bot.triage_model import features, model_for
 from content.loader import Content
 
@@ -51,6 +51,12 @@ def model_guess(text: str, content: Content) -> str | None:
         return None
     priority = {r.id: r.priority for r in content.safety.rules}
     return min(candidates, key=lambda c: (priority.get(c[1], 99), -c[0]))[1]
+
+
+def warm(content: Content) -> None:
+    """Compile the rules and load the model now (start-up), not inside the first person's message."""
+    normalised("", content.safety)
+    model_for(content)
 
 
 def assess(text: str, content: Content) -> Assessment:

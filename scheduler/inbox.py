@@ -74,7 +74,10 @@ async def deliver_now(
         attempts=1,
         raw=processed.stored,
     )
-    result = await delivery.send_job(engine, sender, job, interactive=True, retry_transient=retry_transient)
+    try:
+        result = await delivery.send_job(engine, sender, job, interactive=True, retry_transient=retry_transient)
+    finally:
+        engine.drop_live_hint(processed.ref)
     if result == "retry":
         log.info("reply left to the outbox", extra={"platform": processed.ref.platform})
     return result
