@@ -136,6 +136,23 @@ async def pg_db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         yield db
 
 
+CORE_TESTS = Path(__file__).parent / "core"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """tests/core is about the flows, not storage: its PostgreSQL variants run only where a test is marked
+    `storage` (tests/storage and tests/scheduler, where storage is the point, run everything on both)."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        on_pg = "[postgresql" in item.nodeid
+        in_core = CORE_TESTS in Path(str(item.path)).parents
+        (dropped if on_pg and in_core and item.get_closest_marker("storage") is None else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """Both databases: the same behaviour must hold on SQLite and PostgreSQL."""

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from adapters.console import render
@@ -76,6 +77,7 @@ def test_csv_survives_awkward_values() -> None:
     assert parse_csv(to_csv(table)) == table
 
 
+@pytest.mark.storage
 async def test_export_sends_csv_and_pdf_matching_the_database(chat: Chat, engine: Engine, content: Content) -> None:
     await chat.onboard()
     assert "Nothing to export yet" in (await chat.say("/export"))[0].text

@@ -37,6 +37,7 @@ async def test_forged_button_payload_is_refused(chat: Chat, engine: Engine, cont
     assert (after["step"], after["ctx"]) == (before["step"], before["ctx"])
 
 
+@pytest.mark.storage
 async def test_duplicate_event_id_is_handled_once(chat: Chat, engine: Engine, content: Content) -> None:
     await start_session_to_first_step(chat, content)
     first = await chat.tap("Done", event_id="tg:42")
@@ -67,6 +68,7 @@ async def test_empty_message(chat: Chat, engine: Engine, content: Content, text:
     assert (await user_row(engine)).conversation["ctx"] == before["ctx"]
 
 
+@pytest.mark.storage
 @pytest.mark.parametrize(
     "text",
     [
@@ -95,6 +97,7 @@ async def test_long_red_flag_message_is_still_recognised(chat: Chat, content: Co
     assert replies[0].text == content.safety.rule("chest_pain").advice
 
 
+@pytest.mark.storage
 async def test_restart_resumes_mid_session(db, content: Content, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     first = Chat(Engine(db, content, clock))
     await start_session_to_first_step(first, content)
@@ -119,6 +122,7 @@ async def test_stop_leaves_session_at_every_step(chat: Chat, engine: Engine, con
     assert not (await user_row(engine)).reminders_on
 
 
+@pytest.mark.storage
 async def test_delete_erases_everything_after_confirmation(chat: Chat, engine: Engine, content: Content) -> None:
     await start_session_to_first_step(chat, content)
     await chat.say("/delete")

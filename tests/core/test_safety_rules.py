@@ -75,6 +75,7 @@ async def test_every_rule_mid_session(content: Content, clock: FakeClock, rule_i
         assert "Step 1 of" in chat.texts(replies), "the session carries on where it was"
 
 
+@pytest.mark.storage
 @pytest.mark.parametrize(("rule_id", "how"), [("cauda_equina", "text"), ("routine", "button")])
 async def test_a_rule_mid_session_is_stored(
     chat: Chat, engine: Engine, content: Content, rule_id: str, how: str
