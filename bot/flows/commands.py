@@ -101,7 +101,9 @@ def export(out: Outcome, now: datetime, content: Content, text: str = "/export")
     out.replies.append(
         Reply(
             text=content.msg("export.csv"),
-            document=Attachment(f"backcoach-history-{stamp}.csv", "text/csv", to_csv(rows(records, zone))),
+            document=Attachment(
+                f"backcoach-history-{stamp}.csv", "text/csv", to_csv(rows(records, zone, content), content)
+            ),
         )
     )
     record = build(view, records, now, content)
