@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.engine import Engine
 from bot.types import Inbound
 from scheduler import inbox
+from scheduler.ratelimit import Pacer
 from scheduler.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class ConversationAdapter:
         self.engine = engine
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.pacer: Pacer | None = None  # the outbox's pacer for this platform (bot/app.py shares it)
 
     @property
     def sender(self) -> Sender:
@@ -71,7 +73,8 @@ class ConversationAdapter:
         try:
             person = inbox.person_of(inbound.user)
             senders = {self.platform: self.sender}
-            await inbox.drain(self.engine, senders, person, retry_transient=self.retry_transient_inline)
+            pacers = {self.platform: self.pacer} if self.pacer is not None else None
+            await inbox.drain(self.engine, senders, person, retry_transient=self.retry_transient_inline, pacers=pacers)
             return True
         except Exception as exc:
             log.warning(
@@ -109,3 +112,11 @@ class ConversationAdapter:
         """Wait for in-flight work (stop uses it, and tests, to know the work is done)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def share_pacers(adapters: Iterable[object], pacers: dict[str, Pacer] | None) -> None:
+    """Each adapter notes the replies it sends at once in the outbox's pacer for its platform: one window per
+    platform, so a wave makes room for them (bot/app.py and bot/serve.py call this with the runner's)."""
+    for adapter in adapters:
+        if isinstance(adapter, ConversationAdapter):
+            adapter.pacer = (pacers or {}).get(adapter.platform)

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import PlatformAdapter, configured_adapters
+from adapters.base import share_pacers
 from bot.clock import Clock, OffsetClock, SystemClock
 from bot.config import Settings
 from bot.engine import Engine
@@ -149,6 +150,7 @@ async def _run(settings: Settings, database_url: str, stop: asyncio.Event) -> No
             chat_task = asyncio.create_task(console.run())
             chat_task.add_done_callback(lambda _: stop.set())
         runner = build_runner(settings, engine, senders)
+        share_pacers(adapters, runner.pacers)
         runner.start()
         log.info("running", extra={"platforms": sorted(senders), "tick_seconds": settings.tick_seconds})
         await stop.wait()

@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters import configured_adapters
+from adapters.base import share_pacers
 from bot import health
 from bot.app import build_engine, build_runner, wait_for_database
 from bot.clock import SystemClock
@@ -111,6 +112,7 @@ class Service:
         runner = build_runner(settings, engine, senders, MeteredRunner)
         assert isinstance(runner, MeteredRunner)
         runner.metrics = self.metrics
+        share_pacers(self.adapters, runner.pacers)
         self.runner = runner
         self.started_at = time.monotonic()
         self.runner.start()

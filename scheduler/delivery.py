@@ -75,12 +75,41 @@ async def send_job(
     *,
     interactive: bool,
     retry_transient: bool = True,
+    answered: Callable[[], None] | None = None,
 ) -> str:
     """Send the job's replies and settle the row. Returns "sent", "retry", "dropped" or "lost" (the claim
     was no longer ours). `interactive`: someone is waiting, so a short 429 (and, if `retry_transient`,
-    one 5xx or timeout) is sat out in place before the row goes back to the outbox."""
+    one 5xx or timeout) is sat out in place before the row goes back to the outbox. `answered` is called
+    once the platform has had its say, before the outcome is recorded (the pacer's window ends there)."""
     if sender is None:
         return await finish(engine, job, status="dropped", error="no sender")
+    return await _send_and_settle(engine, sender, job, interactive, retry_transient, answered)
+
+
+async def _send_and_settle(
+    engine: Engine,
+    sender: Sender,
+    job: Job,
+    interactive: bool,
+    retry_transient: bool,
+    answered: Callable[[], None] | None,
+) -> str:
+    result = await _send(sender, job, interactive, retry_transient)
+    if answered is not None:
+        answered()
+    if isinstance(result, str):
+        return await finish(engine, job, status="dropped", error="blocked", block_user=True)
+    if result is None:
+        return await finish(engine, job, status="sent", sent_at=engine.clock.now())
+    now = engine.clock.now()
+    if isinstance(result, RetryLater):
+        when = now + timedelta(seconds=result.retry_after)
+        return await retry(engine, job, when, "429", count_attempt=False)
+    return await retry(engine, job, now + backoff(job.attempts), type(result).__name__)
+
+
+async def _send(sender: Sender, job: Job, interactive: bool, retry_transient: bool) -> SendError | str | None:
+    """The platform's answer: None (all sent), "blocked", or the error that stopped the send."""
     tries = 2 if interactive else 1
     error: SendError | None = None
     for attempt in range(tries):
@@ -94,7 +123,7 @@ async def send_job(
                 await asyncio.sleep(exc.retry_after)
                 continue
         except Blocked:
-            return await finish(engine, job, status="dropped", error="blocked", block_user=True)
+            return "blocked"
         except TransientError as exc:
             error = exc
             if interactive and retry_transient and attempt + 1 < tries:
@@ -106,14 +135,10 @@ async def send_job(
             log.exception("sender failed", extra={"platform": job.ref.platform})
             error = SendError(type(exc).__name__)
         else:
-            return await finish(engine, job, status="sent", sent_at=engine.clock.now())
+            return None
         break
     assert error is not None
-    now = engine.clock.now()
-    if isinstance(error, RetryLater):
-        when = now + timedelta(seconds=error.retry_after)
-        return await retry(engine, job, when, "429", count_attempt=False)
-    return await retry(engine, job, now + backoff(job.attempts), type(error).__name__)
+    return error
 
 
 def _shifted(job: Job, replies: list[Reply]) -> Callable[[Sent], None]:

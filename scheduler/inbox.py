@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.engine import Engine, Processed
 from bot.storage import inbox_repo
 from scheduler import delivery
+from scheduler.ratelimit import Pacer
 from scheduler.sender import Sender, SendError
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,17 @@ RECOVER_AFTER = timedelta(seconds=5)  # a pending event this old has no live pro
 person_of = inbox_repo.person_of
 
 
-async def drain(engine: Engine, senders: dict[str, Sender], person: str, *, retry_transient: bool = True) -> int:
+async def drain(
+    engine: Engine,
+    senders: dict[str, Sender],
+    person: str,
+    *,
+    retry_transient: bool = True,
+    pacers: dict[str, Pacer] | None = None,
+) -> int:
     """Process and deliver everything waiting for this person. A database error propagates (the events
-    stay pending for `recover`); a flow that raises is retried later, then set aside."""
+    stay pending for `recover`); a flow that raises is retried later, then set aside. The replies go out at
+    once, never waiting for a pacer; what the platform took is noted in it, so a wave makes room."""
     handled = 0
     async with engine.turns.turn(person):
         while True:
@@ -46,13 +55,21 @@ async def drain(engine: Engine, senders: dict[str, Sender], person: str, *, retr
             if processed is None:
                 return handled
             handled += 1
-            await deliver_now(engine, senders.get(processed.ref.platform), processed, retry_transient=retry_transient)
+            platform = processed.ref.platform
+            pacer = (pacers or {}).get(platform)
+            await deliver_now(engine, senders.get(platform), processed, retry_transient=retry_transient, pacer=pacer)
 
 
 async def deliver_now(
-    engine: Engine, sender: Sender | None, processed: Processed, *, retry_transient: bool = True
+    engine: Engine,
+    sender: Sender | None,
+    processed: Processed,
+    *,
+    retry_transient: bool = True,
+    pacer: Pacer | None = None,
 ) -> str:
-    """Send an event's replies at once. What the platform will not take now stays in the outbox row."""
+    """Send an event's replies at once. What the platform will not take now stays in the outbox row.
+    `pacer`: the replies the platform took count in its window (`Pacer.note`), after they went out."""
     if not processed.replies:
         return "none"
     ticket = processed.ticket
@@ -64,6 +81,8 @@ async def deliver_now(
         except SendError as exc:
             log.warning("reply after erasure not sent", extra={"error": type(exc).__name__})
             return "retry"
+        if pacer is not None:
+            pacer.note(len(processed.replies))
         return "sent"
     job = delivery.Job(
         ticket.outbox_id,
@@ -78,19 +97,27 @@ async def deliver_now(
         result = await delivery.send_job(engine, sender, job, interactive=True, retry_transient=retry_transient)
     finally:
         engine.drop_live_hint(processed.ref)
+        if pacer is not None:
+            pacer.note(len(job.delivered))
     if result == "retry":
         log.info("reply left to the outbox", extra={"platform": processed.ref.platform})
     return result
 
 
-async def recover(engine: Engine, senders: dict[str, Sender], now: datetime, older_than: timedelta) -> int:
+async def recover(
+    engine: Engine,
+    senders: dict[str, Sender],
+    now: datetime,
+    older_than: timedelta,
+    pacers: dict[str, Pacer] | None = None,
+) -> int:
     """Process events received before `now - older_than` and still pending (their process died, or the
     database failed under it). Returns how many were handled."""
     people = await engine.transaction(lambda db: inbox_repo.people_waiting(db, now - older_than))
     handled = 0
     for person in people:
         try:
-            handled += await drain(engine, senders, person)
+            handled += await drain(engine, senders, person, pacers=pacers)
         except DBAPIError as exc:
             log.warning("inbox recovery stopped by a database error", extra={"error": type(exc).__name__})
             break

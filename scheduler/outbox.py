@@ -173,8 +173,9 @@ async def _deliver(
                 pacer.deferred += 1
                 await delivery.retry(engine, job, now + timedelta(seconds=wait), "paced", count_attempt=False)
                 continue
-        async with pacer.sending(len(job.replies)) if pacer is not None else nullcontext():
-            result = await delivery.send_job(engine, sender, job, interactive=False)
+        async with pacer.sending(len(job.replies)) if pacer is not None else nullcontext() as slot:
+            answered = slot.done if slot is not None else None  # the window counts the send, not the settling
+            result = await delivery.send_job(engine, sender, job, interactive=False, answered=answered)
         if pacer is not None and result == "sent":
             pacer.sent(item.ref.chat_id, len(job.replies))
         elif pacer is not None and job.retry_after is not None:

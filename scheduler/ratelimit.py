@@ -9,9 +9,15 @@ however the network reorders requests, the platform never sees more than the lim
 Per-chat spacing: a chat that is not ready is not waited for (that would stall every other chat behind it):
 the outbox defers that row to when the chat is ready. A 429's `retry_after` holds the chat, and on Telegram
 (whose 429 is the bot-wide flood limit) every bulk send of the bot, that long. Replies to a person's own
-action do not go through here: they go out at once (adapters), and `note` counts them into the window so the
-wave makes room for them. Time is real monotonic time: pacing is about the platform's clock, not the
-simulated one.
+action do not go through here: they go out at once (scheduler/inbox.py), and `note` counts them into the
+window so the wave makes room for them; bulk sends leave `reserve` of each window free (BackCoach's choice:
+one message), so a reply that arrives while a wave fills the window still fits. Time is real monotonic
+time: pacing is about the platform's clock, not the simulated one.
+
+A send's place in the window ends a window after the platform answered it (`Slot.done`, called by the
+outbox as soon as the sender returns), not after the outbox has also recorded the outcome in the database:
+that bookkeeping is no part of what the platform counts, and holding the window through it kept a wave
+well under the limit whenever the database was busy.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class Limits:
     per_second: float  # overall messages in any 1 s window for this platform
     chat_spacing: float  # seconds between two messages to one chat
     flood_holds_all: bool = False  # a 429 holds every bulk send of the bot, not just that chat
+    reserve: int = 1  # messages per window bulk sends leave free for replies to a person's own action
 
 
 DEFAULT_LIMITS: dict[str, Limits] = {
@@ -84,6 +91,18 @@ class SlidingWindow:
         self._finished.extend([now] * messages)
 
 
+class Slot:
+    """Room for `messages` in the window while they are sent: `done()` once the platform has answered."""
+
+    def __init__(self, window: SlidingWindow, messages: int) -> None:
+        self._window, self._messages, self._open = window, messages, True
+
+    def done(self) -> None:
+        if self._open:
+            self._open = False
+            self._window.release(self._messages)
+
+
 class Pacer:
     """One platform's pacing. `chat_wait` says whether a chat may be sent to now; `sending` holds overall
     capacity for `n` messages around their send (waiting for room first); `sent` and `hold` record what
@@ -91,7 +110,8 @@ class Pacer:
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
-        self.window = SlidingWindow(int(max(limits.per_second, 1)), WINDOW, clock)
+        bulk = int(max(limits.per_second, 1)) - max(limits.reserve, 0)
+        self.window = SlidingWindow(max(bulk, 1), WINDOW, clock)  # own replies are noted here, never wait
         self._clock = clock
         self._ready_at: OrderedDict[str, float] = OrderedDict()
         self._global_ready_at = 0.0
@@ -105,16 +125,20 @@ class Pacer:
         return max(0.0, ready - now)
 
     @asynccontextmanager
-    async def sending(self, messages: int = 1) -> AsyncIterator[None]:
-        """Room in the window for `messages`, held while they are sent and for a window after."""
+    async def sending(self, messages: int = 1) -> AsyncIterator[Slot]:
+        """Room in the window for `messages`, held while they are sent (until `Slot.done`, at the latest
+        the end of the block) and for a window after."""
         await self.window.acquire(messages)
+        slot = Slot(self.window, messages)
         try:
-            yield
+            yield slot
         finally:
-            self.window.release(messages)
+            slot.done()
 
     def note(self, messages: int = 1) -> None:
-        self.window.note(messages)
+        """Replies to a person's own action, sent at once outside `sending`: the wave makes room for them."""
+        if messages > 0:
+            self.window.note(messages)
 
     def sent(self, chat: str, messages: int = 1) -> None:
         """`messages` went to `chat`: it is next free after that many spacings."""

@@ -59,7 +59,7 @@ async def tick(
     Sends in batches until nothing due is left or `keep_going` is cleared (shutdown)."""
     stats = TickStats()
     if recover_after is not None:
-        stats.recovered = await inbox.recover(engine, senders, now or engine.clock.now(), recover_after)
+        stats.recovered = await inbox.recover(engine, senders, now or engine.clock.now(), recover_after, pacers)
     claim = await claim_due_reminders(engine, now or engine.clock.now(), grace=grace, batch=batch, ahead=ahead)
     stats.reminders_queued, stats.reminders_skipped = claim.queued, claim.skipped_late
     stats.events = await outbox.run_due_events(engine, now or engine.clock.now())

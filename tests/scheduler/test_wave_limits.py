@@ -18,8 +18,11 @@ from bot.bench.wave import DUE, insert_due_people, run_wave
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.storage.db import make_engine, migrate
+from bot.types import Inbound, InboundKind, UserRef
 from content.loader import Content
-from scheduler.ratelimit import DEFAULT_LIMITS, Limits, Pacer, SlidingWindow
+from scheduler import inbox
+from scheduler.ratelimit import DEFAULT_LIMITS, Limits, Pacer, SlidingWindow, Slot
+from tests.storage.test_inbox import Counting
 
 PEOPLE = 45  # more than one window's worth: the pacer has to hold some back
 
@@ -85,3 +88,35 @@ def test_a_flood_429_holds_every_bulk_send_on_telegram_but_one_chat_elsewhere() 
     other = Pacer(Limits(per_second=20, chat_spacing=1.0), clock=lambda: now[0])
     other.hold("a", 7)
     assert other.chat_wait("a") == 7 and other.chat_wait("someone-else") == 0
+
+
+def test_bulk_sends_leave_the_reserve_free_and_count_from_the_platforms_answer() -> None:
+    now = [0.0]
+    pacer = Pacer(Limits(per_second=30, chat_spacing=1.0, reserve=1), clock=lambda: now[0])
+    pacer.window._in_flight = 29  # a wave has 29 in flight: the 30th place is the replies' reserve
+    assert pacer.window.wait_time() > 0
+    pacer.window._in_flight = 0
+    slot = Slot(pacer.window, 29)
+    pacer.window._in_flight = 29
+    now[0] = 0.2
+    slot.done()  # answered at 0.2; the outbox then records the outcome, which the window does not wait for
+    slot.done()  # once only
+    assert pacer.window.used() == 29
+    now[0] = 1.2
+    assert pacer.window.used() == 0
+
+
+async def test_a_reply_to_a_persons_own_action_goes_out_through_a_full_window_and_is_noted(
+    engine: Engine, content: Content
+) -> None:
+    """The wave waits for the reply; the reply never waits for the wave."""
+    now = [0.0]
+    pacer = Pacer(Limits(per_second=30, chat_spacing=1.0, reserve=1), clock=lambda: now[0])
+    pacer.window.note(29)  # a wave has just filled its share of the window
+    sender = Counting()
+    ann = UserRef("console", "", "ann", "chat-ann")
+    await engine.receive(Inbound(ann, InboundKind.COMMAND, text="/start", event_id="e1"))
+    handled = await inbox.drain(engine, {"console": sender}, inbox.person_of(ann), pacers={"console": pacer})
+    assert handled == 1 and sender.sent  # sent at once, though the window had no room for bulk sends
+    assert pacer.window.used() == 29 + len(sender.sent)  # ...and counted, so the wave makes room for it
+    assert pacer.window.wait_time() > 0
