@@ -23,6 +23,12 @@ class Call:
     token: str | None
     args: dict[str, Any]
     response: dict[str, Any] = field(default_factory=dict)
+    lost: bool = False  # the caller hung up (was killed) before the answer: as if Slack never took it
+
+    @property
+    def answered(self) -> bool:
+        """Slack took it and said ok to a caller still there to hear it (what a person would see)."""
+        return bool(self.response.get("ok")) and not self.lost
 
 
 @dataclass
@@ -40,7 +46,9 @@ class FakeSlack:
     timezones: dict[str, str] = field(default_factory=dict)  # user id -> tz for users.info
     calls: list[Call] = field(default_factory=list)
     uploads: list[bytes] = field(default_factory=list)
-    gate: asyncio.Event | None = None  # while set and not yet released, chat.postMessage waits (a slow Slack)
+    gate: asyncio.Event | None = None  # while set and not yet released, the `gated` methods wait (a slow Slack)
+    gated: frozenset[str] = frozenset({"chat.postMessage"})
+    delay: float = 0.0  # seconds every chat.postMessage takes before its answer (sends really in flight)
     posting: asyncio.Event = field(default_factory=asyncio.Event)  # set once a chat.postMessage has arrived
     _failures: dict[str, deque[Failure]] = field(default_factory=lambda: defaultdict(deque))
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -59,6 +67,10 @@ class FakeSlack:
 
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
+
+    def in_flight(self) -> list[Call]:
+        """chat.postMessage calls that arrived and are not answered yet."""
+        return [c for c in self.of("chat.postMessage") if not c.response and not c.lost]
 
     def posted_texts(self) -> list[str]:
         return [c.args.get("text", "") for c in self.of("chat.postMessage")]
@@ -97,10 +109,22 @@ class FakeSlack:
         token = auth.removeprefix("Bearer ") if auth else args.pop("token", None)
         call = Call(method, token, args)
         self.calls.append(call)
-        if method == "chat.postMessage":
-            self.posting.set()
-            if self.gate is not None:
+        held = False
+        try:
+            if method == "chat.postMessage":
+                self.posting.set()
+                if self.delay:
+                    held = True
+                    await asyncio.sleep(self.delay)
+            if method in self.gated and self.gate is not None:
+                held = True
                 await self.gate.wait()
+        except asyncio.CancelledError:  # aiohttp gave up the handler: its caller hung up
+            call.lost = True
+            raise
+        if held and (request.transport is None or request.transport.is_closing()):
+            call.lost = True  # nobody is waiting any more
+            return web.Response(status=499)
         if self._failures[method]:
             failure = self._failures[method].popleft()
             body = {"ok": False, "error": failure.error or "ratelimited"}

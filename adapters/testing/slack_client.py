@@ -170,7 +170,7 @@ class SlackSide:
                         return call, block, element
         raise AssertionError(f"no button {label!r} in {channel}")
 
-    async def tap(self, team: str, user: str, label: str) -> Response:
+    async def tap(self, team: str, user: str, label: str, wait: bool = True) -> Response:
         """Tap the newest button with this label in the person's DM, as Slack's block_actions payload."""
         channel = f"D{user}"
         call, block, element = self.find_button(label, channel)
@@ -196,7 +196,8 @@ class SlackSide:
                 }
             ],
         }
-        return await self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        body = urlencode({"payload": json.dumps(payload)})
+        return await self.post(body, "application/x-www-form-urlencoded", wait=wait)
 
 
 def _buttons(call: Call) -> list[dict[str, Any]]:

@@ -1,11 +1,15 @@
 """`backcoach bench crash`: kill -9 a real `backcoach serve` in the middle of a reminder wave, restart it,
-and count what the fake Telegram received: sent, lost, duplicated (SQLite, and PostgreSQL when given).
-Then an ordinary tap's reply latency (webhook POST to the platform's receipt of the reply), p50 and p99,
-for this code and, with --baseline, for another checkout (a `git worktree` of an older commit) side by
-side in the same run. Figures, not a test; tests/processes/test_crash.py runs the same machinery with assertions.
+and count what the fake Telegram and the fake Slack received: sent, lost, duplicated (SQLite, and
+PostgreSQL when given). Then an ordinary tap's reply latency (webhook POST to the platform's receipt of the
+reply), p50 and p99, for this code and, with --baseline, for another checkout (a `git worktree` of an older
+commit), interleaved round by round in the same run. Figures, not a test; tests/processes/test_crash.py
+runs the same machinery with assertions.
 
-Duplicates are counted pessimistically: every sendMessage that reached the fake counts, even one whose
-answer the killed process never heard (a real platform may well have delivered it).
+Duplicates are counted pessimistically: every send that reached the fake counts, even one whose answer
+the killed process never heard (a real platform may well have delivered it). Printed beside them: the
+sends cut off by the kills (the sender never heard their answer) and the sends the platform answered
+more than once per person. Both make up the window docs/deploy.md promises: at most the sends between
+"send started" and "sent committed" at the kill, SEND_WORKERS per kill.
 """
 
 from __future__ import annotations
@@ -63,19 +67,118 @@ class BotProcess(ServeProcess):
             self._log.close()
 
 
-def wave_env(port: int, db_url: str, fake_url: str, token: str, **extra: str) -> dict[str, str]:
+def wave_env(port: int, db_url: str, platform_env: dict[str, str], **extra: str) -> dict[str, str]:
+    """A serve process for a wave: a fast tick, a short lease, pointed at the fake (`platform_env`)."""
     return serve_env(
         port,
         db_url,
         BACKCOACH_TICK_SECONDS="0.2",
         BACKCOACH_OUTBOX_LEASE_SECONDS=LEASE_SECONDS,
-        **telegram_env(fake_url, token, port),
+        **platform_env,
         **extra,
     )
 
 
-async def seed_wave(db_url: str, users: int, first_chat: int = 50_000) -> list[str]:
-    """Migrate and add `users` onboarded Telegram people whose reminder is due now; returns their chats."""
+class WavePlatform:
+    """One platform's side of a wave: whom to seed, how to point `serve` at the fake, and what reached it.
+    Sends are slowed to `latency` seconds each, so a kill -9 finds some really in flight."""
+
+    name = ""
+
+    def env(self, port: int) -> dict[str, str]:
+        raise NotImplementedError
+
+    def person(self, n: int) -> tuple[str, str, str]:
+        """(workspace, platform user id, chat id) of the n-th person."""
+        raise NotImplementedError
+
+    def slow(self, latency: float, sends: int) -> None:
+        raise NotImplementedError
+
+    def tries(self) -> list[str]:
+        """The chat of every send that reached the platform, answered or not (pessimistic)."""
+        raise NotImplementedError
+
+    def answered(self) -> list[str]:
+        """The chat of every send the platform took and answered to a caller still there."""
+        raise NotImplementedError
+
+    def heard(self) -> set[str]:
+        return set(self.answered())
+
+    def cut_off(self, since: int) -> int:
+        """Of the sends from the `since`-th on, those whose answer the sender never heard (it was killed)."""
+        raise NotImplementedError
+
+    def quiet(self, since: int) -> bool:
+        """Every send from the `since`-th on has been answered or found its caller gone."""
+        raise NotImplementedError
+
+
+class TelegramWave(WavePlatform):
+    name = "telegram"
+
+    def __init__(self, fake: Any, token: str) -> None:
+        self.fake, self.token = fake, token
+
+    def env(self, port: int) -> dict[str, str]:
+        return telegram_env(self.fake.url, self.token, port)
+
+    def person(self, n: int) -> tuple[str, str, str]:
+        return "", str(50_000 + n), str(50_000 + n)
+
+    def slow(self, latency: float, sends: int) -> None:
+        self.fake.fail("sendMessage", _slow(latency), times=sends)
+
+    def tries(self) -> list[str]:
+        return [str(c.params["chat_id"]) for c in _reminders(self.fake)]
+
+    def answered(self) -> list[str]:
+        return [str(c.params["chat_id"]) for c in self.fake.delivered()]
+
+    def cut_off(self, since: int) -> int:
+        return sum(1 for c in _reminders(self.fake)[since:] if c.lost or not c.answered)
+
+    def quiet(self, since: int) -> bool:
+        return all(c.lost or c.answered for c in _reminders(self.fake)[since:])
+
+
+class SlackWave(WavePlatform):
+    name = "slack"
+
+    def __init__(self, fake: Any, token: str = "xoxb-one", team: str = "T1") -> None:
+        self.fake, self.token, self.team = fake, token, team
+
+    def env(self, port: int) -> dict[str, str]:
+        from adapters.testing.slack_client import SECRET as SIGNING_SECRET
+
+        return {
+            "SLACK_BOT_TOKEN": self.token,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": self.fake.api_url,
+        }
+
+    def person(self, n: int) -> tuple[str, str, str]:
+        return self.team, f"U{50_000 + n}", f"DU{50_000 + n}"
+
+    def slow(self, latency: float, sends: int) -> None:
+        self.fake.delay = latency
+
+    def tries(self) -> list[str]:
+        return [str(c.args.get("channel")) for c in self.fake.of("chat.postMessage")]
+
+    def answered(self) -> list[str]:
+        return [str(c.args.get("channel")) for c in self.fake.of("chat.postMessage") if c.answered]
+
+    def cut_off(self, since: int) -> int:
+        return sum(1 for c in self.fake.of("chat.postMessage")[since:] if not c.answered)
+
+    def quiet(self, since: int) -> bool:
+        return all(c.lost or c.response for c in self.fake.of("chat.postMessage")[since:])
+
+
+async def seed_wave(db_url: str, users: int, platform: WavePlatform) -> list[str]:
+    """Migrate and add `users` onboarded people whose reminder is due now; returns their chats."""
     from sqlalchemy import insert
 
     from bot.storage.db import make_engine, migrate
@@ -85,12 +188,12 @@ async def seed_wave(db_url: str, users: int, first_chat: int = 50_000) -> list[s
     try:
         await migrate(db)
         now = datetime.now(UTC)
-        chats = [str(first_chat + i) for i in range(users)]
+        people = [platform.person(n) for n in range(users)]
         rows = [
             {
-                "platform": "telegram",
-                "workspace": "",
-                "platform_user_id": chat,
+                "platform": platform.name,
+                "workspace": workspace,
+                "platform_user_id": user_id,
                 "chat_id": chat,
                 "created_at": now,
                 "active": True,
@@ -102,22 +205,25 @@ async def seed_wave(db_url: str, users: int, first_chat: int = 50_000) -> list[s
                 "reminders_on": True,
                 "next_fire_at": now - timedelta(seconds=1),
             }
-            for chat in chats
+            for workspace, user_id, chat in people
         ]
         async with db.begin() as conn:
             await conn.execute(insert(User), rows)
     finally:
         await db.dispose()
-    return chats
+    return [chat for _, _, chat in people]
 
 
 @dataclass
 class WaveFigures:
     users: int
     kills: int
-    received: int  # sendMessage calls that reached the platform (pessimistic: heard or not)
+    received: int  # sends that reached the platform (pessimistic: heard or not)
     lost: int  # people who never got their reminder
-    duplicated: int  # reminders beyond one per person
+    duplicated: int  # sends beyond one per person, pessimistic: a send cut off by the kill counts too
+    cut_off: int = 0  # sends whose answer a killed process never heard, summed over the kills
+    seen_twice: int = 0  # reminders the platform took and answered more than once per person
+    platform: str = "telegram"
 
 
 async def wait_for(condition: Any, patience: float, what: str) -> None:
@@ -153,33 +259,41 @@ async def settled(url: str, patience: float = 60.0) -> None:
 
 
 async def reminder_wave(
-    fake: Any, token: str, db_url: str, workdir: Path, *, users: int, kills: int, rng: random.Random
+    platform: WavePlatform, db_url: str, workdir: Path, *, users: int, kills: int, rng: random.Random
 ) -> WaveFigures:
     """`kills` kill -9s at random moments of one reminder wave (each followed by a restart), then run to
-    the end and count. The fake answers each sendMessage after 50 ms, so sends are really in flight."""
-    chats = await seed_wave(db_url, users)
-    fake.fail("sendMessage", _slow(0.05), times=users * 3)
+    the end and count. Each send takes 50 ms, so sends are really in flight when the process dies."""
+    chats = await seed_wave(db_url, users, platform)
+    platform.slow(0.05, users * 3)
+    cut_off = 0
     for round_ in range(kills + 1):
+        since = len(platform.tries())
         port = free_port()
-        proc = BotProcess(wave_env(port, db_url, fake.url, token), workdir)
+        proc = BotProcess(wave_env(port, db_url, platform.env(port)), workdir)
         await proc.start()
         await proc.wait_ready()
         if round_ < kills:  # a random moment: after a random number of further reminders reached the platform
-            target = min(len(_reminders(fake)) + rng.randint(1, max(2, users // (kills + 1))), users - 1)
-            await wait_for(lambda t=target: len(_reminders(fake)) >= t, 60, "the wave never got there")
+            target = min(len(platform.tries()) + rng.randint(1, max(2, users // (kills + 1))), users - 1)
+            await wait_for(lambda t=target: len(platform.tries()) >= t, 60, "the wave never got there")
             await proc.kill()
+            await wait_for(lambda s=since: platform.quiet(s), 60, "the fake never settled the dead process's calls")
+            cut_off += platform.cut_off(since)
             continue
-        await wait_for(lambda: len({c.params["chat_id"] for c in fake.delivered()}) >= users, 90, "wave unfinished")
+        await wait_for(lambda: len(platform.heard()) >= users, 90, "wave unfinished")
         await settled(proc.url)
         await proc.stop()
-    counts = Counter(str(c.params["chat_id"]) for c in _reminders(fake))
-    heard = {str(c.params["chat_id"]) for c in fake.delivered()}
+    counts = Counter(platform.tries())
+    seen = Counter(platform.answered())
+    heard = set(seen)
     return WaveFigures(
         users=users,
         kills=kills,
         received=sum(counts.values()),
         lost=sum(1 for c in chats if c not in heard),
         duplicated=sum(n - 1 for n in counts.values() if n > 1),
+        cut_off=cut_off,
+        seen_twice=sum(n - 1 for n in seen.values() if n > 1),
+        platform=platform.name,
     )
 
 
@@ -259,6 +373,29 @@ async def _database(kind: str, pg: str | None, workdir: Path):  # type: ignore[n
         yield url
 
 
+@contextlib.asynccontextmanager
+async def _platform(name: str):  # type: ignore[no-untyped-def]
+    """A fresh fake for one wave, and the wave's view of it."""
+    if name == "slack":
+        from adapters.testing.fake_slack import FakeSlack
+
+        slack = FakeSlack(tokens={"xoxb-one": "T1"})
+        await slack.start()
+        try:
+            yield SlackWave(slack)
+        finally:
+            await slack.close()
+        return
+    from adapters.testing.fake_telegram import TOKEN, FakeTelegram
+
+    telegram = FakeTelegram()
+    await telegram.start()
+    try:
+        yield TelegramWave(telegram, TOKEN)
+    finally:
+        await telegram.stop()
+
+
 async def _bench(args: argparse.Namespace) -> None:
     from adapters.testing.fake_telegram import TOKEN, FakeTelegram
 
@@ -267,30 +404,32 @@ async def _bench(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         kinds = ["sqlite"] + (["postgresql"] if args.pg else [])
-        for kind in kinds:
-            fake = FakeTelegram()
-            await fake.start()
-            try:
-                async with _database(kind, args.pg, workdir) as url:
-                    f = await reminder_wave(fake, TOKEN, url, workdir, users=args.users, kills=args.kills, rng=rng)
+        for kind in kinds if args.users else []:
+            for name in args.platforms.split(","):
+                async with _platform(name) as platform, _database(kind, args.pg, workdir) as url:
+                    f = await reminder_wave(platform, url, workdir, users=args.users, kills=args.kills, rng=rng)
                 print(
-                    f"crash wave db={kind} users={f.users} kills={f.kills} sent={f.received} "
-                    f"lost={f.lost} duplicated={f.duplicated}",
+                    f"crash wave platform={f.platform} db={kind} users={f.users} kills={f.kills} sent={f.received} "
+                    f"lost={f.lost} duplicated={f.duplicated} (cut off by the kills={f.cut_off}, "
+                    f"answered twice={f.seen_twice})",
                     flush=True,
                 )
-            finally:
-                await fake.stop()
         if not args.pg:
             print("PostgreSQL skipped: pass --pg or set BACKCOACH_TEST_POSTGRES_URL")
         trees = [("this", ROOT)] + ([("baseline", args.baseline)] if args.baseline else [])
-        for name, root in trees:
-            fake = FakeTelegram()
-            await fake.start()
-            try:
-                p50, p99 = await tap_latency(fake, TOKEN, workdir, root, args.taps)
-            finally:
-                await fake.stop()
-            print(f"tap latency code={name} db=sqlite taps={args.taps} p50={p50:.1f}ms p99={p99:.1f}ms", flush=True)
+        for round_ in range(args.rounds if args.taps else 0):  # interleaved: this, old, old, this, ...
+            for name, root in trees if round_ % 2 == 0 else trees[::-1]:
+                fake = FakeTelegram()
+                await fake.start()
+                try:
+                    p50, p99 = await tap_latency(fake, TOKEN, workdir, root, args.taps)
+                finally:
+                    await fake.stop()
+                print(
+                    f"tap latency round={round_ + 1} code={name} db=sqlite taps={args.taps} "
+                    f"p50={p50:.1f}ms p99={p99:.1f}ms",
+                    flush=True,
+                )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -299,7 +438,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--seed", type=int, default=int(time.time()))
-    parser.add_argument("--taps", type=int, default=300)
+    parser.add_argument("--taps", type=int, default=300, help="taps timed per round (0: no latency figures)")
+    parser.add_argument("--rounds", type=int, default=3, help="latency rounds, alternating which tree goes first")
+    parser.add_argument("--platforms", default="telegram,slack", help="waves on these fakes (comma-separated)")
     # the baseline tree: resolved before the event loop starts (no blocking path calls inside it)
     parser.add_argument(
         "--baseline", help="another source tree (e.g. `git worktree add /tmp/old <commit>`) to time taps against"

@@ -1,7 +1,8 @@
-"""Black-box crash tests: real `backcoach serve` and `backcoach run` processes, the fake Telegram recording
-every send, kill -9 at random moments, restart. Nothing is lost; what repeats stays within the documented
-window (docs/deploy.md: at most the sends in flight at the kill, the outbox's SEND_WORKERS per kill).
-Every wait is on a condition (a count of sends, the backlog read from /metrics), never on elapsed time."""
+"""Black-box crash tests: real `backcoach serve` and `backcoach run` processes, the fake Telegram and the
+fake Slack recording every send, kill -9 at random moments, restart. Nothing is lost; what repeats stays
+within the documented window (docs/deploy.md: at most the sends in flight at the kill, the outbox's
+SEND_WORKERS per kill). Every wait is on a condition (a count of sends, the backlog read from /metrics),
+never on elapsed time."""
 
 from __future__ import annotations
 
@@ -14,17 +15,34 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from adapters.testing.fake_slack import Call, FakeSlack
 from adapters.testing.fake_telegram import TOKEN, FakeTelegram, Fault, text_update
-from bot.bench.crash import BotProcess, reminder_wave, settled, wait_for, wave_env
+from adapters.testing.slack_client import SlackSide
+from bot.bench.crash import (
+    BotProcess,
+    SlackWave,
+    TelegramWave,
+    WavePlatform,
+    reminder_wave,
+    settled,
+    wait_for,
+    wave_env,
+)
 from bot.bench.serve import SECRET, free_port
+from content.loader import Content
 from scheduler.outbox import SEND_WORKERS
 from tests.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
+from tests.processes.test_serve_pg import _Remote
 
 SEED = int(os.environ.get("BACKCOACH_CRASH_SEED", random.randrange(1 << 30)))
 
 
+@pytest.mark.parametrize("platform", ["telegram", "slack"])
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-async def test_kill_9_during_a_reminder_wave(fake_tg: FakeTelegram, tmp_path: Path, kind: str) -> None:
+async def test_kill_9_during_a_reminder_wave(
+    fake_tg: FakeTelegram, fake_slack: FakeSlack, tmp_path: Path, kind: str, platform: str
+) -> None:
+    """Every person gets their reminder; what repeats is at most what was in flight at each kill."""
     if kind == "postgresql" and not PG_URL:
         pytest.skip("needs BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
     name = ""
@@ -34,13 +52,16 @@ async def test_kill_9_during_a_reminder_wave(fake_tg: FakeTelegram, tmp_path: Pa
         name, url = await _fresh_pg_database()
     try:
         kills = 2
-        figures = await reminder_wave(fake_tg, TOKEN, url, tmp_path, users=40, kills=kills, rng=random.Random(SEED))
+        wave: WavePlatform = TelegramWave(fake_tg, TOKEN) if platform == "telegram" else SlackWave(fake_slack)
+        figures = await reminder_wave(wave, url, tmp_path, users=40, kills=kills, rng=random.Random(SEED))
     finally:
         if name:
             await _drop_pg_database(name)
     print(f"seed={SEED} {figures}")
     assert figures.lost == 0, figures
+    assert figures.received >= figures.users, figures
     assert figures.duplicated <= kills * SEND_WORKERS, figures
+    assert figures.seen_twice <= figures.duplicated, figures
 
 
 async def _post(url: str, update: dict[str, object]) -> int:
@@ -74,7 +95,7 @@ async def test_kill_9_between_a_tap_and_its_reply(fake_tg: FakeTelegram, tmp_pat
     update = text_update(chat, "/start") | {"update_id": 777}
 
     def start(port: int) -> BotProcess:
-        env = wave_env(port, url, fake_tg.url, TOKEN)
+        env = wave_env(port, url, TelegramWave(fake_tg, TOKEN).env(port))
         if command == "run":  # long polling: no webhook URL
             env = {k: v for k, v in env.items() if k not in ("TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET")}
         return BotProcess(env, tmp_path, command=command)
@@ -114,3 +135,62 @@ async def test_kill_9_between_a_tap_and_its_reply(fake_tg: FakeTelegram, tmp_pat
     assert "BackCoach" in replies[0] and "not a diagnosis" in replies[0]  # /start's two replies, as one message
     assert len(replies) == 1, replies  # once
     assert len(_tries_to(fake_tg, chat)) <= len(replies) + 1  # plus at most the one in flight at the kill
+
+
+def _to(fake: FakeSlack, channel: str, since: int, methods: frozenset[str]) -> list[Call]:
+    return [c for c in fake.calls[since:] if c.method in methods and c.args.get("channel") == channel]
+
+
+@pytest.mark.parametrize("event", ["dm", "tap"])
+async def test_slack_kill_9_between_an_event_and_its_reply(
+    fake_slack: FakeSlack, tmp_path: Path, content: Content, event: str
+) -> None:
+    """Slack was answered (the event is durable) and the reply is on its way when the process dies: the
+    restarted process sends the reply once (after the dead one's lease); Slack, answered 200, never retries."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'slack-tap.sqlite3'}"
+    user, channel = "U4242", "DU4242"
+    sends = frozenset({"chat.postMessage", "chat.update"})
+
+    def start() -> BotProcess:
+        port = free_port()
+        return BotProcess(wave_env(port, url, SlackWave(fake_slack).env(port)), tmp_path)
+
+    first = start()
+    await first.start()
+    await first.wait_ready()
+    side = SlackSide(f"{first.url}/slack/events", _Remote(first.url), fake_slack)  # type: ignore[arg-type]
+    if event == "tap":  # someone new says hello and is asked to consent; the kill comes with their tap
+        await side.dm("T1", user, "hello")
+        assert any(content.msg("button.agree") in label for label in side.last_labels())
+    mark = len(fake_slack.calls)
+    fake_slack.gated, fake_slack.gate = sends, asyncio.Event()  # Slack takes the reply and never answers
+    if event == "tap":
+        acked = await side.tap("T1", user, content.msg("button.agree"), wait=False)
+    else:
+        acked = await side.dm("T1", user, "hello", wait=False)
+    assert acked.status == 200
+    await wait_for(lambda: _to(fake_slack, channel, mark, sends), 60, "the reply never left")
+    await first.kill()  # kill -9 while the reply is in flight
+    gate = fake_slack.gate
+    fake_slack.gate = None
+    gate.set()  # the held request finds its caller gone: as if Slack never took it
+    await wait_for(lambda: all(c.response or c.lost for c in _to(fake_slack, channel, mark, sends)), 60, "held")
+    assert not [c for c in _to(fake_slack, channel, mark, sends) if c.answered]  # nothing reached the person
+
+    second = start()
+    await second.start()
+    try:
+        await second.wait_ready()
+        await wait_for(lambda: any(c.answered for c in _to(fake_slack, channel, mark, sends)), 60, "reply lost")
+        await settled(second.url)
+    finally:
+        await second.stop()
+    tried = _to(fake_slack, channel, mark, sends)
+    answered = [c for c in tried if c.answered]
+    said = [(c.method, c.args.get("text")) for c in answered]
+    assert len(said) == len(set(said)), said  # once each
+    assert len(tried) <= len(answered) + 1, tried  # plus at most the one in flight at the kill
+    if event == "dm":  # the hello's reply is the consent question
+        assert any(content.msg("button.agree") in str(c.args.get("blocks")) for c in answered)
+    else:  # the tap's reply moves onboarding on
+        assert any(c.args.get("text") and content.msg("onboarding.consent") not in c.args["text"] for c in answered)
