@@ -56,6 +56,10 @@ _HARD_CHARS, _SOFT_CHARS = frozenset(".!?;\n"), frozenset(",:\u2013\u2014()-")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[.!?;\n]|[,:\u2013\u2014()]|(?<=\s)-(?=\s)")
 _FEVER = re.compile(
     r"\b(?:3[89]|4[0-2])(?:[.,]\d)?\s*(?:°|º|degrees?\b|deg\b|c\b)|\b(?:100(?:\.[4-9])?|10[1-6](?:\.\d)?)\s*(?:°|degrees?\s*f\b|f\b)"
+    # "temp 39", "temp's 38.2", "temperature is 38.5": a number after the word needs no unit
+    r"|\btemp(?:erature)?(?:s|\s+is|\s+of|\s+was|\s+at|\s+reading)?[\s:=]+(?:3[89]|4[0-2])(?:[.,]\d)?\b"
+    # a bare 38.0-41.9 with one decimal is read as a temperature unless a unit follows
+    r"|\b(?:3[89]|4[01])\.\d\b(?!\s*(?:kg|kilo|k\b|km|mile|hour|hr|min|%|lb|pound|stone|cm|mm|inch))"
 )
 _NOT_FOLD = {
     "do": "dont", "does": "doesnt", "did": "didnt", "is": "isnt", "are": "arent", "was": "wasnt",
@@ -165,12 +169,22 @@ class _Speller:
         best, best_distance = token, allowed + 1
         for key in self._keys(token, 1):
             for word in self.deletes.get(key, ()):
-                if len(token) == 4 and sorted(word) != sorted(token):
-                    continue  # four letters: only a swap ("pian" -> "pain"), never "rain" -> "pain"
+                if len(token) == 4 and sorted(word) != sorted(token) and not _one_letter_short(token, word):
+                    continue  # four letters: a swap ("pian" -> "pain") or a lost letter ("ches" -> "chest"),
+                    # never another letter ("rain" -> "pain")
                 distance = OSA.distance(token, word, score_cutoff=allowed)
-                if distance < best_distance or (distance == best_distance and word < best):
+                if distance < best_distance or (distance == best_distance and _before(word, best, token)):
                     best, best_distance = word, distance
         return best if best_distance <= allowed else token
+
+
+def _before(word: str, best: str, token: str) -> bool:
+    """Between two equally near words, the one that keeps the first letter ("ches" -> "chest", not "aches")."""
+    return (word[:1] != token[:1], word) < (best[:1] != token[:1], best)
+
+
+def _one_letter_short(token: str, word: str) -> bool:
+    return len(word) == len(token) + 1 and any(word[:i] + word[i + 1 :] == token for i in range(len(word)))
 
 
 class _Compiled:
@@ -202,6 +216,13 @@ class _Compiled:
         for t in ctx.terminators:
             if len(_words(t)) > 1:
                 self.terminator_phrases.setdefault(_words(t)[0], []).append(tuple(_words(t)))
+        self.rewrites: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+        for phrase, replacement in ctx.rewrites.items():
+            words = tuple(_words(phrase))
+            if words:
+                self.rewrites.setdefault(words[0], []).append((words, tuple(_words(replacement))))
+        for entries in self.rewrites.values():
+            entries.sort(key=lambda e: -len(e[0]))  # the longest phrase first
         self.modifiers: dict[str, list[_Modifier]] = {}
         for mod in ctx.modifiers:
             stops = frozenset(w for t in mod.terminators if len(_words(t)) == 1 for w in _words(t))
@@ -235,6 +256,7 @@ class _Compiled:
         vocabulary |= {w for mods in self.modifiers.values() for m in mods for w in m.words}
         vocabulary |= {w for idioms in self.idioms.values() for i in idioms for w in i} | self.fillers
         vocabulary |= self.terminators | _CONJUNCTIONS
+        vocabulary |= {w for es in self.rewrites.values() for _, r in es for w in r}
         vocabulary |= {w for ps in self.terminator_phrases.values() for p in ps for w in p}
         protected = {w for p in ctx.protected for w in _words(p)}
         protected |= {w.text for term in self.terms for w in term if w.prefix}
@@ -268,7 +290,7 @@ class _Compiled:
         """Tokens with misspellings corrected (a prefix stem such as "tingl" is never corrected away)."""
         out = []
         cache = self.corrected
-        for tok in tokenize(text):
+        for tok in self._rewrite(tokenize(text)):
             fixed = cache.get(tok)
             if fixed is None:
                 keep = tok in self.speller.vocabulary or any(tok.startswith(s) for s in self._stems_for(tok))
@@ -277,6 +299,24 @@ class _Compiled:
                     cache.clear()
                 cache[tok] = fixed
             out.append(fixed)
+        return out
+
+    def _rewrite(self, tokens: list[str]) -> list[str]:
+        """Shorthand and run-together words replaced by their words (content/triage/context.yaml rewrites)."""
+        table = self.rewrites
+        if not table or table.keys().isdisjoint(tokens):
+            return tokens
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            for words, replacement in table.get(tokens[i], ()):
+                if tuple(tokens[i : i + len(words)]) == words:
+                    out.extend(replacement)
+                    i += len(words)
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
         return out
 
     def _stems_for(self, tok: str) -> list[str]:
@@ -365,7 +405,8 @@ class _Compiled:
             for mod, ms, me in mods:
                 if mod.direction in ("forward", "both"):
                     last = self._reach_forward(stop_tokens, mod, me)
-                    for k in range(bisect.bisect_left(starts, me), bisect.bisect_right(starts, last)):
+                    # a mention may start inside the modifier ("if my" + "my back went", "can sciatica")
+                    for k in range(bisect.bisect_right(starts, ms), bisect.bisect_right(starts, last)):
                         reached[k].add(mod.category)
                 if mod.direction in ("backward", "both"):
                     first = self._reach_backward(stop_tokens, mod, ms)

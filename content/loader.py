@@ -192,6 +192,9 @@ class ContextRules(_Strict):
     pseudo: list[str] = []  # phrases whose modifier words modify nothing ("no doubt", "not only")
     fillers: list[str] = []
     protected: list[str] = []
+    # chat shorthand and run-together words read as their words ("cp" -> "chest pain", "chestpain"), and
+    # exercise names made one word so their body word is not read as a symptom ("knee to chest")
+    rewrites: dict[str, str] = {}
 
 
 class ScreeningQuestion(_Strict):
