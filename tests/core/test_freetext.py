@@ -49,7 +49,7 @@ HARMLESS = {
     "long denial": ["no numbness, no tingling, nothing in my legs or between them"],
 }
 CRISIS = ["I want to kill myself", "I feel like ending it all"]
-TARGETED = "CP and SOB when I walked up the hill"  # slang the rules do not read; the model asks about chest pain
+TARGETED = "my left arm and jaw ache and I feel clammy"  # no chest word for the rules; the model asks about chest pain
 
 
 @pytest.fixture
