@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from bot.render_jobs import RENDER
 from bot.types import Attachment, Button, ButtonStyle, Reply, ReplyKind
+
+_DRAWN = (RENDER, "spec")  # a render job's keys in a reply's meta: what the picture or document will show
 
 
 def _attachment_to_json(a: Attachment | None) -> dict[str, str] | None:
@@ -52,5 +55,25 @@ def replies_from_json(raw: list[dict[str, Any]]) -> list[Reply]:
             chosen=str(item.get("chosen", "")),
             target=str(item.get("target", "")),
         )
+        for item in raw
+    ]
+
+
+def has_attachments(raw: list[dict[str, Any]]) -> bool:
+    """Stored replies carrying a file (the export's CSV), a picture, or a render job's data (the PDF's record,
+    the week's chart): health data that need not outlive the send."""
+    return any(item.get("image") or item.get("document") or RENDER in item.get("meta", {}) for item in raw)
+
+
+def without_attachments(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same stored replies with every file, picture and render job removed (once sent, dropped or
+    given up: the row is kept 30 days for its status, not for its files)."""
+    return [
+        item
+        | {
+            "image": None,
+            "document": None,
+            "meta": {k: v for k, v in item.get("meta", {}).items() if k not in _DRAWN},
+        }
         for item in raw
     ]

@@ -27,7 +27,7 @@ from bot.engine import Engine
 from bot.storage import outbox_repo
 from bot.storage import repository as repo
 from bot.types import Reply, UserRef
-from bot.wire import replies_to_json
+from bot.wire import has_attachments, replies_to_json, without_attachments
 from scheduler.sender import Blocked, RetryLater, Sender, SendError, Sent, TransientError
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,9 @@ async def finish(
     sent_at: datetime | None = None,
     block_user: bool = False,
 ) -> str:
-    values = {"status": status, "last_error": error, "sent_at": sent_at, "claimed_until": None}
+    values: dict[str, Any] = {"status": status, "last_error": error, "sent_at": sent_at, "claimed_until": None}
+    if has_attachments(job.raw):  # the export's files go once the row is settled for good
+        values["payload"] = {"replies": without_attachments(job.raw)}
 
     def work(db: repo.Db) -> bool:
         mine = outbox_repo.settle(db, job.row_id, job.token, **values)
@@ -175,14 +177,16 @@ async def retry(engine: Engine, job: Job, when: datetime, error: str, *, count_a
     """Give the row back to the outbox for `when`, with only the replies not yet delivered."""
     gave_up = count_attempt and job.attempts >= MAX_ATTEMPTS
     values: dict[str, Any] = {"last_error": error[:200], "claimed_until": None, "not_before": when}
-    if gave_up:
-        values["status"] = "failed"
     if not count_attempt:
         values["attempts"] = repo.OUTBOX.c.attempts - 1  # a 429 is the platform pacing us, not a failure
+    if gave_up:
+        values["status"] = "failed"
     if job.delivered and job.raw:
         values["payload"] = {"replies": job.remaining()[1]}
     elif job.delivered:
         values["payload"] = {"replies": replies_to_json(job.remaining()[0])}
+    if gave_up and has_attachments(job.raw):  # never to be sent: its files need not wait 30 days for retention
+        values["payload"] = {"replies": without_attachments(values.get("payload", {}).get("replies", job.raw))}
     result = await _settle(
         engine,
         job,

@@ -160,6 +160,7 @@ async def test_export_sends_csv_and_pdf_matching_the_database(chat: Chat, engine
     assert 2_000 < len(pdf.data) < 500_000
 
 
+@pytest.mark.storage
 async def test_the_exported_csv_says_in_words_what_happened_in_a_session(
     chat: Chat, engine: Engine, content: Content, clock: FakeClock
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from adapters.testing.chat import Chat
@@ -32,6 +33,7 @@ async def to_hold(chat: Chat, content: Content, stretch: Exercise) -> None:
     assert "I'll message you in 20 seconds" in chat.texts()
 
 
+@pytest.mark.storage  # the holds are a JSON column: PostgreSQL too
 async def test_done_early_records_the_seconds_held_and_the_timer_the_planned_hold(
     chat: Chat, engine: Engine, content: Content, clock: FakeClock
 ) -> None:
