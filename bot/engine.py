@@ -57,8 +57,8 @@ class Ticket:
 
 @dataclass(frozen=True)
 class Processed:
-    """One inbox event run through the core: the replies to send now (`ticket` None when nothing durable
-    stands behind them: no replies, or a person who has just erased everything)."""
+    """One inbox event run through the core: the replies to send now (`ticket` None when there are none;
+    for a person who has just erased everything it holds a farewell row: user id 0, addressed by chat)."""
 
     inbound: Inbound
     ref: UserRef
@@ -189,11 +189,17 @@ class Engine:
             user.platform, user.workspace, user.platform_user_id, inbound.user.chat_id or user.chat_id
         )
         done.outcome = outcome = self._run(db, user, ref, inbound, now, active=True)
-        if outcome.replies and not any(isinstance(e, EraseUser) for e in outcome.effects):
-            payload = {"replies": replies_to_json(outcome.replies)}
-            row = outbox_repo.add_claimed_reply(db, user.id, f"reply:{pending.id}", payload, now, until, token)
-            done.ticket = Ticket(row, token, user.id) if row is not None else None
-            done.live_message = user.live_message  # the flow and save_user never change it
+        if not outcome.replies:
+            return done
+        if any(isinstance(e, EraseUser) for e in outcome.effects):  # the row is gone: a farewell, by chat id
+            replies = replies_to_json(outcome.replies)
+            row = outbox_repo.add_claimed_farewell(db, ref, f"reply:{pending.id}", replies, now, until, token)
+            done.ticket = Ticket(row, token, 0) if row is not None else None
+            return done
+        payload = {"replies": replies_to_json(outcome.replies)}
+        row = outbox_repo.add_claimed_reply(db, user.id, f"reply:{pending.id}", payload, now, until, token)
+        done.ticket = Ticket(row, token, user.id) if row is not None else None
+        done.live_message = user.live_message  # the flow and save_user never change it
         return done
 
     async def _inbox_landed(self, inbox_id: int) -> bool:

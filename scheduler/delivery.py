@@ -58,6 +58,11 @@ class Job:
     message_ids: dict[int, str] = field(default_factory=dict)  # reply index -> the platform's message id
     retry_after: float | None = None  # the platform's 429 said this many seconds
 
+    @property
+    def farewell(self) -> bool:
+        """A reply to someone who has erased everything: no user row behind it (user_id 0)."""
+        return not self.user_id
+
     def on_sent(self, sent: Sent) -> None:
         self.delivered.add(sent.index)
         if sent.message_id is not None:
@@ -165,8 +170,8 @@ async def finish(
         values["payload"] = {"replies": without_attachments(job.raw)}
 
     def work(db: repo.Db) -> bool:
-        mine = outbox_repo.settle(db, job.row_id, job.token, **values)
-        if mine and block_user:
+        mine = outbox_repo.settle(db, job.row_id, job.token, farewell=job.farewell, **values)
+        if mine and block_user and not job.farewell:
             repo.mark_inactive(db, job.user_id)
         return mine
 
@@ -190,7 +195,7 @@ async def retry(engine: Engine, job: Job, when: datetime, error: str, *, count_a
     result = await _settle(
         engine,
         job,
-        lambda db: outbox_repo.settle(db, job.row_id, job.token, **values),
+        lambda db: outbox_repo.settle(db, job.row_id, job.token, farewell=job.farewell, **values),
         "failed" if gave_up else "retry",
     )
     if gave_up:

@@ -73,13 +73,13 @@ async def deliver_now(
     if not processed.replies:
         return "none"
     ticket = processed.ticket
-    if ticket is None:  # nothing durable behind them: the person has just erased everything
+    if ticket is None:  # no row could be written for them (cannot happen today: every reply gets one)
         if sender is None:
             return "dropped"
         try:
             await sender.send(processed.ref, processed.replies)
         except SendError as exc:
-            log.warning("reply after erasure not sent", extra={"error": type(exc).__name__})
+            log.warning("reply without an outbox row not sent", extra={"error": type(exc).__name__})
             return "retry"
         if pacer is not None:
             pacer.note(len(processed.replies))

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.engine import Engine
 from bot.leases import LEASE, new_token
 from bot.rendering import materialise
+from bot.storage import outbox_repo
 from bot.storage.models import OutboxMessage, User
 from bot.types import UserRef
 from bot.wire import replies_from_json
@@ -67,7 +68,7 @@ async def claim(
     same row on PostgreSQL; the lease keeps them off it afterwards."""
     query = (
         select(OutboxMessage, User)
-        .join(User, User.id == OutboxMessage.user_id)
+        .outerjoin(User, User.id == OutboxMessage.user_id)  # a farewell has no user: it is addressed by chat
         .where(
             OutboxMessage.status == "pending",
             OutboxMessage.kind.in_(kinds),
@@ -93,12 +94,14 @@ async def claim(
     return [
         Claimed(
             id=row.id,
-            user_id=row.user_id,
+            user_id=row.user_id or 0,
             kind=row.kind,
             payload=row.payload,
             attempts=row.attempts + 1,
-            ref=UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id),
-            active=user.active,
+            ref=UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
+            if user is not None
+            else outbox_repo.address_of(row.payload),
+            active=user.active if user is not None else True,
             token=token,
         )
         for row, user in rows
@@ -123,7 +126,7 @@ async def send_due_messages(
 ) -> int:
     """Send due messages once each; retry what can be retried, stop for people who blocked us."""
     async with engine.writer(), engine.sessions() as session, session.begin():
-        claimed = await claim(session, now, limit, ("message", "reminder", "reply"), engine.leases.lease)
+        claimed = await claim(session, now, limit, ("message", "reminder", "reply", "farewell"), engine.leases.lease)
     if not claimed:
         return 0
     engine.leases.hold(claimed[0].token, [c.id for c in claimed])  # renewed until each row is settled

@@ -159,7 +159,10 @@ class ReminderResponse(Base):
 
 
 class OutboxMessage(Base):
-    """Every proactive message or timer. The unique dedupe key makes a reminder impossible to queue twice."""
+    """Every proactive message or timer. The unique dedupe key makes a reminder impossible to queue twice.
+
+    `user_id` is None only for a farewell: the reply to someone who has just erased everything, addressed
+    by the platform chat id in its payload (`to`) and removed once settled (bot/storage/outbox_repo.py)."""
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -168,8 +171,8 @@ class OutboxMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(user_fk(), index=True)
-    kind: Mapped[str] = mapped_column(String(24))  # reminder / event / message
+    user_id: Mapped[int | None] = mapped_column(user_fk(), index=True, nullable=True)
+    kind: Mapped[str] = mapped_column(String(24))  # reminder / event / message / reply / farewell
     dedupe_key: Mapped[str] = mapped_column(String(128))
     payload: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

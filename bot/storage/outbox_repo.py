@@ -1,16 +1,21 @@
 """Outbox rows under a fenced lease: a claim writes a fresh token, and every outcome (sent, retry later,
 dropped) and every renewal counts only while the row still carries that token. So a worker whose lease
-ran out can never overwrite what the row's new owner did, nor put a sent row back to pending."""
+ran out can never overwrite what the row's new owner did, nor put a sent row back to pending.
+
+A farewell (the reply to someone who has just erased everything) is a row with no user: its payload holds
+the replies and the platform address (`to`: platform, workspace, chat id), nothing else about anyone, and
+the row is deleted the moment its outcome is settled, so nothing of the person stays once it is sent."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, text, update
+from sqlalchemy import JSON, bindparam, delete, text, update
 
 from bot.storage.coltypes import UTCDateTime
 from bot.storage.repository import OUTBOX, Db, _rowcount
+from bot.types import UserRef
 
 _CLAIMED_REPLY = text(
     "INSERT INTO outbox (user_id, kind, dedupe_key, payload, created_at, not_before, attempts, status, "
@@ -21,6 +26,19 @@ _CLAIMED_REPLY = text(
     bindparam("payload", type_=JSON()),
     bindparam("now", type_=UTCDateTime()),
     bindparam("until", type_=UTCDateTime()),
+)
+_CLAIMED_FAREWELL = text(
+    "INSERT INTO outbox (user_id, kind, dedupe_key, payload, created_at, not_before, attempts, status, "
+    "claimed_until, claim_token) "
+    "VALUES (NULL, 'farewell', :dedupe_key, :payload, :now, :now, 1, 'pending', :until, :token) "
+    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+).bindparams(
+    bindparam("payload", type_=JSON()),
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("until", type_=UTCDateTime()),
+)
+_FORGET = delete(OUTBOX).where(
+    OUTBOX.c.id == bindparam("row_id"), OUTBOX.c.user_id.is_(None), OUTBOX.c.status != "pending"
 )
 _RENEW = (
     update(OUTBOX)
@@ -42,6 +60,23 @@ def add_claimed_reply(
     return db.execute(_CLAIMED_REPLY, {**params, "token": token}).scalar_one_or_none()
 
 
+def add_claimed_farewell(
+    db: Db, ref: UserRef, dedupe_key: str, replies: list[Any], now: datetime, until: datetime, token: str
+) -> int | None:
+    """The replies to an erasure, leased to the process that sends them at once (like `add_claimed_reply`),
+    addressed by chat id alone: the person's row is already gone."""
+    to = {"platform": ref.platform, "workspace": ref.workspace, "chat_id": ref.chat_id}
+    params = {"dedupe_key": dedupe_key, "payload": {"replies": replies, "to": to}, "now": now, "until": until}
+    return db.execute(_CLAIMED_FAREWELL, {**params, "token": token}).scalar_one_or_none()
+
+
+def address_of(payload: dict[str, Any]) -> UserRef:
+    """A farewell's recipient: only the platform address, no user id."""
+    to = payload.get("to") or {}
+    chat = str(to.get("chat_id") or "")
+    return UserRef(str(to.get("platform") or ""), str(to.get("workspace") or ""), chat, chat)
+
+
 def renew(db: Db, token: str, ids: list[int], until: datetime) -> int:
     """Extend this claim's lease on the rows still pending and still ours; returns how many."""
     if not ids:
@@ -49,11 +84,15 @@ def renew(db: Db, token: str, ids: list[int], until: datetime) -> int:
     return _rowcount(db.execute(_RENEW, {"ids": ids, "token": token, "until": until}))
 
 
-def settle(db: Db, row_id: int, token: str, **values: Any) -> bool:
-    """Record a send's outcome if the claim is still ours; False when another owner has the row now."""
+def settle(db: Db, row_id: int, token: str, *, farewell: bool = False, **values: Any) -> bool:
+    """Record a send's outcome if the claim is still ours; False when another owner has the row now.
+    A `farewell` row is deleted instead once its outcome is final (sent, dropped, failed)."""
     query = (
         update(OUTBOX)
         .where(OUTBOX.c.id == row_id, OUTBOX.c.claim_token == token, OUTBOX.c.status == "pending")
         .values(**values)
     )
-    return _rowcount(db.execute(query)) == 1
+    mine = _rowcount(db.execute(query)) == 1
+    if mine and farewell:
+        db.execute(_FORGET, {"row_id": row_id})  # only once final: a retry keeps it pending
+    return mine

@@ -153,3 +153,70 @@ async def test_two_people_do_not_wait_for_each_other_and_each_keeps_order(engine
     assert await inbox.drain(engine, {"console": sender}, inbox.person_of(ANN)) == 3
     ann = [r.text for u, r in sender.sent if u.user_id == "ann"]
     assert "BackCoach" in ann[0]
+
+
+async def _erase(engine: Engine, content: Content, sender: Counting) -> Inbound:
+    """Ann signs up and asks for /delete; returns her confirming tap, received but not yet processed."""
+    person = inbox.person_of(ANN)
+    await engine.receive(text("/start", "e1"))
+    await inbox.drain(engine, {"console": sender}, person)
+    agree = next(b.action for _, r in sender.sent for b in r.buttons if b.label == content.msg("button.agree"))
+    await engine.receive(Inbound(ANN, InboundKind.BUTTON, action=agree, event_id="e1b"))
+    await engine.receive(text("/delete", "e2"))
+    await inbox.drain(engine, {"console": sender}, person)
+    yes = next(b.action for _, r in sender.sent for b in r.buttons if b.label.startswith("Yes, delete"))
+    tap = Inbound(ANN, InboundKind.BUTTON, action=yes, event_id="e3")
+    await engine.receive(tap)
+    return tap
+
+
+async def farewell_rows(db: AsyncEngine) -> list[tuple[int | None, str, dict]]:
+    async with db.connect() as conn:
+        query = select(OutboxMessage.user_id, OutboxMessage.status, OutboxMessage.payload)
+        return [tuple(r) for r in (await conn.execute(query)).all()]  # type: ignore[misc]
+
+
+async def test_the_reply_to_an_erasure_is_durable_by_chat_id_alone_and_gone_once_sent(
+    engine: Engine, db: AsyncEngine, content: Content
+) -> None:
+    sender = Counting()
+    await _erase(engine, content, sender)
+    processed = await engine.process_next(inbox.person_of(ANN))  # committed: erased, and the farewell row
+    assert processed is not None and processed.ticket is not None
+    async with db.connect() as conn:
+        assert (await conn.execute(select(User.id))).all() == []
+    [(user_id, status, payload)] = await farewell_rows(db)  # all the person's other rows went with them
+    assert (user_id, status) == (None, "pending")
+    assert payload["to"] == {"platform": "console", "workspace": "", "chat_id": "chat-ann"}  # no user id
+    assert set(payload) == {"replies", "to"}
+    assert content.msg("delete.done") in str(payload["replies"])
+    assert await inbox.deliver_now(engine, sender, processed) == "sent"
+    assert sender.sent[-1][0].chat_id == "chat-ann"
+    assert content.msg("delete.done") in sender.sent[-1][1].text
+    assert await farewell_rows(db) == []  # sent: nothing of the person is left
+
+
+async def test_the_reply_to_an_erasure_survives_a_crash_and_goes_once(
+    db: AsyncEngine, content: Content, clock: FakeClock
+) -> None:
+    first = Engine(db, content, clock, lease=timedelta(seconds=30))
+    sender = Counting()
+    await _erase(first, content, sender)
+    processed = await first.process_next(inbox.person_of(ANN))  # committed ...
+    assert processed is not None
+    first.leases.stop()  # ... and killed before the send
+    first.close()
+    before = len(sender.sent)
+    restarted = Engine(db, content, clock, lease=timedelta(seconds=30))
+    await tick(restarted, {"console": sender})
+    assert len(sender.sent) == before  # still leased to the dead process
+    clock.advance(timedelta(seconds=31))
+    await tick(restarted, {"console": sender})
+    await tick(restarted, {"console": sender})
+    restarted.close()
+    farewells = [(u, r.text) for u, r in sender.sent[before:]]
+    assert len(farewells) == 1 and content.msg("delete.done") in farewells[0][1]
+    assert farewells[0][0].chat_id == "chat-ann"
+    assert await farewell_rows(db) == []
+    async with db.connect() as conn:
+        assert (await conn.execute(select(User.id))).all() == []
