@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.leases import LEASE
 from bot.storage.db import make_engine, migrate
+from bot.triage_assess import warm
 from content.loader import default_content
 from scheduler.ratelimit import pacers_for
 from scheduler.runner import Runner
@@ -53,8 +54,11 @@ async def wait_for_database(db: AsyncEngine, patience: float) -> None:
 
 
 def build_engine(db: AsyncEngine, clock: Clock, lease: timedelta = LEASE) -> Engine:
-    """`lease`: how long an outbox claim lasts unrenewed (BACKCOACH_OUTBOX_LEASE_SECONDS)."""
-    return Engine(db, default_content(), clock, lease=lease)
+    """`lease`: how long an outbox claim lasts unrenewed (BACKCOACH_OUTBOX_LEASE_SECONDS). The triage rules
+    and model are made ready here, at start-up, rather than inside the first person's message."""
+    content = default_content()
+    warm(content)
+    return Engine(db, content, clock, lease=lease)
 
 
 @asynccontextmanager

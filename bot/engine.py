@@ -35,7 +35,6 @@ from bot.storage import inbox_repo, outbox_repo
 from bot.storage import repository as repo
 from bot.storage.db import session_factory
 from bot.storage.sqlite_writer import SqliteWriter
-from bot.triage_assess import warm
 from bot.turns import Turns
 from bot.types import Inbound, InboundKind, Reply, UserRef
 from bot.wire import replies_to_json
@@ -91,7 +90,6 @@ class Engine:
         # The live question's id as the event's transaction read it, for the send that follows at once
         # (adapters/live.py takes it instead of a transaction of its own); taken once, then gone.
         self._live_hints: dict[tuple[str, str, str], str | None] = {}
-        warm(content)  # the triage rules and model ready before the first message, not paid inside it
 
     def writer(self) -> AbstractAsyncContextManager[object]:
         """Serialise the async writers on SQLite; PostgreSQL relies on row locks instead."""

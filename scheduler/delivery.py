@@ -99,7 +99,7 @@ async def _send_and_settle(
     retry_transient: bool,
     answered: Callable[[], None] | None,
 ) -> str:
-    result = await _send(sender, job, interactive, retry_transient)
+    result = await _send(sender, job, interactive, retry_transient, answered)
     if answered is not None:
         answered()
     if isinstance(result, str):
@@ -113,14 +113,17 @@ async def _send_and_settle(
     return await retry(engine, job, now + backoff(job.attempts), type(result).__name__)
 
 
-async def _send(sender: Sender, job: Job, interactive: bool, retry_transient: bool) -> SendError | str | None:
-    """The platform's answer: None (all sent), "blocked", or the error that stopped the send."""
+async def _send(
+    sender: Sender, job: Job, interactive: bool, retry_transient: bool, answered: Callable[[], None] | None = None
+) -> SendError | str | None:
+    """The platform's answer: None (all sent), "blocked", or the error that stopped the send. `answered` is
+    called as soon as the platform has taken the last reply (before the sender's own bookkeeping)."""
     tries = 2 if interactive else 1
     error: SendError | None = None
     for attempt in range(tries):
         replies, _ = job.remaining()
         try:
-            await sender.send(job.ref, replies, on_sent=_shifted(job, replies))
+            await sender.send(job.ref, replies, on_sent=_shifted(job, replies, answered))
         except RetryLater as exc:
             error = exc
             job.retry_after = exc.retry_after
@@ -146,12 +149,14 @@ async def _send(sender: Sender, job: Job, interactive: bool, retry_transient: bo
     return error
 
 
-def _shifted(job: Job, replies: list[Reply]) -> Callable[[Sent], None]:
+def _shifted(job: Job, replies: list[Reply], answered: Callable[[], None] | None = None) -> Callable[[Sent], None]:
     """The sender counts from 0 over what it was given; the row counts over all its replies."""
     index = [i for i in range(len(job.replies)) if i not in job.delivered]
 
     def record(sent: Sent) -> None:
         job.on_sent(Sent(index[sent.index], sent.message_id))
+        if answered is not None and len(job.delivered) >= len(job.replies):
+            answered()  # e.g. the live question's id is still to be recorded: no part of what the platform counts
 
     return record
 

@@ -111,7 +111,9 @@ async def _pending(engine: Engine) -> int:
 async def bench(reminders: int) -> None:
     from telegram import Bot
 
-    from adapters.telegram import texts_of
+    from adapters.live import StoredLiveMessages
+    from adapters.telegram import SEND_POOL_SIZE, texts_of
+    from adapters.telegram_http import AiohttpRequest
     from adapters.telegram_send import TelegramSender
 
     limits = FloodLimits()
@@ -122,11 +124,12 @@ async def bench(reminders: int) -> None:
         engine = Engine(db, default_content(), FakeClock(DUE + timedelta(seconds=1)))
         fake = FakeTelegram(limits)
         await fake.start()
-        bot = Bot(TOKEN, base_url=f"{fake.url}/bot")
+        bot = Bot(TOKEN, base_url=f"{fake.url}/bot", request=AiohttpRequest(SEND_POOL_SIZE))  # as the adapter
         await bot.initialize()
         try:
             pacer = Pacer(DEFAULT_LIMITS["telegram"])
-            wave = await run_wave(engine, fake, TelegramSender(bot, texts_of(engine.content)), pacer)
+            sender = TelegramSender(bot, texts_of(engine.content), StoredLiveMessages(engine))  # as the adapter's
+            wave = await run_wave(engine, fake, sender, pacer)
         finally:
             await bot.shutdown()
             await fake.stop()
