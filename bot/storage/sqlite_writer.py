@@ -51,6 +51,7 @@ class SqliteWriter:
         self._checkpoint_every = checkpoint_every
         self._checkpointer: _Checkpointer | None = None  # threads start with the first transaction
         self._connection: Connection | None = None  # used on the writer thread only
+        self._closed = False
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         if self._checkpointer is None and self._checkpoint_every:
@@ -94,8 +95,9 @@ class SqliteWriter:
 
     def close(self) -> None:
         """Let the event in flight finish, then close the connection."""
-        if not self._thread._shutdown:  # type: ignore[attr-defined]
-            self._thread.submit(self._close_connection).result()
+        if not self._closed:
+            self._closed = True
+            self._thread.submit(self._close_connection).result()  # on its own thread, after the last event
         self._thread.shutdown(wait=True)
         if self._checkpointer is not None:
             self._checkpointer.stop()
