@@ -419,7 +419,7 @@ def reminder_counts(db: Db, user_ids: list[int], now: datetime) -> dict[int, tup
     exercised = select(ExerciseSession.id).where(
         ExerciseSession.user_id == OutboxMessage.user_id, ExerciseSession.started_at >= OutboxMessage.not_before
     )
-    ignored: dict[int, int] = dict(
+    ignored: dict[int | None, int] = dict(  # only rows of these users: never a farewell's None
         (
             db.execute(
                 select(OutboxMessage.user_id, func.count())
