@@ -17,6 +17,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
+# Test processes for pytest-xdist: one per core (TEST_JOBS=0 runs the suite in this process).
+TEST_JOBS ?= auto
+
 # Arguments for the console chat: make run ARGS="--now 2026-03-08T07:00"
 ARGS ?=
 
@@ -28,7 +31,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist worksteal
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
