@@ -231,9 +231,11 @@ def test_the_core_never_changes_the_view_it_is_given(content: Content, clock: Fa
     assert dispatch.copy_view(view) == view
 
 
-async def test_repository_runs_on_an_orm_session_too(sqlite_db: AsyncEngine, clock: FakeClock) -> None:
+async def test_repository_runs_on_an_orm_session_too(
+    sqlite_db: AsyncEngine, clock: FakeClock, content: Content
+) -> None:
     """Async callers reach the same Core functions through `AsyncSession.run_sync`."""
-    engine = Engine(sqlite_db, Content.model_construct(), clock)
+    engine = Engine(sqlite_db, content, clock)
     async with engine.sessions() as session, session.begin():
         user = await session.run_sync(repo.load_user, UserRef("console", "", "orm", "orm"), clock.now())
         assert await session.run_sync(repo.enqueue, user.id, "message", "k1", {"replies": []}, clock.now(), clock.now())
