@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.effects import ActivityLogged, ActivityRemoved
+from bot.flows import registry, safety
 from bot.flows.common import GLOBAL_PREFIX, Outcome, go, local_today, parse_int, reset, scale_buttons
 from bot.flows.registry import Flow, Need, Step
 from bot.state import UserView
@@ -30,12 +31,10 @@ def offer(out: Outcome, content: Content, *, after_session: bool) -> Outcome:
 def start(out: Outcome, content: Content) -> Outcome:
     """`/activity`: straight to the minutes question, unless a hold for chest pain, the heart, emergency or
     same-day signs is on: then the hold's advice again instead of encouragement."""
-    from bot.flows import symptoms  # cycle: symptoms -> session -> activity
-
-    held = symptoms.activity_hold(out.view, content)
+    held = safety.activity_hold(out.view, content)
     if held is not None:
         reset(out.view)
-        symptoms.repeat_hold(out, held, content)
+        safety.repeat_hold(out, held, content)
         return out.say(content.msg("activity.held"))
     go(out.view, FLOW, Steps.MINUTES, after_session=False)
     return _ask_minutes(out, content)
@@ -170,10 +169,8 @@ def correct(out: Outcome, name: str, content: Content) -> Outcome:
 
 
 def finish(out: Outcome, now: datetime, content: Content) -> Outcome:
-    if out.view.conversation.ctx.get("after_session"):
-        from bot.flows import session  # the session's summary closes the whole thing
-
-        return session.complete(out, now, content)
+    if _after_session(out.view):  # the session's summary closes the whole thing (its hook)
+        return registry.after_activity(out, now, content)
     reset(out.view)
     return out
 

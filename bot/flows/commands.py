@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from bot.effects import EraseUser
-from bot.flows import rest, session, symptoms
-from bot.flows.common import Outcome, answer_of, go, interrupt, parse_int, reset, zone_of
+from bot.flows import registry, rest, session, symptoms
+from bot.flows.common import Outcome, come_back, go, interrupt, parse_int, reset, zone_of
 from bot.flows.preferences import describe_schedule
+from bot.flows.registry import Flow, Step
 from bot.types import Attachment, Button, Inbound, Reply
 from content.loader import Content
-
-Back = Callable[[Outcome], Outcome]
 
 PAUSE_DAYS = (1, 3, 7)
 
@@ -113,15 +112,25 @@ def export(out: Outcome, now: datetime, content: Content, text: str = "/export")
     return out
 
 
+PAUSE, DELETE = "pause", "delete"
+
+
+class PauseSteps(StrEnum):
+    LENGTH = "length"
+
+
+class DeleteSteps(StrEnum):
+    CONFIRM = "confirm"
+
+
 def ask_pause(out: Outcome, content: Content) -> Outcome:
-    go(out.view, "pause", "length")
+    go(out.view, PAUSE, PauseSteps.LENGTH)
     buttons = [Button(content.msg("pause.days_button", days=d), f"pause:{d}") for d in PAUSE_DAYS]
     buttons.append(Button(content.msg("button.cancel"), "cancel"))
     return out.ask(content.msg("pause.ask"), buttons)
 
 
-def on_pause(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    answer = answer_of(event, out.view, content)
+def _on_pause(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     typed = parse_int(event.text, 1, max(PAUSE_DAYS)) if event.text else None
     if typed in PAUSE_DAYS:
         answer = f"pause:{typed}"
@@ -134,8 +143,7 @@ def on_pause(out: Outcome, event: Inbound, now: datetime, content: Content) -> O
     if answer == "cancel":
         reset(out.view)
         return out.say(content.msg("pause.cancelled"))
-    out.say(content.msg("error.choose_button"))
-    return ask_pause(out, content)
+    return None
 
 
 def resume(out: Outcome, now: datetime, content: Content) -> Outcome:
@@ -174,7 +182,7 @@ def stop(out: Outcome, now: datetime, content: Content, *, reminders_off: bool) 
     """Leave whatever is running at once; `/stop` (or stop when idle) also turns reminders off."""
     view = out.view
     flow = view.conversation.flow
-    if flow == "session" or (flow == "activity" and view.conversation.ctx.get("after_session")):
+    if registry.in_session(view):
         session.end(out, "stopped", now, content)
         out.say(content.msg("stop.session"))
     elif flow == "onboarding" and not view.profile.onboarded:
@@ -204,21 +212,23 @@ def reminder_state(out: Outcome, now: datetime, content: Content) -> str:
 
 
 def ask_delete(out: Outcome, content: Content) -> Outcome:
-    interrupt(out.view, "delete", "confirm")
+    interrupt(out.view, DELETE, DeleteSteps.CONFIRM)
     return out.ask(
         content.msg("delete.ask"),
         [Button(content.msg("button.delete_all"), "delete:yes"), Button(content.msg("button.cancel"), "cancel")],
     )
 
 
-def on_delete(out: Outcome, event: Inbound, content: Content, back: Back) -> Outcome:
-    answer = answer_of(event, out.view, content)
+def _on_delete(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     if answer == "delete:yes":
         out.effects.append(EraseUser())
         reset(out.view, "new")
         return out.say(content.msg("delete.done"))
     if answer in {"cancel", "no"}:
         out.say(content.msg("delete.cancelled"))
-        return back(out)
-    out.say(content.msg("error.choose_button"))
-    return ask_delete(out, content)
+        return registry.reprompt(out, content) if come_back(out.view) else out
+    return None
+
+
+PAUSE_FLOW = Flow(PAUSE, PauseSteps, {PauseSteps.LENGTH: Step(_on_pause, ask_pause)})
+DELETE_FLOW = Flow(DELETE, DeleteSteps, {DeleteSteps.CONFIRM: Step(_on_delete, ask_delete)})

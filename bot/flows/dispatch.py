@@ -8,7 +8,6 @@ then the current flow gets the event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -19,6 +18,7 @@ from bot.flows import (
     freetext,
     living,
     onboarding,
+    registry,
     reminder,
     rest,
     session,
@@ -26,7 +26,7 @@ from bot.flows import (
     summary,
     symptoms,
 )
-from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, come_back, idle_prompt, normalise, reset
+from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, idle_prompt, normalise, reset
 from bot.record import note_hold
 from bot.state import UserView
 from bot.types import Button, ButtonStyle, Inbound, InboundKind, Reply
@@ -51,7 +51,7 @@ COMMANDS = {
     "/export",
 }
 # Side questions a brand-new person may be asked before consenting (a symptom in their very first message).
-SIDE_QUESTIONS = {freetext.FLOW, "symptoms"}
+SIDE_QUESTIONS = {freetext.FLOW, symptoms.FLOW}
 # Colour hints for the buttons that have an obvious one (the labels say the same without colour).
 STYLES = {"done": ButtonStyle.GOOD, "start": ButtonStyle.GOOD, "hurts": ButtonStyle.BAD}
 # Events that read every record (bot/progress.Records): the engine loads them only for these.
@@ -180,7 +180,7 @@ def _flow(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outc
             return onboarding.handle(out, event, now, content)
         return onboarding.start(out, content, event.timezone_hint)
     if flow in FLOWS:
-        return FLOWS[flow][0](out, event, now, content)
+        return FLOWS[flow].handle(out, event, now, content)
     if flow not in {"idle", ""}:
         log.warning("unknown flow %r: recovered to the idle state", flow[:40])
         reset(view)
@@ -278,67 +278,19 @@ def _system(out: Outcome, event: Inbound, now: datetime, content: Content) -> Ou
     return out
 
 
-def _on_symptom_menu(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    answer = answer_of(event, out.view, content)
-    if answer.startswith("rule:"):
-        rule_id = answer[5:]
-        if any(r.id == rule_id for r in content.safety.rules):
-            come_back(out.view)
-            return symptoms.apply_rule(out, rule_id, "button", now, content)
-    if answer in {"none", "no"}:
-        out.say(content.msg("symptoms.none_reply"))
-        return _back(out, content)
-    out.say(content.msg("error.choose_button"))
-    return symptoms.symptom_menu(out, content)
-
-
-def _on_drop(out: Outcome, event: Inbound, content: Content) -> Outcome:
-    view = out.view
-    answer = answer_of(event, view, content)
-    if answer.startswith("drop:") and answer[5:] in view.profile.exercises:
-        view.profile.exercises = [ex for ex in view.profile.exercises if ex != answer[5:]]
-        out.say(content.msg("exercise.dropped", name=content.program.exercise(answer[5:]).name))
-        reset(view)
-        return out
-    if answer in {"keep", "no"}:
-        reset(view)
-        return out.say(content.msg("drop.kept_all"))
-    out.say(content.msg("error.choose_button"))
-    return symptoms.offer_drop_any(out, content)
-
-
-def _back(out: Outcome, content: Content) -> Outcome:
-    return reprompt(out, content) if come_back(out.view) else out
-
-
 def reprompt(out: Outcome, content: Content) -> Outcome:
     """Show the current question again, whichever flow it belongs to."""
     view = out.view
     flow = view.conversation.flow
     if flow in FLOWS:
-        return FLOWS[flow][1](out, content)
+        return FLOWS[flow].reprompt(out, content)
     if flow == "new" or not view.profile.consented:
         return onboarding.start(out, content)
     return idle_prompt(out, content)
 
 
-Handler = Callable[[Outcome, Inbound, datetime, Content], Outcome]
-Prompt = Callable[[Outcome, Content], Outcome]
-
-# Every flow a person can be in: how it takes the next event, and how it asks its current question again.
-FLOWS: dict[str, tuple[Handler, Prompt]] = {
-    onboarding.FLOW: (onboarding.ONBOARDING_FLOW.handle, onboarding.ONBOARDING_FLOW.reprompt),
-    session.FLOW: (session.SESSION_FLOW.handle, session.SESSION_FLOW.reprompt),
-    activity.FLOW: (activity.ACTIVITY_FLOW.handle, activity.ACTIVITY_FLOW.reprompt),
-    "settings": (settings.handle, settings.reprompt),
-    rest.FLOW: (rest.REST_FLOW.handle, rest.REST_FLOW.reprompt),
-    "pause": (commands.on_pause, commands.ask_pause),
-    "delete": (lambda o, e, n, c: commands.on_delete(o, e, c, lambda x: _back(x, c)), commands.ask_delete),
-    "symptoms": (_on_symptom_menu, symptoms.symptom_menu),
-    freetext.FLOW: (freetext.on_answer, freetext.reprompt),
-    "drop": (lambda o, e, n, c: _on_drop(o, e, c), symptoms.offer_drop_any),
-    reminder.FLOW: (reminder.handle, reminder.reprompt),
-}
+# Every flow a person can be in, each declared once in its own module (bot/flows/registry.py).
+FLOWS = registry.FLOWS
 
 
 def _stamp(out: Outcome) -> None:

@@ -11,9 +11,10 @@ is handled as if it had not been asked.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from bot.effects import ActivityLogged
-from bot.flows import onboarding, session, symptoms
+from bot.flows import onboarding, registry, session, symptoms
 from bot.flows.common import Outcome, answer_of, come_back, interrupt, local_today, reset, yes_no
 from bot.triage_assess import Assessment, assess
 from bot.types import Inbound
@@ -101,11 +102,7 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
 
 
 def _reprompt_after(out: Outcome, resumed: bool, content: Content) -> Outcome:
-    if not resumed:
-        return out
-    from bot.flows import dispatch  # the flows table lives there
-
-    return dispatch.reprompt(out, content)
+    return registry.reprompt(out, content) if resumed else out
 
 
 def _misread(text: str, content: Content) -> bool:
@@ -152,3 +149,16 @@ def _log(out: Outcome, minutes: int, now: datetime, content: Content) -> Outcome
     low, high = guidance.daily_minutes.low, guidance.daily_minutes.high
     out.say(content.msg("activity.logged", minutes=minutes, total=total, low=low, high=high))
     return session.reprompt(out, content) if view.conversation.flow == "session" else out
+
+
+class Steps(StrEnum):
+    RULE = "rule"  # "did you mean ...?" for one rule
+    SYMPTOM = "symptom"  # unclear: is it a symptom?
+    ACTIVITY = "activity"  # log these minutes from chat?
+
+
+def _on_answer(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+    return on_answer(out, event, now, content)
+
+
+CONFIRM_FLOW = registry.Flow(FLOW, Steps, {step: registry.Step(_on_answer, reprompt) for step in Steps})

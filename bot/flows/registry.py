@@ -20,15 +20,22 @@ from enum import Enum, StrEnum
 from bot.flows.common import Outcome, answer_of, idle_prompt, reset
 from bot.state import UserView
 from bot.types import Inbound
-from content.loader import Content
+from content.loader import Content, SafetyRule
 
 log = logging.getLogger(__name__)
+
+# Every flow, by the name stored in the conversation: each flow's module adds itself when it declares its Flow.
+FLOWS: dict[str, Flow] = {}
 
 # A step's answer handler: the outcome so far, the event, the answer it chose (a button's action, a typed label
 # or synonym; "" when none), the time and the content. None means "not one of this step's answers": the generic
 # loop then says so and asks the step's question again.
 On = Callable[[Outcome, Inbound, str, datetime, Content], "Outcome | None"]
 Ask = Callable[[Outcome, Content], Outcome]
+# A hook: what a safety rule raised now does to this flow's conversation (None: nothing, the rule's own
+# continuation goes on); what the flow says when the activity question after it is done.
+OnSafety = Callable[[Outcome, SafetyRule, datetime, Content], "Outcome | None"]
+Then = Callable[[Outcome, datetime, Content], Outcome]
 
 
 class Need(Enum):
@@ -67,6 +74,9 @@ class Flow:
     needs: Need = Need.NOTHING
     recover: Ask = _idle
     in_session: Callable[[UserView], bool] = _never
+    holds_session: Callable[[UserView], bool] = _never
+    on_safety: OnSafety | None = None
+    after_activity: Then | None = None
     _members: frozenset[str] = field(init=False, repr=False, default=frozenset())
 
     def __post_init__(self) -> None:
@@ -75,6 +85,8 @@ class Flow:
             missing, extra = sorted(members - set(self.table)), sorted(set(self.table) - members)
             raise ValueError(f"flow {self.name}: steps without an entry {missing}, entries without a step {extra}")
         object.__setattr__(self, "_members", members)
+        if FLOWS.setdefault(self.name, self) is not self:
+            raise ValueError(f"flow {self.name} is declared twice")
 
     def step_of(self, view: UserView) -> Step | None:
         return self.table.get(view.conversation.step) if view.conversation.step in self._members else None
@@ -103,3 +115,42 @@ class Flow:
         if conv.flow == self.name and conv.step == before:  # a recovery that did not move on: the idle state
             return _idle(out, content)
         return out
+
+
+def current(view: UserView) -> Flow | None:
+    return FLOWS.get(view.conversation.flow)
+
+
+def reprompt(out: Outcome, content: Content) -> Outcome:
+    """Ask the current question again, whichever flow it belongs to (the idle question when none)."""
+    flow = current(out.view)
+    return flow.reprompt(out, content) if flow is not None else idle_prompt(out, content)
+
+
+def in_session(view: UserView) -> bool:
+    """The person is answering a guided session's questions (the activity question after it included): the
+    one place that decides it, from each flow's own `in_session` hook."""
+    flow = current(view)
+    return flow is not None and flow.in_session(view)
+
+
+def session_open(view: UserView) -> bool:
+    """A session is under way, whatever question is current (a side question keeps it open)."""
+    return any(flow.holds_session(view) for flow in FLOWS.values())
+
+
+def safety_interrupts(out: Outcome, rule: SafetyRule, now: datetime, content: Content) -> Outcome | None:
+    """Each flow's say on a safety rule just raised; the first that takes the conversation over wins."""
+    for flow in FLOWS.values():
+        if flow.on_safety is not None and (done := flow.on_safety(out, rule, now, content)) is not None:
+            return done
+    return None
+
+
+def after_activity(out: Outcome, now: datetime, content: Content) -> Outcome:
+    """The activity question after a session is answered: the flow that asked it closes (the summary)."""
+    for flow in FLOWS.values():
+        if flow.after_activity is not None:
+            return flow.after_activity(out, now, content)
+    reset(out.view)
+    return out

@@ -11,10 +11,12 @@ The optional skip reason is an ordinary (seq-stamped) question.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 
 from bot.effects import ReminderAnswered, ScheduleEvent
-from bot.flows import preferences, session, symptoms
-from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, go, local_today, normalise, reset, zone_of
+from bot.flows import preferences, registry, session, symptoms
+from bot.flows.common import GLOBAL_PREFIX, Outcome, go, local_today, normalise, reset, zone_of
+from bot.flows.registry import Flow, Need, Step
 from bot.schedule.planning import plan_next_fire
 from bot.schedule.timing import snooze_until
 from bot.state import UserView
@@ -29,18 +31,13 @@ PAIN_SKIPS_FOR_ADVICE = 3  # within 14 days, counting this one -> the routine "s
 REASONS = ("pain", "no_time", "other")
 
 
-def in_session(view: UserView) -> bool:
-    conv = view.conversation
-    return conv.flow == "session" or (conv.flow == "activity" and bool(conv.ctx.get("after_session")))
-
-
 def fire(out: Outcome, event: Inbound, now: datetime, content: Content, *, snoozed: bool = False) -> Outcome:
     """The scheduler's reminder (or a snoozed one coming back). Nothing while a session is running:
     the day counts as served either way (the claim sets served_through)."""
     view = out.view
     # A snoozed reminder may come back after midnight (quiet hours): its buttons then act on today.
     day = local_today(view, now) if snoozed else (_day_of(event.text) or local_today(view, now))
-    if in_session(view) or not view.profile.onboarded:
+    if registry.in_session(view) or not view.profile.onboarded:
         return out
     if view.profile.session_ended_on == local_today(view, now):
         return out  # today's session was ended for radiating pain: no "time for your exercises" today
@@ -60,7 +57,7 @@ def fire(out: Outcome, event: Inbound, now: datetime, content: Content, *, snooz
     buttons = reminder_buttons(day, content)
     if view.conversation.flow in {"idle", FLOW}:
         reset(view)
-        go(view, FLOW, "offered", date=day.isoformat())
+        go(view, FLOW, Steps.OFFERED, date=day.isoformat())
         return out.ask(text, buttons)
     # Another question is open (settings, a symptom menu...): leave it and its typed answers alone.
     out.replies.append(Reply(text=text, buttons=tuple(buttons)))
@@ -92,7 +89,7 @@ def on_action(out: Outcome, name: str, now: datetime, content: Content) -> Outco
     if what == "worse":
         return symptoms.symptom_menu(out, content)
     if what == "time":  # "Change time" from the reminder itself: the settings' time question
-        if in_session(out.view):
+        if registry.in_session(out.view):
             out.say(content.msg("session.already"))
             return session.reprompt(out, content)
         reset(out.view)
@@ -107,41 +104,52 @@ def on_action(out: Outcome, name: str, now: datetime, content: Content) -> Outco
     return out
 
 
-def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    """Typed answers while the reminder (or its skip-reason question) is current."""
-    view = out.view
-    day = _day_of(str(view.conversation.ctx.get("date", ""))) or local_today(view, now)
-    answer = answer_of(event, view, content)
-    if view.conversation.step == "reason" and answer.startswith("reason:"):
-        return _reason(out, answer[7:], day, now, content)
+class Steps(StrEnum):
+    OFFERED = "offered"  # the reminder is the current question: typed "later", "not today", "start" work
+    REASON = "reason"  # skipped: why (optional)
+
+
+def _typed(event: Inbound, content: Content) -> str | None:
+    """A typed snooze, skip or start, in the content's own words."""
     text = normalise(event.text)
     for key, what in (("synonyms.snooze", "snooze"), ("synonyms.skip_today", "skip"), ("synonyms.start_now", "start")):
         if text and text in {normalise(s) for s in content.msg(key).split(",")}:
-            if view.conversation.step == "reason":
-                reset(view)
-                return out.say(content.msg("reminder.reason_thanks"))
-            return on_action(out, f"{ACTION}{what}:{day.isoformat()}", now, content)
-    if view.conversation.step == "reason":  # the reason is optional: anything else just moves on
-        reset(view)
-        out.say(content.msg("idle.hint"))
-        return out
-    out.say(content.msg("error.choose_button"))
-    return reprompt(out, content, now)
+            return what
+    return None
 
 
-def reprompt(out: Outcome, content: Content, now: datetime | None = None) -> Outcome:
-    view = out.view
-    day = _day_of(str(view.conversation.ctx.get("date", ""))) or (local_today(view, now) if now else None)
-    if view.conversation.step == "reason":
-        return _ask_reason(out, content)
+def _day(view: UserView, now: datetime) -> date:
+    return _day_of(str(view.conversation.ctx.get("date", ""))) or local_today(view, now)
+
+
+def _on_offered(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
+    what = _typed(event, content)
+    return on_action(out, f"{ACTION}{what}:{_day(out.view, now).isoformat()}", now, content) if what else None
+
+
+def _on_reason(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+    if answer.startswith("reason:"):
+        return _reason(out, answer[7:], _day(out.view, now), now, content)
+    reset(out.view)
+    if _typed(event, content):
+        return out.say(content.msg("reminder.reason_thanks"))
+    return out.say(content.msg("idle.hint"))  # the reason is optional: anything else just moves on
+
+
+def _ask_offered(out: Outcome, content: Content) -> Outcome:
+    day = _day_of(str(out.view.conversation.ctx.get("date", "")))
     if day is None:
-        reset(view)
+        reset(out.view)
         return out
     return out.ask(content.msg("reminder.ask"), reminder_buttons(day, content))
 
 
+def reprompt(out: Outcome, content: Content) -> Outcome:
+    return REMINDER_FLOW.reprompt(out, content)
+
+
 def _start(out: Outcome, day: date, now: datetime, content: Content) -> Outcome:
-    if in_session(out.view):
+    if registry.in_session(out.view):
         out.say(content.msg("session.already"))
         return session.reprompt(out, content)
     out.effects.append(ReminderAnswered(local_date=day, response="started", reason=None, at=now))
@@ -194,7 +202,7 @@ def _skip(out: Outcome, day: date, now: datetime, content: Content) -> Outcome:
     """Recorded at once (apart from "done"); the reason is an optional second answer."""
     out.effects.append(ReminderAnswered(local_date=day, response="skipped", reason=None, at=now))
     reset(out.view)
-    go(out.view, FLOW, "reason", date=day.isoformat())
+    go(out.view, FLOW, Steps.REASON, date=day.isoformat())
     return _ask_reason(out, content)
 
 
@@ -230,3 +238,11 @@ def _day_of(text: str) -> date | None:
         return date.fromisoformat(text.strip()) if text.strip() else None
     except ValueError:
         return None
+
+
+REMINDER_FLOW = Flow(
+    FLOW,
+    Steps,
+    {Steps.OFFERED: Step(_on_offered, _ask_offered), Steps.REASON: Step(_on_reason, _ask_reason)},
+    needs=Need.FIGURES,  # pain skips in the last 14 days (the routine advice)
+)

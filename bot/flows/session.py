@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.effects import ExerciseLogged, ScheduleEvent, SessionRecord
-from bot.flows import activity
+from bot.flows import activity, safety, symptoms
 from bot.flows.common import Outcome, go, local_today, parse_int, reset, scale_buttons, yes_no
 from bot.flows.registry import Flow, Need, Step
 from bot.state import ExerciseProgress, UserView
 from bot.types import Button, Inbound
-from content.loader import Content, Exercise
+from content.loader import Content, Exercise, SafetyRule
 
 FLOW = "session"
 
@@ -23,13 +23,11 @@ FLOW = "session"
 
 def start(out: Outcome, now: datetime, content: Content) -> Outcome:
     """Begin a session, or explain why not (held for guidance, resting after a flare-up, ended for today)."""
-    from bot.flows import symptoms  # cycle: symptoms ends sessions, sessions report symptoms
-
     view = out.view
     schedule = view.schedule
-    held = symptoms.hold_rule(view, content)
+    held = safety.hold_rule(view, content)
     if held is not None:
-        symptoms.repeat_hold(out, held, content)
+        safety.repeat_hold(out, held, content)
         return out.ask(
             content.msg("session.held"),
             [Button(content.msg("button.cleared"), "g.cleared"), Button(content.msg("button.not_yet"), "g.not_yet")],
@@ -173,8 +171,6 @@ def _ask_precheck(out: Outcome, content: Content) -> Outcome:
 
 
 def _on_precheck(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
-    from bot.flows import symptoms  # cycle: symptoms ends sessions, sessions report symptoms
-
     ctx = out.view.conversation.ctx
     questions = content.safety.session_precheck
     if answer == "yes":
@@ -278,14 +274,12 @@ def _ask_high_pain(out: Outcome, content: Content) -> Outcome:
 
 def _on_high_pain(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     """Very high pain: the sheet's own question (spasm, injury or flare-up?) before any exercise."""
-    from bot.flows import symptoms
-
     if answer == "yes":
         return symptoms.apply_rule(out, "spasm_flare", "precheck", now, content)
     if answer != "no":
         return None
     if out.view.conversation.ctx.get("pain_before") == 10:
-        symptoms.advise(out, "routine", "precheck", now, content)
+        safety.advise(out, "routine", "precheck", now, content)
     out.say(content.safety.rule("exercise_pain").advice)
     return _first_exercise(out, content)
 
@@ -410,8 +404,6 @@ def _on_exercise(out: Outcome, event: Inbound, answer: str, now: datetime, conte
     if answer == "skip":
         return _exercise_finished(out, "skipped", now, content)
     if answer == "hurts":
-        from bot.flows import symptoms
-
         return symptoms.apply_rule(out, "exercise_pain", "session", now, content)
     if answer not in {"done", "start", "ready"}:
         return None
@@ -740,6 +732,36 @@ def _in_session(view: UserView) -> bool:
     return True
 
 
+def on_safety(out: Outcome, rule: SafetyRule, now: datetime, content: Content) -> Outcome | None:
+    """A safety rule raised while a session is open (the hook bot/flows/symptoms.py calls): a hurt exercise
+    stops and is offered for dropping; radiating pain logs the exercise that caused it, for review next time;
+    a rule that ends sessions closes this one; routine advice carries on with the current question."""
+    view = out.view
+    if not is_open(view):
+        return None
+    if rule.action == "stop_exercise":
+        in_exercise = view.conversation.flow == FLOW and current_exercise(view) is not None
+        return exercise_hurt(out, now, content, advised=True) if in_exercise else None
+    if rule.action == "end_session_consult":
+        _review_next_time(out, now, content)
+    if rule.action in safety.ENDS_SESSION:
+        end(out, "safety", now, content)
+        return None
+    return reprompt(out, content)
+
+
+def _review_next_time(out: Outcome, now: datetime, content: Content) -> None:
+    """Radiating pain: the exercise that caused it (if one was running) is logged and brought up at the start
+    of the next session."""
+    view = out.view
+    exercise = current_exercise(view)
+    if exercise is None:
+        return
+    out.effects.append(exercise_log(view, "radiating", now, content))
+    if exercise not in view.profile.review:
+        view.profile.review.append(exercise)
+
+
 SESSION_FLOW = Flow(
     FLOW,
     Steps,
@@ -757,4 +779,7 @@ SESSION_FLOW = Flow(
     needs=Need.FIGURES,  # the small wins at the end read the session counts
     recover=_recover,
     in_session=_in_session,
+    holds_session=is_open,
+    on_safety=on_safety,
+    after_activity=lambda out, now, content: complete(out, now, content),
 )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 
 from bot.flows import preferences, summary
 from bot.flows.common import Outcome, answer_of, go, reset
+from bot.flows.registry import Flow, On, Step
 from bot.state import UserView
 from bot.types import Button, Inbound
 from content.loader import Content
@@ -15,7 +18,7 @@ FLOW = "settings"
 
 def show(out: Outcome, content: Content) -> Outcome:
     view = out.view
-    go(view, FLOW, "menu")
+    go(view, FLOW, Steps.MENU)
     plan = view.profile.exercises or [e.id for e in content.program.exercises]
     names = ", ".join(
         content.program.exercise(ex).name for ex in plan if any(e.id == ex for e in content.program.exercises)
@@ -48,77 +51,67 @@ def show(out: Outcome, content: Content) -> Outcome:
     )
 
 
-def handle(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
+class Steps(StrEnum):
+    MENU = "menu"
+    PLAN = "plan"  # all but the menu and the summary day are asked by bot/flows/preferences.py
+    PICK = "pick"
+    TIME = "time"
+    ZONE = "zone"
+    DAYS = "days"
+    DAYS_PICK = "days_pick"
+    QUIET = "quiet"
+    SUMMARY_DAY = "summary_day"
+
+
+MENU = {
+    "set:time": lambda o, c: preferences.ask_time(o, FLOW, c, allow_none=False),
+    "set:zone": lambda o, c: preferences.ask_zone(o, FLOW, c),
+    "set:days": lambda o, c: preferences.ask_days(o, FLOW, c),
+    "set:quiet": lambda o, c: preferences.ask_quiet(o, FLOW, c),
+    "set:plan": lambda o, c: preferences.ask_plan(o, FLOW, c),
+    "set:summary": lambda o, c: ask_summary_day(o, c),
+}
+
+
+def _on_menu(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     view = out.view
-    step = view.conversation.step
-    if step == "menu":
-        answer = answer_of(event, view, content)
-        if answer == "set:time":
-            return preferences.ask_time(out, FLOW, content, allow_none=False)
-        if answer == "set:zone":
-            return preferences.ask_zone(out, FLOW, content)
-        if answer == "set:days":
-            return preferences.ask_days(out, FLOW, content)
-        if answer == "set:quiet":
-            return preferences.ask_quiet(out, FLOW, content)
-        if answer == "set:plan":
-            return preferences.ask_plan(out, FLOW, content)
-        if answer == "set:summary":
-            return ask_summary_day(out, content)
-        if answer == "set:toggle":
-            if view.schedule.reminders_on or view.schedule.reminder_time:
-                view.schedule.reminders_on = not view.schedule.reminders_on
-                return _saved(out, content)
-            return preferences.ask_time(out, FLOW, content, allow_none=False)
-        if answer == "set:close":
-            reset(view)
-            return out.say(content.msg("settings.closed"))
-        out.say(content.msg("error.choose_button"))
-        return show(out, content)
-    done: bool | None
-    if step in {"plan", "pick"}:
-        done = preferences.on_plan(out, event, content)
-    elif step == "time":
-        done = preferences.on_time(out, event, content)
-    elif step == "zone":
-        done = preferences.on_zone(out, event, content)
-    elif step in {"days", "days_pick"}:
-        done = preferences.on_days(out, event, content)
-    elif step == "quiet":
-        done = preferences.on_quiet(out, event, content)
-    elif step == "summary_day":
-        done = on_summary_day(out, event, now, content)
-    else:
-        return show(out, content)
-    if done and step in {"time", "zone"} and view.profile.onboarded:
-        summary.plan(out, now, force=True)  # the weekly summary follows the new zone or time at once
-    return _saved(out, content) if done else out
+    if answer in MENU:
+        return MENU[answer](out, content)
+    if answer == "set:toggle":
+        if view.schedule.reminders_on or view.schedule.reminder_time:
+            view.schedule.reminders_on = not view.schedule.reminders_on
+            return _saved(out, content)
+        return MENU["set:time"](out, content)
+    if answer == "set:close":
+        reset(view)
+        return out.say(content.msg("settings.closed"))
+    return None
+
+
+def _answered(on: Callable[[Outcome, Inbound, Content], bool | None], *, replans: bool = False) -> On:
+    """A preference question's answer: saved (and said so, with the menu again) once it is complete;
+    a new time or zone moves the weekly summary at once."""
+
+    def step(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+        done = on(out, event, content)
+        if done and replans and out.view.profile.onboarded:
+            summary.plan(out, now, force=True)
+        return _saved(out, content) if done else out
+
+    return step
+
+
+def _on_summary_day(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+    return _saved(out, content) if on_summary_day(out, event, now, content) else out
 
 
 def reprompt(out: Outcome, content: Content) -> Outcome:
-    step = out.view.conversation.step
-    if step == "time":
-        return preferences.ask_time(out, FLOW, content, allow_none=False)
-    if step == "zone":
-        return preferences.ask_zone(out, FLOW, content)
-    if step == "days":
-        return preferences.ask_days(out, FLOW, content)
-    if step == "days_pick":
-        return preferences.ask_day_pick(out, FLOW, content)
-    if step == "quiet":
-        return preferences.ask_quiet(out, FLOW, content)
-    if step == "plan":
-        return preferences.ask_plan(out, FLOW, content)
-    if step == "pick":
-        return preferences.ask_pick(out, FLOW, content)
-    if step == "summary_day":
-        return ask_summary_day(out, content)
-    return show(out, content)
+    return SETTINGS_FLOW.reprompt(out, content)
 
 
 def ask_summary_day(out: Outcome, content: Content) -> Outcome:
     """Which day the weekly summary comes (at the reminder time), or none at all."""
-    go(out.view, FLOW, "summary_day")
+    go(out.view, FLOW, Steps.SUMMARY_DAY)
     buttons = [Button(summary.day_name(d, content), f"sday:{d}") for d in range(7)]
     buttons.append(Button(content.msg("settings.summary_none"), "sday:off"))
     return out.ask(content.msg("settings.summary_day_ask"), buttons)
@@ -215,3 +208,21 @@ def form_values(view: UserView, content: Content) -> dict[str, str]:
         "quiet_end": p.quiet_end or "",
         "exercises": ",".join(p.exercises or [e.id for e in content.program.exercises]),
     }
+
+
+SETTINGS_FLOW = Flow(
+    FLOW,
+    Steps,
+    {
+        Steps.MENU: Step(_on_menu, show),
+        Steps.PLAN: Step(_answered(preferences.on_plan), MENU["set:plan"]),
+        Steps.PICK: Step(_answered(preferences.on_plan), lambda o, c: preferences.ask_pick(o, FLOW, c)),
+        Steps.TIME: Step(_answered(preferences.on_time, replans=True), MENU["set:time"]),
+        Steps.ZONE: Step(_answered(preferences.on_zone, replans=True), MENU["set:zone"]),
+        Steps.DAYS: Step(_answered(preferences.on_days), MENU["set:days"]),
+        Steps.DAYS_PICK: Step(_answered(preferences.on_days), lambda o, c: preferences.ask_day_pick(o, FLOW, c)),
+        Steps.QUIET: Step(_answered(preferences.on_quiet), MENU["set:quiet"]),
+        Steps.SUMMARY_DAY: Step(_on_summary_day, ask_summary_day),
+    },
+    recover=show,  # the settings menu: every question of it is one tap away
+)

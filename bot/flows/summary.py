@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from bot.effects import ScheduleEvent
+from bot.flows import registry
 from bot.flows.common import Outcome, zone_of
 from bot.progress import Records, WeekSummary, next_summary_date, week_summary
 from bot.render_jobs import chart_job
@@ -56,7 +57,6 @@ def plan(out: Outcome, now: datetime, *, force: bool = False) -> None:
 
 def fire(out: Outcome, token: str, now: datetime, content: Content) -> Outcome:
     """The planned summary is due: plan the next one, then send this week's figures (unless stopped/paused)."""
-    from bot.flows import session  # cycle: session -> activity -> session summary
 
     view = out.view
     profile = view.profile
@@ -65,7 +65,7 @@ def fire(out: Outcome, token: str, now: datetime, content: Content) -> Outcome:
         return out  # stale: the day was changed after this one was planned
     if planned_at and planned_at != profile.summary_at:
         return out  # stale: replanned to another time (a new zone or reminder time)
-    if session.is_open(view):  # never in the middle of a session: ask again a little later
+    if registry.session_open(view):  # never in the middle of a session: ask again a little later
         later = now + WAIT_FOR_SESSION
         out.effects.append(
             ScheduleEvent(ACTION, later, f"summary:{view.user_id}:{token}:{later.isoformat()}", {"token": token})

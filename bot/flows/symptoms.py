@@ -1,95 +1,71 @@
-"""Safety rules: advice first, then the state change the rules table asks for.
+"""Symptom reports: the `/symptoms` menu, a rule applied to the conversation (advice first, from
+bot/flows/safety.py; then what the open flow's hook and the rules table say), and the "which exercise?" offer.
 
-Advice is always the first reply of the turn and is never placed behind a button; emergency advice
-also ends whatever was running.
+Emergency advice also ends whatever was running.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from enum import StrEnum
 
-from bot.effects import ScheduleEvent, SymptomLogged
-from bot.flows import rest, session
-from bot.flows.common import Outcome, go, interrupt, local_today, reset
-from bot.state import UserView
-from bot.types import Button, Reply
-from content.loader import HOLDING_ACTIONS, Content, SafetyRule
+from bot.flows import registry, rest
+from bot.flows.common import Outcome, come_back, go, interrupt, local_today, reset
+from bot.flows.registry import Flow, Step
+from bot.flows.safety import (
+    ACTIVITY_HOLDS,
+    ENDS_SESSION,
+    HOLD_ACTIONS,
+    activity_hold,
+    advice_text,
+    advise,
+    hold_rule,
+    hold_why,
+    repeat_hold,
+)
+from bot.types import Button, Inbound
+from content.loader import Content
 
-HOLD_ACTIONS = HOLDING_ACTIONS | {"crisis"}
-ENDS_SESSION = HOLD_ACTIONS | {"end_session_consult", "rest_pause"}
-# Holds during which general activity is not encouraged (nor logged): the advice is repeated instead.
-ACTIVITY_HOLDS = frozenset({"stop_now_doctor", "hold_until_cleared", "emergency", "doctor_today_pause"})
-HOLD_CHECKIN_DAYS = 7
+# Re-exported: the flows that report symptoms use the advice and holds through this module.
+__all__ = [
+    "ACTIVITY_HOLDS",
+    "ENDS_SESSION",
+    "HOLD_ACTIONS",
+    "activity_hold",
+    "advice_text",
+    "advise",
+    "apply_rule",
+    "hold_rule",
+    "hold_why",
+    "offer_drop_any",
+    "repeat_hold",
+    "symptom_menu",
+]
 
-
-def advice_text(rule: SafetyRule, content: Content) -> str:
-    """The rule's advice as said when it is raised; emergency advice always names the emergency number."""
-    text = rule.advice
-    if rule.action == "emergency" and content.safety.emergency_number_note not in text:
-        text = f"{text}\n\n{content.safety.emergency_number_note}"
-    return text
-
-
-def advise(out: Outcome, rule_id: str, source: str, now: datetime, content: Content) -> SafetyRule:
-    """Show the rule's advice as the first reply, log it, and hold the program where the rule says so."""
-    rule = content.safety.rule(rule_id)
-    out.replies.insert(0, Reply(text=advice_text(rule, content), urgent=True))
-    out.effects.append(SymptomLogged(rule_id=rule_id, source=source, at=now))
-    if rule.action in HOLD_ACTIONS:
-        _hold(out, rule, now, content)
-    if rule.action == "rest_pause":  # the advice says "I have paused your reminders": true at once
-        rest.pause_at_once(out, now)
-    return rule
-
-
-def hold_rule(view: UserView, content: Content) -> SafetyRule | None:
-    """The rule the program is held for, if any."""
-    reason = view.schedule.hold_reason
-    return content.safety.rule(reason) if reason else None
+FLOW = "symptoms"
+DROP = "drop"
 
 
-def activity_hold(view: UserView, content: Content) -> SafetyRule | None:
-    """The hold, if it is one during which activity must not be encouraged (chest pain, heart, emergency...)."""
-    rule = hold_rule(view, content)
-    return rule if rule is not None and rule.action in ACTIVITY_HOLDS else None
+class Steps(StrEnum):
+    MENU = "menu"
 
 
-def hold_why(rule: SafetyRule, content: Content) -> str:
-    """Why the program is held, in the rule's own source's words, naming that source."""
-    source = content.safety.source(rule.source)
-    return content.msg("hold.why", reason=rule.label, note=rule.hold_note.strip(), source=source.cite or source.name)
-
-
-def repeat_hold(out: Outcome, rule: SafetyRule, content: Content) -> Outcome:
-    """While held: the advice again, first and unburied, then why the program is held."""
-    out.say(advice_text(rule, content), urgent=True)
-    return out.say(hold_why(rule, content))
-
-
-def _hold(out: Outcome, rule: SafetyRule, now: datetime, content: Content) -> None:
-    schedule = out.view.schedule
-    current = schedule.hold_reason
-    if current is None or content.safety.rule(current).priority > rule.priority:
-        schedule.hold_reason = rule.id
-    due = now + timedelta(days=HOLD_CHECKIN_DAYS)
-    out.effects.append(
-        ScheduleEvent(action="checkin.hold", due_at=due, dedupe_key=f"checkin.hold:{out.view.user_id}:{due.date()}")
-    )
+class DropSteps(StrEnum):
+    PICK = "pick"
 
 
 def apply_rule(out: Outcome, rule_id: str, source: str, now: datetime, content: Content) -> Outcome:
-    """Advice plus the conversation change: end the session, ask for rest days, offer to drop an exercise."""
+    """Advice plus the conversation change: what the open flow's hook says (the session ends, or the hurt
+    exercise is offered for dropping), then ask for rest days, offer to drop an exercise, or hold."""
     rule = advise(out, rule_id, source, now, content)
     view = out.view
-    in_session = session.is_open(view)
+    if rule.action == "end_session_consult":  # "we will end today's session here": until local midnight
+        view.profile.session_ended_on = local_today(view, now)
+    taken = registry.safety_interrupts(out, rule, now, content)
+    if taken is not None:
+        return taken
     if rule.action == "stop_exercise":
-        if view.conversation.flow == "session" and session.current_exercise(view) is not None:
-            return session.exercise_hurt(out, now, content, advised=True)
         return offer_drop_any(out, content)
-    if rule.action == "end_session_consult":
-        _ended_for_today(out, now, content)
-    if rule.action in ENDS_SESSION and in_session:
-        session.end(out, "safety", now, content)
     if rule.action == "rest_pause":
         return rest.start(out, content)
     if rule.action == "crisis":
@@ -102,22 +78,7 @@ def apply_rule(out: Outcome, rule_id: str, source: str, now: datetime, content: 
     if rule.action == "end_session_consult":
         reset(view)
         return out
-    # routine advice: nothing else changes; carry on where they were.
-    return session.reprompt(out, content) if in_session else out
-
-
-def _ended_for_today(out: Outcome, now: datetime, content: Content) -> None:
-    """Radiating pain: "we will end today's session here" holds until the person's local midnight, and the
-    exercise that caused it (if one was running) is logged and brought up at the start of the next session."""
-    view = out.view
-    view.profile.session_ended_on = local_today(view, now)
-    exercise = session.current_exercise(view)
-    started = view.conversation.ctx.get("started_at")
-    if exercise is None or not started:
-        return
-    out.effects.append(session.exercise_log(view, "radiating", now, content))
-    if exercise not in view.profile.review:
-        view.profile.review.append(exercise)
+    return out  # routine advice: nothing else changes; carry on where they were.
 
 
 def offer_drop_any(out: Outcome, content: Content) -> Outcome:
@@ -126,7 +87,7 @@ def offer_drop_any(out: Outcome, content: Content) -> Outcome:
     plan = view.profile.exercises
     if not plan:
         return out
-    go(view, "drop", "pick")
+    go(view, DROP, DropSteps.PICK)
     buttons = [Button(content.program.exercise(ex).name, f"drop:{ex}") for ex in plan]
     buttons.append(Button(content.msg("drop.keep_all"), "keep"))
     return out.ask(content.msg("drop.which"), buttons)
@@ -134,8 +95,37 @@ def offer_drop_any(out: Outcome, content: Content) -> Outcome:
 
 def symptom_menu(out: Outcome, content: Content) -> Outcome:
     """`/symptoms` and "My back is worse": every rule as a button, most urgent first."""
-    interrupt(out.view, "symptoms", "menu")
+    interrupt(out.view, FLOW, Steps.MENU)
     rules = sorted(content.safety.rules, key=lambda r: r.priority)
     buttons = [Button(r.label, f"rule:{r.id}") for r in rules]
     buttons.append(Button(content.msg("symptoms.none"), "none"))
     return out.ask(content.msg("symptoms.ask"), buttons)
+
+
+def _on_menu(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
+    if answer.startswith("rule:"):
+        rule_id = answer[5:]
+        if any(r.id == rule_id for r in content.safety.rules):
+            come_back(out.view)
+            return apply_rule(out, rule_id, "button", now, content)
+    if answer in {"none", "no"}:
+        out.say(content.msg("symptoms.none_reply"))
+        return registry.reprompt(out, content) if come_back(out.view) else out
+    return None
+
+
+def _on_drop(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
+    view = out.view
+    if answer.startswith("drop:") and answer[5:] in view.profile.exercises:
+        view.profile.exercises = [ex for ex in view.profile.exercises if ex != answer[5:]]
+        out.say(content.msg("exercise.dropped", name=content.program.exercise(answer[5:]).name))
+        reset(view)
+        return out
+    if answer in {"keep", "no"}:
+        reset(view)
+        return out.say(content.msg("drop.kept_all"))
+    return None
+
+
+SYMPTOMS_FLOW = Flow(FLOW, Steps, {Steps.MENU: Step(_on_menu, symptom_menu)})
+DROP_FLOW = Flow(DROP, DropSteps, {DropSteps.PICK: Step(_on_drop, offer_drop_any)})
