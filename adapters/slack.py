@@ -18,6 +18,7 @@ import re
 from collections.abc import Coroutine
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,7 +96,17 @@ class SlackAdapter(ConversationAdapter):
         self._dm: dict[tuple[str, str], str] = {}  # (workspace, user) -> DM channel, learnt from events
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
+        self._session: aiohttp.ClientSession | None = None
         _register(app, self)
+
+    def _share_session(self) -> None:
+        """One aiohttp session for every Web API call (Bolt's per-request clients copy it): without one, the
+        SDK opens a session, a TCP connection and its teardown for each call. Made on the running loop."""
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=self.app.client.timeout)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+        for client in (self.app.client, self._sender.client):
+            client.session = self._session
 
     @property
     def sender(self) -> SlackSender:
@@ -116,9 +127,11 @@ class SlackAdapter(ConversationAdapter):
         the work follows after the answer, as under Bolt's own server."""
         from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
+        self._share_session()
         return AsyncSlackRequestHandler(self.app)
 
     async def start(self) -> None:
+        self._share_session()
         if self._app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -140,6 +153,9 @@ class SlackAdapter(ConversationAdapter):
             await self._runner.cleanup()
             self._runner = None
         await self.drain()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def dispatch(self, work: Coroutine[Any, Any, None]) -> None:
         """After the ack: the work runs in a tracked task."""

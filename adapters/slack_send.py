@@ -188,6 +188,10 @@ class SlackSender:
         self.live: LiveMessages = live or NoLiveMessages()
         self.taps = Taps()  # the taps this process is answering: a toast reaches them only
 
+    @property
+    def client(self) -> AsyncWebClient:
+        return self._client
+
     async def send(self, user: UserRef, replies: list[Reply], on_sent: OnSent | None = None) -> None:
         try:
             token = await self._tokens(user.workspace)
