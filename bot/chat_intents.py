@@ -58,6 +58,7 @@ class _Compiled:
     question_words: tuple[tuple[str, ...], ...]
     aliases: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]
     activity: tuple[tuple[str, ...], ...]
+    distance: tuple[tuple[str, ...], ...]
     english: frozenset[str]
     foreign: frozenset[str]
 
@@ -85,6 +86,7 @@ def _build(words: ChatWords) -> _Compiled:
         _phrases(words.question_words),
         tuple((ex, _phrases(names)) for ex, names in words.exercise_aliases.items()),
         _phrases(words.activity_words),
+        _phrases(words.distance_words),
         frozenset(words.english_words),
         frozenset(w for f in words.foreign_words for w in _words(f)),
     )
@@ -106,6 +108,18 @@ def minutes_in(text: str, words: ChatWords) -> int:
         if value:
             return round(value * unit)
     return 0
+
+
+def _distance(tokens: list[str], compiled: _Compiled) -> bool:
+    """A number with a distance word after it ("2 miles", "5 k", "15 lengths", "10k steps") or a run
+    named by its distance ("did a parkrun")."""
+    singles = {p[0] for p in compiled.distance if len(p) == 1}
+    for i, tok in enumerate(tokens):
+        if tok in {"parkrun", "marathon"} or (tok == "park" and tokens[i + 1 : i + 2] == ["run"]):
+            return True
+        if tok[:1].isdigit() and i + 1 < len(tokens) and tokens[i + 1] in singles:
+            return True
+    return False
 
 
 def _number(token: str, words: ChatWords) -> float:
@@ -147,10 +161,12 @@ def detect(text: str, words: ChatWords) -> Intent:
         for exercise_id, names in compiled.aliases:
             if _has(tokens, names) >= 0:
                 return Intent("exercise_question", exercise_id=exercise_id)
-    if _has(tokens, compiled.activity) >= 0:
+    if _has(tokens, compiled.activity) >= 0 or _has(tokens, compiled.distance) >= 0:
         minutes = minutes_in(text, words)
-        if 0 < minutes <= 24 * 60:
+        if 0 < minutes <= 24 * 60 and _has(tokens, compiled.activity) >= 0:
             return Intent("activity", minutes=minutes)
+        if minutes == 0 and _distance(tokens, compiled):
+            return Intent("activity")  # minutes 0: ask how many minutes it took (the sheet counts minutes)
     if len(tokens) <= words.max_words:
         if _has(tokens, compiled.thanks) >= 0:
             return Intent("thanks")

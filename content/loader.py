@@ -262,6 +262,7 @@ class ChatWords(_Strict):
     activity_words: list[str] = []
     minute_words: list[str] = []
     hour_words: list[str] = []
+    distance_words: list[str] = []  # "walked 2 miles", "did a 5k": activity the sheet counts in minutes
     number_words: dict[str, float] = {}
     duration_phrases: dict[str, int] = {}
     english_words: list[str] = []

@@ -253,7 +253,8 @@ def _global(out: Outcome, action: str, now: datetime, content: Content) -> Outco
     if name == "cleared":
         return commands.cleared(out, now, content)
     if name == "not_yet":
-        return out.say(content.msg("hold.not_yet"))
+        crisis = out.view.schedule.hold_reason == "crisis"
+        return out.say(content.msg("hold.not_yet_crisis" if crisis else "hold.not_yet"))
     if name == "symptoms":
         return symptoms.symptom_menu(out, content)
     if reminder.is_action(name):

@@ -10,17 +10,21 @@ is handled as if it had not been asked.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 
+from bot.chat_intents import minutes_in
 from bot.effects import ActivityLogged
 from bot.flows import onboarding, registry, session, symptoms
+from bot.flows.activity import MAX_MINUTES, MINUTE_CHOICES
 from bot.flows.common import Outcome, answer_of, come_back, interrupt, local_today, reset, yes_no
 from bot.triage_assess import Assessment, assess
-from bot.types import Inbound
+from bot.types import Button, Inbound
 from content.loader import Content
 
-FLOW = "confirm"  # the pending yes/no question: step "rule" (targeted), "symptom" (unclear), "activity"
+FLOW = "confirm"  # the pending question: step "rule" (targeted), "symptom" (unclear), "activity" (log N
+# minutes?), "minutes" (a distance was given: how many minutes did it take?)
 URGENT = {"emergency", "stop_now_doctor", "crisis"}
 QUIET_FLOWS = {"idle", "new", "reminder"}  # flows where a greeting or thanks is not an answer to anything
 
@@ -29,6 +33,11 @@ def handle(out: Outcome, event: Inbound, text: str, now: datetime, content: Cont
     """Handle the message here, or return None to let the current flow have it."""
     view = out.view
     typed = answer_of(event, view, content)
+    if view.conversation.flow == FLOW and view.conversation.step == "minutes":
+        minutes = _minutes_answer(typed, text, content)
+        if minutes is not None and not assess(text, content).rule_id:
+            come_back(view)
+            return _log(out, minutes, now, content)
     if view.conversation.flow == FLOW and typed not in {"yes", "no"}:
         come_back(view)  # not an answer to our question: forget it, take the message as it comes
         typed = answer_of(event, view, content)
@@ -77,6 +86,13 @@ def on_answer(out: Outcome, event: Inbound, now: datetime, content: Content) -> 
     step = view.conversation.step
     ctx = dict(view.conversation.ctx)
     answer = answer_of(event, view, content)
+    if step == "minutes" and answer.startswith("min:"):
+        come_back(view)
+        return _log(out, int(answer[4:]), now, content)
+    if step == "minutes" and answer == "no":
+        resumed = come_back(view)
+        out.say(content.msg("chat.activity_not_logged"))
+        return _reprompt_after(out, resumed, content)
     if answer not in {"yes", "no"}:
         out.say(content.msg("error.choose_button"))
         return reprompt(out, content)
@@ -98,7 +114,29 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
         return out.ask(content.safety.rule(str(ctx["ask_rule"])).ask, yes_no(content))
     if step == "activity":
         return out.ask(content.msg("chat.activity_confirm", minutes=ctx["minutes"]), yes_no(content))
+    if step == "minutes":
+        return out.ask(content.msg("chat.activity_minutes"), _minute_buttons(content))
     return out.ask(content.msg("symptoms.unclear"), yes_no(content))
+
+
+def _minute_buttons(content: Content) -> list[Button]:
+    """One tap for the usual durations (the activity flow's choices), or "Don't log it"."""
+    buttons = [Button(content.msg("activity.minutes_button", minutes=m), f"min:{m}") for m in MINUTE_CHOICES]
+    return [*buttons, Button(content.msg("button.dont_log"), "no")]
+
+
+_ALONE = re.compile(r"\s*(?:about|around|roughly|maybe|approx\.?|~)?\s*(\d{1,4})\s*[.!]?\s*")
+
+
+def _minutes_answer(typed: str, text: str, content: Content) -> int | None:
+    """Minutes from a tapped choice, a duration ("40 mins", "half an hour") or a number typed on its own
+    ("25", "about 40"); never the first number of a longer reply ("2 miles in 40 min" is 40)."""
+    if typed.startswith("min:"):
+        return int(typed[4:])
+    minutes = minutes_in(text, content.chat)
+    if not minutes and (alone := _ALONE.fullmatch(text.lower())):
+        minutes = int(alone.group(1))
+    return minutes if 0 < minutes <= MAX_MINUTES else None
 
 
 def _reprompt_after(out: Outcome, resumed: bool, content: Content) -> Outcome:
@@ -127,11 +165,14 @@ def chat(out: Outcome, verdict: Assessment, now: datetime, content: Content) -> 
         return _reprompt_after(out, flow not in QUIET_FLOWS | {"new"}, content)
     if flow != "idle" or not view.profile.onboarded:
         return None
-    if intent == "activity" and verdict.minutes:
+    if intent == "activity":
         held = symptoms.activity_hold(view, content)
         if held is not None:  # during a chest-pain, heart, emergency or same-day hold: the advice, not praise
             symptoms.repeat_hold(out, held, content)
             return out.say(content.msg("activity.held"))
+        if not verdict.minutes:  # a distance: the sheet counts minutes, and converting would be a guess
+            interrupt(view, FLOW, "minutes")
+            return out.ask(content.msg("chat.activity_minutes"), _minute_buttons(content))
         return ask(out, "activity", content.msg("chat.activity_confirm", minutes=verdict.minutes), content,
                    minutes=verdict.minutes)  # fmt: skip
     if intent in {"greeting", "thanks"}:
@@ -155,6 +196,7 @@ class Steps(StrEnum):
     RULE = "rule"  # "did you mean ...?" for one rule
     SYMPTOM = "symptom"  # unclear: is it a symptom?
     ACTIVITY = "activity"  # log these minutes from chat?
+    MINUTES = "minutes"  # a distance from chat: how many minutes did it take?
 
 
 def _on_answer(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:

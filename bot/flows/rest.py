@@ -11,7 +11,7 @@ from bot.flows.common import Outcome, answer_of, go, parse_int, reset
 from bot.flows.registry import Flow, Step
 from bot.state import UserView
 from bot.types import Button, Inbound
-from content.loader import Content
+from content.loader import Content, SafetyRule
 
 FLOW = "rest"
 REST_DAYS = (1, 2, 3)
@@ -108,14 +108,29 @@ def hold_checkin(out: Outcome, now: datetime, content: Content) -> Outcome:
             dedupe_key=f"checkin.hold:{view.user_id}:{(now + timedelta(days=7)).date()}",
         )
     )
-    return ask_cleared(out, content)
+    return ask_cleared(out, content, weekly=True)
 
 
-def ask_cleared(out: Outcome, content: Content) -> Outcome:
+def ask_cleared(out: Outcome, content: Content, *, weekly: bool = False) -> Outcome:
     rule = content.safety.rule(out.view.schedule.hold_reason or "heart")
+    if rule.action == "crisis":
+        return ask_ready_after_crisis(out, rule, content, weekly=weekly)
     return out.ask(
         content.msg("hold.ask_cleared", reason=rule.label),
         [Button(content.msg("button.cleared"), "g.cleared"), Button(content.msg("button.not_yet"), "g.not_yet")],
+    )
+
+
+def ask_ready_after_crisis(out: Outcome, rule: SafetyRule, content: Content, *, weekly: bool) -> Outcome:
+    """After crisis help: the weekly check-in asks how they are and gives the help again with its named
+    sources (content/safety.yaml); /resume has just given it (crisis.before_resume).  Either way the exercises
+    restart only when they say they are ready - never "guidance from your medical team"."""
+    sources = [content.safety.source(s) for s in (rule.source, *rule.see_also)]
+    cite = "; ".join(s.cite or s.name for s in sources)
+    key = "hold.ask_ready_crisis" if weekly else "hold.ask_ready_crisis_resume"
+    return out.ask(
+        content.msg(key, note=rule.hold_note.strip(), sources=cite),
+        [Button(content.msg("button.ready_restart"), "g.cleared"), Button(content.msg("button.not_yet"), "g.not_yet")],
     )
 
 

@@ -164,6 +164,36 @@ def test_long_message(safety: Safety) -> None:
     assert classify("x" * 5000, safety).rule_id is None
 
 
+def test_one_long_sentence_keeps_context_local(safety: Safety) -> None:
+    """A modifier reaches only its few words, however long the sentence: a "no" thousands of words earlier
+    does not cancel a symptom at the end, a "no" just before it does, and many modifiers and mentions in
+    one unpunctuated sentence are each judged on their own (the reach is walked once per modifier)."""
+    middle = " and then we went to the park with the dog" * 600
+    assert classify("no problems" + middle + " and my foot is numb", safety).rule_id == "neuro_change"
+    assert classify("my day" + middle + " and no numbness in my foot", safety).rule_id is None
+    mixed = " ".join(["no numbness", "my wife has sciatica", "we walked"] * 300) + " my chest feels tight"
+    assert classify(mixed, safety).rule_id == "chest_pain"
+    assert classify(mixed.rsplit(" my chest", 1)[0], safety).rule_id is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cp and palps", "chest_pain"),  # shorthand read as its words
+        ("chestpain when walking", "chest_pain"),  # run-together words
+        ("ches pain bad", "chest_pain"),  # a four-letter word that lost a letter
+        ("fevr and bak pain", "same_day"),
+        ("the knee to chest stretch hurts my back", "exercise_pain"),  # the exercise's name is not a chest
+        ("knee to chest is making my chest hurt, like inside", "chest_pain"),  # ...but the chest beside it is
+        ("if my back went into spasm would I stop?", None),  # a mention may start inside its modifier
+        ("can sciatica go into both legs?", None),
+        ("had a heart attack last year and I've got a fever", "same_day"),  # the present ends the past's reach
+    ],
+)
+def test_shorthand_spelling_and_modifier_edges(text: str, expected: str | None, safety: Safety) -> None:
+    assert classify(text, safety).rule_id == expected
+
+
 def test_every_rule_can_be_raised_from_free_text(safety: Safety) -> None:
     assert {p.rule for p in safety.phrases} == set(RULE_IDS)
 
