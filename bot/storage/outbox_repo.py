@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, delete, text, update
+from sqlalchemy.sql.elements import ClauseElement
 
 from bot.storage.coltypes import UTCDateTime
 from bot.storage.repository import OUTBOX, Db, _rowcount
@@ -84,15 +85,37 @@ def renew(db: Db, token: str, ids: list[int], until: datetime) -> int:
     return _rowcount(db.execute(_RENEW, {"ids": ids, "token": token, "until": until}))
 
 
+_SETTLE_WHERE = (
+    OUTBOX.c.id == bindparam("row_id"),
+    OUTBOX.c.claim_token == bindparam("token"),
+    OUTBOX.c.status == "pending",
+)
+_SETTLES: dict[tuple[str, ...], Any] = {}  # one statement per set of plain columns settled (a handful)
+
+
+def _settle_query(columns: tuple[str, ...]) -> Any:
+    """Built once per column set: building and cache-keying the UPDATE cost more than running it."""
+    query = _SETTLES.get(columns)
+    if query is None:
+        query = update(OUTBOX).where(*_SETTLE_WHERE).values({c: bindparam(f"v_{c}") for c in columns})
+        _SETTLES[columns] = query
+    return query
+
+
 def settle(db: Db, row_id: int, token: str, *, farewell: bool = False, **values: Any) -> bool:
     """Record a send's outcome if the claim is still ours; False when another owner has the row now.
     A `farewell` row is deleted instead once its outcome is final (sent, dropped, failed)."""
-    query = (
-        update(OUTBOX)
-        .where(OUTBOX.c.id == row_id, OUTBOX.c.claim_token == token, OUTBOX.c.status == "pending")
-        .values(**values)
-    )
-    mine = _rowcount(db.execute(query)) == 1
+    if any(isinstance(v, ClauseElement) for v in values.values()):  # e.g. attempts - 1: built as given
+        query = (
+            update(OUTBOX)
+            .where(OUTBOX.c.id == row_id, OUTBOX.c.claim_token == token, OUTBOX.c.status == "pending")
+            .values(**values)
+        )
+        result = db.execute(query)
+    else:
+        params = {"row_id": row_id, "token": token, **{f"v_{c}": v for c, v in values.items()}}
+        result = db.execute(_settle_query(tuple(sorted(values))), params)
+    mine = _rowcount(result) == 1
     if mine and farewell:
         db.execute(_FORGET, {"row_id": row_id})  # only once final: a retry keeps it pending
     return mine
