@@ -17,8 +17,7 @@ from adapters.console_files import ConsoleFiles
 from adapters.console_time import describe, describe_duration, parse_duration
 from bot.engine import Engine
 from bot.flows.common import zone_named
-from bot.schedule.planning import plan_next_fire
-from bot.schedule.timing import local_date_of
+from bot.schedule.planning import late_reminder, missed_fires
 from bot.state import Schedule
 from bot.storage import repository as repo
 from bot.types import Inbound, InboundKind, Reply, ReplyKind, UserRef
@@ -128,7 +127,6 @@ class ConsoleChat:
         if delta is None or advance is None:
             self._print(ADVANCE_HELP)
             return
-        before = self.engine.clock.now()
         found = await self.schedule()
         advance(delta)
         now = self.engine.clock.now()
@@ -136,7 +134,7 @@ class ConsoleChat:
         self._print(f"(time is now {describe(now, zone)})")
         await self.deliver_due()
         if found:
-            skipped = skipped_reminders(*found, before, now, self.grace)
+            skipped = skipped_reminders(*found, now, self.grace)
             if skipped:
                 days = ", ".join(f"{at.astimezone(zone):%a %d %b %H:%M}" for at in skipped)
                 self._print(
@@ -198,25 +196,17 @@ def skipped_reminders(
     schedule: Schedule,
     quiet_start: str | None,
     quiet_end: str | None,
-    before: datetime,
     now: datetime,
     grace: timedelta,
 ) -> list[datetime]:
-    """The reminders a jump from `before` to `now` passed that the scheduler will not send: every one due
-    in that span except the first, when it is at most `grace` late (that one is sent late, once; the
-    scheduler plans the next from now, as it does after real downtime)."""
-    due: list[datetime] = []
+    """The reminders a jump to `now` passed (the schedule as planned before it) that the scheduler will not
+    send: every one due in that span except the latest, when it is at most `grace` late (that one is sent
+    late, once), as after real downtime (scheduler/reminders.py decides the same, bot/schedule/planning.py)."""
     if not schedule.reminders_on or schedule.hold_reason:
-        return due
-    fire = schedule.next_fire_at
-    plan = schedule.model_copy()
-    while fire is not None and fire <= now and len(due) < 400:
-        due.append(fire)
-        plan.served_through = local_date_of(fire, zone_named(plan.timezone))
-        fire = plan_next_fire(plan, fire, quiet_start=quiet_start, quiet_end=quiet_end)
-    if due and now - due[0] <= grace:
-        due = due[1:]
-    return due
+        return []
+    fires = missed_fires(schedule, now, quiet_start=quiet_start, quiet_end=quiet_end)
+    late = late_reminder(fires, now, grace)
+    return [at for at in fires if at != late]
 
 
 def _read_lines(lines: TextIO, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str]:

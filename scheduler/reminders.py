@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.engine import Engine
 from bot.flows import dispatch
 from bot.flows.common import zone_named
+from bot.schedule.planning import late_reminder, missed_fires
 from bot.schedule.timing import local_date_of, missed_decision
 from bot.state import History
 from bot.storage import repository as repo
@@ -144,16 +145,25 @@ async def _one(
     """Decide, build through the core, mark the day served and replan. Returns the outbox row, if any."""
     due = user.next_fire_at
     assert due is not None
-    day = local_date_of(due, zone_named(user.timezone))
+    zone = zone_named(user.timezone)
+    day = local_date_of(due, zone)
     ref = UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
     view = repo.to_view(user, ref, History(pain_skips_14d=counts[0], reminders_ignored=counts[1]))
     before = view.schedule.model_copy()
     if missed_decision(due_at=due, now=now, grace=grace) == "skip":
-        stats.skipped_late += 1
-        view.schedule.served_through = max(day, view.schedule.served_through or day)
-        engine.replan(before, view, now)
-        repo.save_view(user, view)
-        return None
+        # Down past one reminder or more: the latest is sent late if within the grace, every older one skipped.
+        profile = view.profile
+        fires = missed_fires(view.schedule, now, quiet_start=profile.quiet_start, quiet_end=profile.quiet_end)
+        fires = fires or [due]
+        late = late_reminder(fires, now, grace)
+        stats.skipped_late += len(fires) - (late is not None)
+        if late is None:
+            last = local_date_of(fires[-1], zone)
+            view.schedule.served_through = max(last, view.schedule.served_through or last)
+            engine.replan(before, view, now)
+            repo.save_view(user, view)
+            return None
+        due, day = late, local_date_of(late, zone)
     inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action="reminder", text=day.isoformat())
     outcome = dispatch.handle_owned(view, inbound, now, engine.content)
     schedule = outcome.view.schedule

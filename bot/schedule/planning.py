@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.schedule.timing import after_quiet_hours, next_fire_at
+from bot.schedule.timing import after_quiet_hours, local_date_of, missed_decision, next_fire_at
 from bot.state import Schedule
 
 
@@ -23,10 +23,7 @@ def plan_next_fire(
     days = weekday_set(schedule.weekdays)
     if not days:
         return None
-    try:
-        tz = ZoneInfo(schedule.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = ZoneInfo("UTC")
+    tz = _zone(schedule.timezone)
     after = max(now, schedule.paused_until) if schedule.paused_until else now
     fire = next_fire_at(
         at=time.fromisoformat(schedule.reminder_time),
@@ -38,3 +35,36 @@ def plan_next_fire(
     if quiet_start and quiet_end:
         fire = after_quiet_hours(fire, tz, time.fromisoformat(quiet_start), time.fromisoformat(quiet_end))
     return fire
+
+
+MAX_MISSED = 400  # more than a year of daily reminders: the walk below always ends
+
+
+def missed_fires(
+    schedule: Schedule, now: datetime, *, quiet_start: str | None = None, quiet_end: str | None = None
+) -> list[datetime]:
+    """Every reminder instant from the planned `next_fire_at` up to `now`, oldest first (after downtime, or
+    a console jump): each found by planning the next as if the one before had been served."""
+    fires: list[datetime] = []
+    fire = schedule.next_fire_at
+    plan = schedule.model_copy()
+    while fire is not None and fire <= now and len(fires) < MAX_MISSED:
+        fires.append(fire)
+        plan.served_through = local_date_of(fire, _zone(plan.timezone))
+        fire = plan_next_fire(plan, fire, quiet_start=quiet_start, quiet_end=quiet_end)
+    return fires
+
+
+def late_reminder(fires: list[datetime], now: datetime, grace: timedelta) -> datetime | None:
+    """Of the reminders missed, the one still to send late (once): the latest, if at most `grace` late.
+    Every older one is skipped, as the README's console section and the scheduler say."""
+    if fires and missed_decision(due_at=fires[-1], now=now, grace=grace) == "send":
+        return fires[-1]
+    return None
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

@@ -287,6 +287,26 @@ async def test_missed_during_downtime_sent_late_once_within_grace(
     assert reminders(seen) == [datetime(2026, 3, 3, 7, 30, tzinfo=UTC)]
 
 
+@pytest.mark.parametrize(("late", "sent"), [(timedelta(minutes=20), True), (timedelta(hours=3), False)])
+async def test_days_of_downtime_send_only_the_latest_reminder_late_and_only_within_grace(
+    chat: Chat, engine: Engine, clock: FakeClock, late: timedelta, sent: bool
+) -> None:
+    """Down from before Monday's 07:30 to Thursday 07:30 + `late`: Monday to Wednesday are skipped; Thursday's
+    is sent late, once, when within the grace (not planned from "now", which would skip it too)."""
+    await onboard(chat, at="07:30")
+    clock.set(datetime(2026, 3, 5, 7, 30, tzinfo=UTC) + late)
+    got = await deliver(chat, clock)
+    assert len(got) == (1 if sent else 0)
+    assert await deliver(chat, clock) == []
+    async with engine.sessions() as s:
+        keys = list(
+            (await s.execute(select(OutboxMessage.dedupe_key).where(OutboxMessage.kind == "reminder"))).scalars()
+        )
+    assert [k.rsplit(":", 1)[1] for k in keys] == (["2026-03-05"] if sent else [])
+    seen = await run_until(chat, clock, datetime(2026, 3, 6, 8, 0, tzinfo=UTC))
+    assert [at.date() for at in reminders(seen)] == [date(2026, 3, 6)]  # Friday's, in the first tick after 07:30
+
+
 def test_zone_math_used_above_is_what_we_think() -> None:
     london = ZoneInfo("Europe/London")
     assert datetime.combine(date(2026, 3, 2), time(7, 30), london).astimezone(UTC).hour == 7
