@@ -27,10 +27,11 @@ from bot.clock import Clock
 from bot.effects import EraseUser
 from bot.flows import dispatch
 from bot.flows.common import Outcome, zone_named
+from bot.flows.registry import Need
 from bot.leases import LEASE, Leases, new_token
 from bot.rendering import materialise
 from bot.schedule.planning import plan_next_fire
-from bot.state import History, HistoryNeeded, Schedule, UserView
+from bot.state import History, Schedule, UserView
 from bot.storage import inbox_repo, outbox_repo
 from bot.storage import repository as repo
 from bot.storage.db import session_factory
@@ -327,19 +328,16 @@ class Engine:
     def _run(
         self, db: Connection, user: Row[Any], ref: UserRef, inbound: Inbound, now: datetime, *, active: bool
     ) -> Outcome:
-        """Load, run the pure flow, save. The caller owns the transaction and the lock."""
-        full = dispatch.wants_records(inbound)
-        records = dispatch.records_range(inbound)
+        """Load what the flow declares it reads (bot/flows/registry.Need), run the pure flow, save. The caller
+        owns the transaction and the lock."""
         before = repo.schedule_of(user)
-        loaded = self._history(db, user, now, full=True, records=records) if full else None
-        try:  # the view is built here and read by nobody else, so the flow may have it (no defensive copy)
-            outcome = dispatch.handle_owned(repo.to_view(user, ref, loaded, active=active), inbound, now, self.content)
-        except HistoryNeeded:
-            # The flow is pure, so running it again with history is safe. It may have changed nested values
-            # it shared with the row, so it gets a freshly read row (a Core row is decoded anew on every read).
-            user = repo.user_by_id(db, user.id) or user
-            loaded = self._history(db, user, now, full=full, records=records)
-            outcome = dispatch.handle_owned(repo.to_view(user, ref, loaded, active=active), inbound, now, self.content)
+        view = repo.to_view(user, ref, None, active=active)
+        need = dispatch.needs(view, inbound)
+        if need is not Need.NOTHING:
+            full = need is Need.RECORDS
+            view.loaded_history = self._history(db, user, now, full=full, records=dispatch.records_range(inbound))
+        # the view is built here and read by nobody else, so the flow may have it (no defensive copy)
+        outcome = dispatch.handle_owned(view, inbound, now, self.content)
         self.replan(before, outcome.view, now)
         repo.save_user(db, user.id, outcome.view, ref.chat_id)  # before effects: an erase comes after
         repo.apply_effects(db, user.id, outcome.effects, now)

@@ -112,8 +112,9 @@ class History(BaseModel):
     records: Records | None = None  # every record, for the weekly summary and /export (full loads only)
 
 
-class HistoryNeeded(Exception):
-    """Raised when a flow reads history that was not loaded for this event."""
+class HistoryNotLoaded(LookupError):
+    """A flow read the person's history on an event whose flow did not declare it (`Flow.needs`): a bug in
+    the declaration, never a reason to guess figures."""
 
 
 class UserView(BaseModel):
@@ -129,8 +130,8 @@ class UserView(BaseModel):
 
     @property
     def history(self) -> History:
-        """The person's figures, loaded on demand: most events never need them, so the engine loads
-        them only when a flow asks (it catches HistoryNeeded and runs the pure flow again)."""
+        """The person's figures: most events never need them, so the engine loads them only for the events
+        whose flow declares it reads them (bot/flows/dispatch.needs)."""
         if self.loaded_history is None:
-            raise HistoryNeeded
+            raise HistoryNotLoaded(self.conversation.flow)
         return self.loaded_history

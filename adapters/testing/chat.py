@@ -10,6 +10,7 @@ from bot.clock import FakeClock
 from bot.effects import Effect
 from bot.engine import Engine
 from bot.flows import dispatch
+from bot.flows.registry import Need
 from bot.state import History, UserView
 from bot.types import Inbound, InboundKind, Reply, ReplyKind, UserRef
 from content.loader import Content
@@ -121,7 +122,8 @@ class PureChat(Transcript):
     async def send(self, inbound: Inbound) -> list[Reply]:
         now = self.clock.now()
         before = self.view.schedule.model_copy()
-        view = self.view.model_copy(update={"loaded_history": self.history})
+        declared = dispatch.needs(self.view, inbound) is not Need.NOTHING  # as the engine loads: only if declared
+        view = self.view.model_copy(update={"loaded_history": self.history if declared else None})
         outcome = dispatch.handle(view, inbound, now, self.content)
         Engine.replan(before, outcome.view, now)
         self.view = outcome.view.model_copy(update={"loaded_history": None})

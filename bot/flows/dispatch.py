@@ -27,6 +27,7 @@ from bot.flows import (
     symptoms,
 )
 from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, idle_prompt, normalise, reset
+from bot.flows.registry import Need
 from bot.record import note_hold
 from bot.state import UserView
 from bot.types import Button, ButtonStyle, Inbound, InboundKind, Reply
@@ -108,6 +109,20 @@ def _settings_of(view: UserView) -> tuple[object, ...]:
         p.summary_day,
         p.summary_on,
     )
+
+
+def needs(view: UserView, event: Inbound) -> Need:
+    """What this event reads of the person's records, so the engine loads it before the flow runs: every
+    record for /history, /export and the weekly summary; the figures for a reminder (how many went unanswered)
+    and for any event in a flow that declares it reads them; nothing otherwise."""
+    if wants_records(event):
+        return Need.RECORDS
+    if event.kind is InboundKind.SYSTEM and event.action in {"reminder", "reminder.snooze"}:
+        return reminder.REMINDER_FLOW.needs
+    if event.kind is InboundKind.SYSTEM and event.action != "timer":
+        return Need.NOTHING
+    flow = registry.current(view)
+    return flow.needs if flow is not None else Need.NOTHING
 
 
 def wants_records(event: Inbound) -> bool:

@@ -203,4 +203,9 @@ def _on_answer(out: Outcome, event: Inbound, answer: str, now: datetime, content
     return on_answer(out, event, now, content)
 
 
-CONFIRM_FLOW = registry.Flow(FLOW, Steps, {step: registry.Step(_on_answer, reprompt) for step in Steps})
+CONFIRM_FLOW = registry.Flow(
+    FLOW,
+    Steps,
+    {step: registry.Step(_on_answer, reprompt) for step in Steps},
+    needs=registry.Need.FIGURES,  # today's activity minutes, when a chat message's minutes are logged
+)

@@ -15,8 +15,10 @@ from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.flows import dispatch
 from bot.flows.common import Outcome
-from bot.flows.registry import Flow, Step
+from bot.flows.registry import Flow, Need, Step
+from bot.state import HistoryNotLoaded, UserView
 from bot.storage.models import User
+from bot.types import Inbound, InboundKind, UserRef
 from content.loader import Content
 from tests.flow_helpers import start_session_to_first_step, user_row
 
@@ -116,3 +118,40 @@ async def test_a_step_stored_as_a_plain_string_keeps_working(
     assert (stored["flow"], stored["step"], stored["ctx"]["pain_after"]) == ("activity", "offer", 3)
     assert type(stored["step"]) is str
     engine.close()
+
+
+def _event(kind: InboundKind, text: str = "", action: str = "") -> Inbound:
+    return Inbound(UserRef("console", "", "u", "c"), kind, text=text, action=action)
+
+
+@pytest.mark.parametrize(
+    ("flow", "event", "need"),
+    [
+        ("idle", _event(InboundKind.COMMAND, "/help"), Need.NOTHING),
+        ("idle", _event(InboundKind.COMMAND, "/history"), Need.RECORDS),
+        ("session", _event(InboundKind.COMMAND, "/export"), Need.RECORDS),
+        ("idle", _event(InboundKind.SYSTEM, "2026-03-09", "summary"), Need.RECORDS),
+        ("idle", _event(InboundKind.SYSTEM, "2026-03-02", "reminder"), Need.FIGURES),
+        ("settings", _event(InboundKind.SYSTEM, "", "reminder.snooze"), Need.FIGURES),
+        ("idle", _event(InboundKind.SYSTEM, "", "checkin.rest"), Need.NOTHING),
+        ("session", _event(InboundKind.SYSTEM, "token", "timer"), Need.FIGURES),
+        ("session", _event(InboundKind.BUTTON, action="3:done"), Need.FIGURES),
+        ("activity", _event(InboundKind.TEXT, "20"), Need.FIGURES),
+        ("reminder", _event(InboundKind.BUTTON, action="4:reason:pain"), Need.FIGURES),
+        ("confirm", _event(InboundKind.TEXT, "yes"), Need.FIGURES),
+        ("settings", _event(InboundKind.TEXT, "07:30"), Need.NOTHING),
+        ("onboarding", _event(InboundKind.BUTTON, action="1:agree"), Need.NOTHING),
+        ("idle", _event(InboundKind.TEXT, "I walked for 20 minutes"), Need.NOTHING),
+    ],
+)
+def test_each_event_declares_what_it_reads(flow: str, event: Inbound, need: Need) -> None:
+    view = UserView(user_id=1, ref=event.user)
+    view.conversation.flow = flow
+    assert dispatch.needs(view, event) is need
+
+
+async def test_a_flow_reading_undeclared_history_fails_loudly(content: Content, clock: FakeClock) -> None:
+    """Figures never guessed: a read the declarations missed is an error, not zeros."""
+    view = UserView(user_id=1, ref=UserRef("console", "", "u", "c"))
+    with pytest.raises(HistoryNotLoaded):
+        _ = view.history.sessions_total

@@ -18,7 +18,7 @@ from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.flows import dispatch
-from bot.state import HistoryNeeded, UserView
+from bot.state import UserView
 from bot.storage import repository as repo
 from bot.storage.models import ProcessedEvent, User
 from bot.storage.sqlite_writer import SqliteWriter
@@ -191,32 +191,39 @@ async def test_an_engine_dropped_without_close_stops_its_checkpointer(
     await _until(lambda: not checkpointer.alive)
 
 
-async def test_a_flow_rerun_for_history_gets_an_untouched_view(
+async def test_history_is_loaded_up_front_only_for_the_events_that_declare_it(
     db: AsyncEngine, content: Content, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A flow may change the view before it finds it needs history; the rerun must not see those changes."""
+    """No second run of the flow: the engine reads the person's figures before the flow runs, once, and only
+    where the flow's declaration (bot/flows/registry.Need) says it reads them."""
     engine = Engine(db, content, clock)
-    chat = Chat(engine, "rerun")
-    await chat.say("/start")
-    async with db.begin() as conn:
-        await conn.execute(
-            update(User)
-            .where(User.platform_user_id == "rerun")
-            .values(conversation={"flow": "idle", "step": "", "ctx": {"trail": [1]}, "seq": 3, "choices": {}})
-        )
-    real = dispatch.handle_owned
-    seen: list[list[int]] = []
+    chat = Chat(engine, "declared")
+    await chat.onboard()
+    real = repo.load_history
+    loads: list[bool] = []
 
-    def flaky_flow(view: UserView, event: Inbound, now: datetime, content: Content):  # type: ignore[no-untyped-def]
-        seen.append(list(view.conversation.ctx["trail"]))
-        if len(seen) == 1:
-            view.conversation.ctx["trail"].append(99)  # changed in place, then...
-            raise HistoryNeeded  # ...the flow asks for history
-        return real(view, event, now, content)
+    def counted(*args: object, **kwargs: object) -> object:
+        loads.append(bool(kwargs.get("full")))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(dispatch, "handle_owned", flaky_flow)
-    await engine.handle(Inbound(chat.user, InboundKind.COMMAND, text="/help", event_id="rerun-1"))
-    assert seen == [[1], [1]]
+    monkeypatch.setattr(repo, "load_history", counted)
+    runs: list[str] = []
+    real_handle = dispatch.handle_owned
+
+    def once(view: UserView, event: Inbound, now: datetime, content: Content):  # type: ignore[no-untyped-def]
+        runs.append(event.text or event.action)
+        return real_handle(view, event, now, content)
+
+    monkeypatch.setattr(dispatch, "handle_owned", once)
+    await chat.say("/help")  # reads nothing
+    assert loads == []
+    await chat.say("/activity")  # asks the minutes: the activity flow's events read today's minutes...
+    await chat.say("20")
+    await chat.tap("5")  # ...and this one logs them against today's total
+    assert "20 minutes" in chat.texts() and loads == [False, False]
+    await chat.say("/history")  # the lists as well
+    assert loads == [False, False, True]
+    assert runs == ["/help", "/activity", "20", runs[3], "/history"], "each event ran the flow once"
     engine.close()
 
 
