@@ -340,7 +340,7 @@ class TelegramAdapter(ConversationAdapter):
             log.warning("telegram update refused: chat and sender differ in a private chat")
             return
         query = update.callback_query
-        inbound = to_inbound(update, self.engine.clock.now(), find_zone)
+        inbound = to_inbound(update, find_zone)
         if inbound is None:
             if query is not None:
                 await self._answer(query, "")

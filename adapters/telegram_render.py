@@ -9,7 +9,6 @@ import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from telegram import (
     InlineKeyboardButton,
@@ -76,7 +75,7 @@ def normalise_command(text: str) -> str:
     return head.split("@", 1)[0] + sep + rest
 
 
-def to_inbound(update: Update, now: datetime, find_zone: ZoneFinder) -> Inbound | None:
+def to_inbound(update: Update, find_zone: ZoneFinder) -> Inbound | None:
     """A private-chat message, location or button tap as a neutral event; anything else is None."""
     user = update.effective_user
     chat = update.effective_chat

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-from datetime import UTC, datetime
 
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
@@ -24,7 +23,6 @@ from adapters.testing.fake_telegram import callback_update, location_update, tex
 from bot.types import Attachment, Button, InboundKind, Reply
 
 TEXTS = Texts(share_location="Or share your location", share_location_button="📍 Share location")
-NOW = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 
 
 def update(data: dict, update_id: int = 5) -> Update:
@@ -97,18 +95,18 @@ def test_updates_become_neutral_events() -> None:
     def nowhere(latitude: float, longitude: float) -> str | None:
         raise AssertionError("only locations need a zone")
 
-    command = to_inbound(update(text_update(7, "/today@BackCoachBot now"), 41), NOW, nowhere)
+    command = to_inbound(update(text_update(7, "/today@BackCoachBot now"), 41), nowhere)
     assert command is not None
     assert (command.kind, command.text, command.event_id) == (InboundKind.COMMAND, "/today now", "tg:41")
     assert (command.user.platform, command.user.user_id, command.user.chat_id) == ("telegram", "7", "7")
-    text = to_inbound(update(text_update(7, "my leg is tingling")), NOW, nowhere)
+    text = to_inbound(update(text_update(7, "my leg is tingling")), nowhere)
     assert text is not None and (text.kind, text.text) == (InboundKind.TEXT, "my leg is tingling")
-    tap = to_inbound(update(callback_update(7, "3:yes", 12)), NOW, nowhere)
+    tap = to_inbound(update(callback_update(7, "3:yes", 12)), nowhere)
     assert tap is not None and (tap.kind, tap.action) == (InboundKind.BUTTON, "3:yes")
 
 
 def test_a_location_becomes_a_zone_offline() -> None:
-    place = to_inbound(update(location_update(7, 40.71, -74.0)), NOW, find_zone)
+    place = to_inbound(update(location_update(7, 40.71, -74.0)), find_zone)
     assert place is not None
     assert (place.kind, place.text, place.timezone_hint) == (InboundKind.TEXT, "", "America/New_York")
     assert find_zone(-33.87, 151.21) == "Australia/Sydney"
