@@ -123,24 +123,11 @@ def _log(out: Outcome, minutes: int, exertion: int, now: datetime, content: Cont
             ),
         )
     )
+    band = {"low": guidance.exertion.low, "high": guidance.exertion.high}
     if exertion < guidance.exertion.low:
-        out.say(
-            content.msg(
-                "activity.exertion_low",
-                low=guidance.exertion.low,
-                high=guidance.exertion.high,
-                progression=guidance.progression,
-            )
-        )
+        out.say(content.msg("activity.exertion_low", **band, progression=guidance.progression))
     elif exertion > guidance.exertion.high:
-        out.say(
-            content.msg(
-                "activity.exertion_high",
-                low=guidance.exertion.low,
-                high=guidance.exertion.high,
-                talk_test=guidance.talk_test,
-            )
-        )
+        out.say(content.msg("activity.exertion_high", **band, talk_test=guidance.talk_test))
     return finish(out, now, content)
 
 
