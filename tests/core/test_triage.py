@@ -1,7 +1,9 @@
 """Free-text triage against the labelled messages, plus negation, priority and odd input.
 
-The labelled set (tests/data/triage_labelled.yaml) was written before the trigger phrases; these tests fail
-when a phrase edit in content/safety.yaml loses recall or starts raising alarms on ordinary chat.
+The project's labelled set (content/triage/tuning_project.yaml, formerly tests/data/triage_labelled.yaml) was
+written before the trigger phrases; these tests fail when a phrase edit in content/safety.yaml loses recall or
+starts raising alarms on ordinary chat. The corpus format has no "unclear" label, so the vague messages the bot
+should ask about (a yes/no question, no rule) are listed here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ import yaml
 from bot.triage import TriageResult, classify, tokenize
 from content.loader import Safety, load_content
 
-LABELLED_PATH = Path(__file__).resolve().parents[1] / "data" / "triage_labelled.yaml"
+LABELLED_PATH = Path(__file__).resolve().parents[2] / "content" / "triage" / "tuning_project.yaml"
+UNCLEAR = [
+    "my back feels a bit weird", "it hurts", "I'm sore today", "my back aches", "something feels strange",
+    "it's getting worse", "a bit uncomfortable today", "my hip is sore", "not great, some pain",
+    "achy this morning", "my knee hurts a little", "feeling stiff and sore",
+]  # fmt: skip
 RULE_IDS = [
     "crisis", "cauda_equina", "chest_pain", "same_day", "heart", "radiating",
     "neuro_change", "spasm_flare", "exercise_pain", "routine",
@@ -29,8 +36,10 @@ def safety() -> Safety:
 
 @pytest.fixture(scope="module")
 def labelled() -> dict[str, list[str]]:
-    data = yaml.safe_load(LABELLED_PATH.read_text(encoding="utf-8"))
-    return {str(k): [str(m) for m in v] for k, v in data.items()}
+    by_label: dict[str, list[str]] = {"unclear": list(UNCLEAR)}
+    for item in yaml.safe_load(LABELLED_PATH.read_text(encoding="utf-8")):
+        by_label.setdefault(str(item["rule"]), []).append(str(item["text"]))
+    return by_label
 
 
 def outcome(text: str, safety: Safety) -> str:
