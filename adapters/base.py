@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 
 RECEIVE_RETRY_MAX = 5.0  # seconds between tries when an event must be kept (polling has no redelivery)
 PROCESS_RETRIES = 6  # background tries after a database error, before leaving it to the runner's recovery
+# Admission control. Events processed at once per adapter: enough to overlap the platform's round trips
+# (about 100 events/s x 0.1-0.3 s), few enough that an overload queues in the inbox instead of as hundreds
+# of half-done events contending for the database. Beyond MAX_WAITING waiting in this process, an event is
+# left to the runner's inbox recovery (it is durable either way).
+PROCESS_SLOTS = 32
+MAX_WAITING = 10_000
 
 
 class ConversationAdapter:
@@ -38,6 +44,8 @@ class ConversationAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.pacer: Pacer | None = None  # the outbox's pacer for this platform (bot/app.py shares it)
+        self._slots = asyncio.Semaphore(PROCESS_SLOTS)
+        self.waiting = 0  # events received here and waiting for a processing slot (bot/metrics.py shows it)
 
     @property
     def sender(self) -> Sender:
@@ -62,12 +70,35 @@ class ConversationAdapter:
                 continue
             return received.pending
 
-    async def process(self, inbound: Inbound) -> None:
-        """Process and deliver whatever waits for this person. A failure is logged, not raised: the event is
-        in the inbox. After a database error it is tried again in the background a few times (the person
-        is waiting); should that fail too, the runner's recovery takes it up."""
-        if not await self._process_once(inbound) and not self._stopping:
+    async def process(self, inbound: Inbound, *, counted: bool = False) -> None:
+        """Process and deliver whatever waits for this person, in one of the adapter's processing slots
+        (waiting for one if all are busy). A failure is logged, not raised: the event is in the inbox. After
+        a database error it is tried again in the background a few times (the person is waiting); should
+        that fail too, the runner's recovery takes it up. `counted`: already in `waiting` (queued by `admit`)."""
+        if not counted:
+            self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            done = await self._process_once(inbound)
+        finally:
+            self._slots.release()
+        if not done and not self._stopping:
             self.spawn(self._process_later(inbound))
+
+    async def admit(self, inbound: Inbound) -> None:
+        """After `receive`: process now if a slot is free (the caller answers the platform after the replies),
+        else in the background once one is (the caller answers at once: the event is durable). Under
+        overload the backlog waits in the inbox and processing stays at capacity."""
+        if not self._slots.locked():
+            await self.process(inbound)
+        elif self.waiting < MAX_WAITING and not self._stopping:
+            self.waiting += 1  # counted from now: the metrics show it at once
+            self.spawn(self.process(inbound, counted=True))
+        else:
+            log.warning("event left to inbox recovery: too many waiting", extra={"platform": self.platform})
 
     async def _process_once(self, inbound: Inbound) -> bool:
         try:
@@ -91,9 +122,10 @@ class ConversationAdapter:
             delay = min(delay * 2, RECEIVE_RETRY_MAX)
 
     async def converse(self, inbound: Inbound, *, persist: bool = False) -> None:
-        """Receive, then process at once (for platforms answered after the work, like Telegram's webhook)."""
+        """Receive, then process at once, or later under overload (for platforms answered after the work,
+        like Telegram's webhook)."""
         if await self.receive(inbound, persist=persist):
-            await self.process(inbound)
+            await self.admit(inbound)
 
     # -- background work -------------------------------------------------------------------------------
 

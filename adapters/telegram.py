@@ -252,6 +252,7 @@ class TelegramAdapter(ConversationAdapter):
             self._runner = None
         if self.app.running:
             await self.app.stop()
+        await self.drain()  # events admitted to the background under overload (the rest stay in the inbox)
         await self.app.shutdown()
 
     async def wait_handled(self, update_id: int) -> None:
@@ -355,7 +356,7 @@ class TelegramAdapter(ConversationAdapter):
             self._sender.taps.open(inbound.user, tap)
         try:
             if await self.receive(inbound, persist=self.app.updater is not None):
-                await self.process(inbound)
+                await self.admit(inbound)  # at once, or after the answer under overload (admission control)
         finally:
             if tap is not None:
                 self._sender.taps.close(inbound.user, tap)

@@ -51,6 +51,11 @@ class Metrics:
             "backcoach_outbox_oldest_due_age_seconds", "How long the oldest due row has waited", registry=r
         )
         self.safety = Gauge("backcoach_safety_events", "Safety rules fired, all time, by rule", ["kind"], registry=r)
+        self.waiting = Gauge(
+            "backcoach_events_waiting_for_slot",
+            "Events received by this process and waiting for a processing slot (admission control)",
+            registry=r,
+        )
         self.db_up = Gauge("backcoach_database_up", "1 when the last scrape reached the database", registry=r)
 
     async def refresh_from_database(self, db: AsyncEngine, now: datetime) -> None:

@@ -182,6 +182,7 @@ def build_app(settings: Settings) -> Starlette:
     async def metrics(_request: Request) -> Response:
         assert service.db is not None
         await service.metrics.refresh_from_database(service.db, SystemClock().now())
+        service.metrics.waiting.set(sum(getattr(a, "waiting", 0) for a in service.adapters))
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
 
     @asynccontextmanager

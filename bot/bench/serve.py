@@ -1,5 +1,8 @@
 """`backcoach bench serve`: webhook updates at rising rates into one and then two `backcoach serve`
-processes on one PostgreSQL (or one process on SQLite), printing sustained updates/s and latency.
+processes on one PostgreSQL (or one process on SQLite), printing updates answered and processed a second,
+the answer latency, and the backlog (`/metrics`: inbox pending, events waiting for a processing slot) with
+the time it takes to drain once the offered load stops. Above capacity, admission control answers each
+update once it is durable and the inbox absorbs the rest: processing should hold at capacity.
 
 Telegram's side is played by adapters/testing/fake_telegram.py on 127.0.0.1 (in this process, which also sends the
 load), so the figures include the bot's outgoing sendMessage calls. A figure, not a test: nothing asserts.
@@ -172,7 +175,15 @@ async def _run_rate(urls: list[str], rate: float, seconds: float, users: int, id
             tasks.append(asyncio.create_task(_post(session, urls[i % len(urls)], update)))
         results = await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
+        backlog = await _backlog(session, urls)  # received (answered) but not yet processed
+        peak, drained = backlog, time.perf_counter()
+        while backlog and time.perf_counter() - drained < DRAIN_PATIENCE:
+            await asyncio.sleep(0.25)
+            backlog = await _backlog(session, urls)
+            peak = max(peak, backlog)
+        drain = time.perf_counter() - drained
     ok = sorted(lat for status, lat in results if status == 200)
+    at_end = await _backlog_once(urls) if backlog else 0
     return {
         "offered": rate,
         "sent": total,
@@ -181,7 +192,37 @@ async def _run_rate(urls: list[str], rate: float, seconds: float, users: int, id
         "per_s": len(ok) / elapsed if elapsed else 0.0,
         "p50_ms": statistics.median(ok) * 1000 if ok else float("nan"),
         "p99_ms": ok[max(0, int(len(ok) * 0.99) - 1)] * 1000 if ok else float("nan"),
+        "backlog": float(peak),
+        "drain_s": drain,
+        "processed_per_s": (len(ok) - at_end) / (elapsed + drain) if elapsed + drain else 0.0,
     }
+
+
+DRAIN_PATIENCE = 120.0  # seconds to wait for the backlog to clear after the offered load stops
+
+
+async def _backlog(session: aiohttp.ClientSession, urls: list[str]) -> int:
+    """Events answered and not yet processed: the inbox's pending rows (shared database), plus, per process,
+    those waiting for a processing slot (already counted in the inbox; the larger of the two is shown)."""
+    pending, waiting = 0, 0
+    for url in urls:
+        try:
+            async with session.get(f"{url}/metrics") as resp:
+                text = await resp.text()
+        except aiohttp.ClientError:
+            continue
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == "backcoach_inbox_pending":
+                pending = max(pending, int(float(value)))
+            elif name == "backcoach_events_waiting_for_slot":
+                waiting += int(float(value))
+    return max(pending, waiting)
+
+
+async def _backlog_once(urls: list[str]) -> int:
+    async with aiohttp.ClientSession() as session:
+        return await _backlog(session, urls)
 
 
 async def _bench(args: argparse.Namespace) -> None:
@@ -204,7 +245,9 @@ async def _bench(args: argparse.Namespace) -> None:
                     print(
                         f"processes={count} db={'postgresql' if args.pg else 'sqlite'} offered={r['offered']:.0f}/s "
                         f"sent={r['sent']:.0f} ok={r['ok']:.0f} failed={r['failed']:.0f} "
-                        f"sustained={r['per_s']:.0f}/s p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms",
+                        f"answered={r['per_s']:.0f}/s (answer p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms) "
+                        f"processed={r['processed_per_s']:.0f}/s incl. draining; backlog peak={r['backlog']:.0f}"
+                        f" events, drained in {r['drain_s']:.1f}s",
                         flush=True,
                     )
                     fake.calls.clear()
