@@ -76,7 +76,8 @@ class TriageResult:
     rule_id: str | None
     unclear: bool
     # rules whose words are there but whose context (denied, past, someone else...) cancelled them: the
-    # learned model must not ask about these ("chest pains years back, all clear now")
+    # learned model must not ask about these ("chest pains years back, all clear now"); every rule when
+    # no symptom word in the message counts at all
     cancelled: frozenset[str] = frozenset()
     idiom: bool = False  # an idiom was read ("a weight off my chest"): the model must not ask either
 
@@ -441,7 +442,7 @@ class _Compiled:
         while j < len(tokens):
             tok = tokens[j]
             if self._stop(tok, mod):
-                break
+                return j - 1  # nor a mention that starts with the stop word ("my kids ... my back")
             if tok != _SOFT and tok not in _CONJUNCTIONS:
                 counted += 1
                 if counted > mod.scope:
@@ -526,4 +527,8 @@ def classify(text: str, safety: Safety) -> TriageResult:
         for p in compiled.patterns
         if present and not (p.none_of & present) and all(group & present for group in p.groups)
     )
+    if present and not any(counts(t, frozenset()) for t in present):
+        # every symptom word was denied, past, someone else's or improving ("no pain in my legs today"):
+        # the learned model must not ask about any rule either
+        cancelled = frozenset(p.rule_id for p in compiled.patterns)
     return TriageResult(None, unclear=unclear, cancelled=cancelled, idiom=idiom)

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from bot.triage import TriageResult, classify, tokenize
-from content.loader import Safety, load_content
+from bot.triage_assess import assess
+from content.loader import Content, Safety, load_content
 
 LABELLED_PATH = Path(__file__).resolve().parents[2] / "content" / "triage" / "tuning_project.yaml"
 UNCLEAR = [
@@ -197,6 +198,8 @@ def test_one_long_sentence_keeps_context_local(safety: Safety) -> None:
         ("if my back went into spasm would I stop?", None),  # a mention may start inside its modifier
         ("can sciatica go into both legs?", None),
         ("had a heart attack last year and I've got a fever", "same_day"),  # the present ends the past's reach
+        ("I can't look after my kids because of my back", "routine"),  # "my kids" does not reach "my back"
+        ("I've not had a wee since yesterday morning", "cauda_equina"),  # a negation inside the symptom
     ],
 )
 def test_shorthand_spelling_and_modifier_edges(text: str, expected: str | None, safety: Safety) -> None:
@@ -219,3 +222,10 @@ def test_patterns_are_compiled_per_safety_object(safety: Safety) -> None:
 def test_tokenize_normalises() -> None:
     assert tokenize("I can’t   DO NOT cannot") == ["i", "cant", "dont", "cant"]
     assert tokenize("No, flare-up. OK") == ["no", ",", "flare", "up", ".", "ok"]
+
+
+@pytest.mark.parametrize("text", ["no pain in my legs today", "nothing radiating down my legs", "no chest pain at all"])
+def test_when_every_symptom_word_is_denied_the_model_may_not_ask(text: str, content: Content) -> None:
+    result = classify(text, content.safety)
+    assert result.rule_id is None and result.cancelled >= {"cauda_equina", "chest_pain", "radiating"}
+    assert assess(text, content).describe() == "none"
