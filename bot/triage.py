@@ -357,9 +357,23 @@ class _Compiled:
             self.token_info[tok] = info
         return info
 
+    def _pair(self, candidates: tuple[int, ...], key: tuple[str, str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The terms that may start at a word followed by `key[1]`: one-word terms (matched already) and
+        longer ones whose second word fits (or may follow a filler).  Cached per word pair, so the common
+        pairs of a long message cost a dictionary look-up."""
+        after = key[1]
+        loose = after in self.fillers
+        singles = tuple(t for t in candidates if len(self.terms[t]) == 1)
+        multis = tuple(t for t in candidates if len(self.terms[t]) > 1 and (loose or self.terms[t][1].matches(after)))
+        if len(self.pair_candidates) > 200_000:
+            self.pair_candidates.clear()
+        self.pair_candidates[key] = (singles, multis)
+        return singles, multis
+
     def scan(self, tokens: list[str]) -> tuple[dict[int, list[frozenset[str]]], set[int], bool]:
         """term -> the context categories of each occurrence; terms that occur at all; whether an idiom did."""
-        infos = [self._info(tok) for tok in tokens]
+        known = self.token_info
+        infos = [known.get(tok) or self._info(tok) for tok in tokens]
         special = [i for i, info in enumerate(infos) if info[1]]
         masked: set[int] = set()
         for i in special:
@@ -368,16 +382,20 @@ class _Compiled:
                 if end > 0:
                     masked.update(range(i, end))
         spans: list[tuple[int, int, int]] = []
+        pairs = self.pair_candidates
+        last = len(tokens) - 1
         for i, info in enumerate(infos):
             if not info[0] or i in masked:
                 continue
-            after = tokens[i + 1] if i + 1 < len(tokens) else ""
-            loose = after in self.fillers
-            for term_id in info[0]:
-                words = self.terms[term_id]
-                if len(words) > 1 and not loose and not words[1].matches(after):
-                    continue  # cheap check of the second word before the full match
-                end = self._match(words, tokens, i)
+            key = (tokens[i], tokens[i + 1] if i < last else "")
+            found = pairs.get(key)
+            if found is None:
+                found = self._pair(info[0], key)
+            singles, multis = found
+            for term_id in singles:  # a one-word term starting here has matched already (exact or prefix)
+                spans.append((term_id, i, i + 1))
+            for term_id in multis:
+                end = self._match(self.terms[term_id], tokens, i)
                 if end > 0:
                     spans.append((term_id, i, end))
         if not spans:
