@@ -10,9 +10,13 @@ How a message is read (the whole message, however long)
   from units ("20mins" -> "20 mins"); a body temperature of 38 °C / 100.4 °F or more adds "high temperature".
   Sentence punctuation (. ! ? ; newline) is a hard break, commas, colons and dashes soft breaks; a phrase
   never matches across a break.
+- Shorthand and run-together words are read as their words (`rewrites`, content/triage/context.yaml:
+  "cp" -> "chest pain", "chestpain"), and an exercise's name becomes one word ("knee to chest" ->
+  "kneetochest") so its body word is not read as a symptom while a real chest mention beside it still is.
 - Misspellings: a word that is not in any trigger list (nor in `protected`, content/triage/context.yaml) is
   replaced by the trigger word one edit away (a swap of two letters counts as one edit; a four-letter word
-  only by a swap): "sciattica" -> "sciatica", "pian" -> "pain".  Candidates come from a symmetric-delete index
+  only by a swap or a lost letter, never another letter; of two equally near words the one with the same
+  first letter): "sciattica" -> "sciatica", "pian" -> "pain", "ches" -> "chest", never "rain" -> "pain".  Candidates come from a symmetric-delete index
   (SymSpell's idea), the distance from rapidfuzz.  Why not symspellpy itself: its per-word lookup in pure
   Python was the larger cost, and only the vocabulary of the trigger lists is needed.
 - A term is a word or phrase ("pins and needles"); a final "*" makes its last word a prefix ("tingl*");
@@ -20,6 +24,9 @@ How a message is read (the whole message, however long)
   `idioms` ("my heart sank") are skipped.
 - Context (ConText, content/triage/context.yaml): a mention that is denied, past, hypothetical, about
   someone else or improving does not count, unless the rule is listed in that category's `keeps`.  A
+  forward modifier also reaches a mention that starts inside it ("if my" + "my back went"), never one
+  that starts with its stop word ("my kids ... my back"); each modifier's reach is walked once, so a
+  long message costs linear time.  When no symptom word counts at all, the learned model may not ask.  A
   trigger phrase that itself starts with a negation ("not getting better", "no feeling") and the `pseudo`
   phrases are ConText's pseudo-triggers: the modifier words inside them modify nothing.
   Why our own ConText and not medspaCy's: measured on this machine (one core, spaCy blank("en") +
