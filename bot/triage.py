@@ -17,8 +17,9 @@ How a message is read (the whole message, however long)
   replaced by the trigger word one edit away (a swap of two letters counts as one edit; a four-letter word
   only by a swap or a lost letter, never another letter; of two equally near words the one with the same
   first letter): "sciattica" -> "sciatica", "pian" -> "pain", "ches" -> "chest", never "rain" -> "pain".
-  Candidates come from a symmetric-delete index (SymSpell's idea), the distance from rapidfuzz.  Why not symspellpy itself: its per-word lookup in pure
-  Python was the larger cost, and only the vocabulary of the trigger lists is needed.
+  Candidates come from a symmetric-delete index (SymSpell's idea), the distance from rapidfuzz.  Why not
+  symspellpy itself: its per-word lookup in pure Python was the larger cost, and only the vocabulary of the
+  trigger lists is needed.
 - A term is a word or phrase ("pins and needles"); a final "*" makes its last word a prefix ("tingl*");
   `fillers` may sit between a trigger phrase's words ("cant quite feel my"), not between a modifier's.
   `idioms` ("my heart sank") are skipped.
