@@ -66,7 +66,7 @@ async def test_hours_of_silence_close_a_session_but_a_short_break_does_not(
     assert "left unfinished" in chat.texts() and "Step 3 of" not in chat.texts()
 
 
-async def test_a_reminder_after_an_abandoned_session_still_comes(chat: Chat, clock: FakeClock) -> None:
+async def test_a_reminder_after_an_abandoned_session_still_comes(chat: Chat, engine: Engine, clock: FakeClock) -> None:
     await chat.onboard(time="07:00")
     await chat.say("/today")  # 07:00 London: started, then left
     clock.advance(timedelta(days=1, minutes=1))

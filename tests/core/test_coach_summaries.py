@@ -22,7 +22,9 @@ async def ticks_until(chat: Chat, clock: FakeClock, end: datetime) -> str:
     return "\n".join(got)
 
 
-async def test_the_summary_covers_the_seven_days_before_it_and_comes_in_a_pause(chat: Chat, clock: FakeClock) -> None:
+async def test_the_summary_covers_the_seven_days_before_it_and_comes_in_a_pause(
+    chat: Chat, engine: Engine, clock: FakeClock
+) -> None:
     await chat.onboard(time="07:00", zone="London")  # Monday 2 March
     await chat.say("/pause")
     await chat.tap("7 day")
@@ -35,7 +37,7 @@ async def test_the_summary_covers_the_seven_days_before_it_and_comes_in_a_pause(
     assert "Your week, Sun 08 Mar – Sat 14 Mar" in said and "Activity: 25 minutes" in said
 
 
-async def test_the_summary_waits_until_a_session_is_over(chat: Chat, clock: FakeClock) -> None:
+async def test_the_summary_waits_until_a_session_is_over(chat: Chat, engine: Engine, clock: FakeClock) -> None:
     await chat.onboard(time="07:00", zone="London")
     clock.set(datetime(2026, 3, 8, 6, 50, tzinfo=UTC))
     await chat.say("/today")

@@ -75,7 +75,7 @@ async def test_reminders_off_and_on(chat: Chat, engine: Engine) -> None:
     assert (await user_row(engine)).next_fire_at is not None
 
 
-async def test_history_after_a_session(chat: Chat, content: Content) -> None:
+async def test_history_after_a_session(chat: Chat, engine: Engine, content: Content) -> None:
     await chat.onboard()
     assert "No history yet" in (await chat.say("/history"))[0].text
     await skipped_session_and_activity(chat, content, pain=5, minutes=25)
@@ -85,7 +85,9 @@ async def test_history_after_a_session(chat: Chat, content: Content) -> None:
     assert "2026-03-02: 25 min" in history
 
 
-async def test_activity_exertion_outside_4_to_6_gets_the_sheets_advice(chat: Chat, content: Content) -> None:
+async def test_activity_exertion_outside_4_to_6_gets_the_sheets_advice(
+    chat: Chat, engine: Engine, content: Content
+) -> None:
     await chat.onboard()
     await chat.say("/activity")
     await chat.say("abc")
@@ -138,7 +140,7 @@ async def test_only_the_exercises_the_medical_team_recommended(chat: Chat, engin
     assert "Exercise 1 of 1: Pelvic tilt" in chat.texts()
 
 
-async def test_habit_point_after_six_sessions_in_two_weeks(chat: Chat, content: Content) -> None:
+async def test_habit_point_after_six_sessions_in_two_weeks(chat: Chat, engine: Engine, content: Content) -> None:
     await chat.onboard()
     texts = []
     for _ in range(6):

@@ -215,7 +215,7 @@ async def test_the_exported_csv_says_in_words_what_happened_in_a_session(
     assert (symptom["Pain spreading into buttock or leg"], symptom["Reported"]) == ("yes", "typed in the chat")
 
 
-async def test_history_shows_activity_against_the_goal_and_pauses(chat: Chat) -> None:
+async def test_history_shows_activity_against_the_goal_and_pauses(chat: Chat, engine: Engine) -> None:
     await chat.onboard()
     for minutes in ("20", "15"):  # 35 on one day: the goal's low end is met
         await chat.say("/activity")

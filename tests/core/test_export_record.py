@@ -13,6 +13,7 @@ from pathlib import Path
 from pypdf import PdfReader
 
 from adapters.testing.chat import Chat
+from bot.engine import Engine
 from bot.types import Reply
 from content.loader import Content
 from scheduler.runner import tick
@@ -86,7 +87,7 @@ def _in_order(text: str, parts: list[str]) -> None:
 
 
 async def test_record_holds_every_part_in_order_and_the_disclaimer_on_every_page(
-    chat: Chat, content: Content, tmp_path: Path
+    chat: Chat, engine: Engine, content: Content, tmp_path: Path
 ) -> None:
     await _history(chat, content)
     replies = await chat.say("/export name Jane Doe")
@@ -137,7 +138,9 @@ async def test_record_holds_every_part_in_order_and_the_disclaimer_on_every_page
     assert b"/Subtype /Image" in data or b"/Subtype/Image" in data  # the chart is in it
 
 
-async def test_record_without_a_name_says_so_and_tells_how_to_add_one(chat: Chat, content: Content) -> None:
+async def test_record_without_a_name_says_so_and_tells_how_to_add_one(
+    chat: Chat, engine: Engine, content: Content
+) -> None:
     await chat.onboard()
     await chat.say("/activity")
     await chat.say("30")

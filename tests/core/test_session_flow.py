@@ -70,7 +70,7 @@ async def test_full_session_from_onboarding_to_summary(chat: Chat, engine: Engin
         assert user.profile["progress"]["hamstring_stretch"]["hold_seconds"] == 25
 
 
-async def test_a_stretch_is_held_on_both_sides_with_a_timer_each(chat: Chat, content: Content) -> None:
+async def test_a_stretch_is_held_on_both_sides_with_a_timer_each(chat: Chat, engine: Engine, content: Content) -> None:
     stretch = next(e for e in content.program.exercises if e.dosage.sides == "both" and e.dosage.hold_seconds)
     await chat.onboard()
     await chat.say("/today")
