@@ -3,11 +3,14 @@ commands, empty, very long, emoji and other scripts; and a restart resumes mid-s
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 
-from adapters.testing.chat import Chat
+from adapters.testing.chat import Chat, PureChat
 from bot.clock import FakeClock
+from bot.effects import SessionRecord
 from bot.engine import Engine
 from bot.storage.models import ProcessedEvent
 from bot.types import Inbound, InboundKind
@@ -15,25 +18,29 @@ from content.loader import Content
 from tests.flow_helpers import start_session_to_first_step, user_row
 
 
-async def test_stale_button_is_refused_and_changes_nothing(chat: Chat, engine: Engine, content: Content) -> None:
+def _conversation(chat: PureChat) -> dict[str, Any]:
+    return chat.view.conversation.model_dump()
+
+
+async def test_stale_button_is_refused_and_changes_nothing(chat: PureChat, content: Content) -> None:
     await start_session_to_first_step(chat, content)
     old = chat.last
     await chat.tap("Done")
-    before = (await user_row(engine)).conversation
+    before = _conversation(chat)
     replies = await chat.tap("Skip", old)  # a button from the earlier message
     assert "moved on" in replies[0].text
-    after = (await user_row(engine)).conversation
+    after = _conversation(chat)
     assert after["step"] == before["step"] and after["ctx"] == {**before["ctx"]}
     assert "Step 2 of" in chat.texts(replies), "the current question is shown again"
 
 
-async def test_forged_button_payload_is_refused(chat: Chat, engine: Engine, content: Content) -> None:
+async def test_forged_button_payload_is_refused(chat: PureChat, content: Content) -> None:
     await start_session_to_first_step(chat, content)
-    before = (await user_row(engine)).conversation
+    before = _conversation(chat)
     for forged in ("999:done", "garbage", "", ":", "g:g.unknown", "1:" + "x" * 500):
         replies = await chat.send(Inbound(chat.user, InboundKind.BUTTON, action=forged, event_id=f"f{forged}"))
         assert replies and ("moved on" in replies[0].text), forged
-    after = (await user_row(engine)).conversation
+    after = _conversation(chat)
     assert (after["step"], after["ctx"]) == (before["step"], before["ctx"])
 
 
@@ -60,12 +67,12 @@ async def test_unknown_command_gets_help(chat: Chat) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n"])
-async def test_empty_message(chat: Chat, engine: Engine, content: Content, text: str) -> None:
+async def test_empty_message(chat: PureChat, content: Content, text: str) -> None:
     await start_session_to_first_step(chat, content)
-    before = (await user_row(engine)).conversation
+    before = _conversation(chat)
     replies = await chat.say(text)
     assert "empty" in replies[0].text and "Step 1 of" in chat.texts(replies)
-    assert (await user_row(engine)).conversation["ctx"] == before["ctx"]
+    assert _conversation(chat)["ctx"] == before["ctx"]
 
 
 @pytest.mark.storage
@@ -111,15 +118,15 @@ async def test_restart_resumes_mid_session(db, content: Content, clock: FakeCloc
     assert "middle of a session" in replies[0].text
 
 
-async def test_stop_leaves_session_at_every_step(chat: Chat, engine: Engine, content: Content) -> None:
+async def test_stop_leaves_session_at_every_step(chat: PureChat, content: Content) -> None:
     await start_session_to_first_step(chat, content)
     replies = await chat.say("stop")
     assert "Session stopped" in chat.texts(replies)
-    user = await user_row(engine)
-    assert user.conversation["flow"] == "idle"
-    assert user.reminders_on, "plain stop in a session ends the session, not the reminders"
+    assert chat.view.conversation.flow == "idle"
+    assert chat.effects_of(SessionRecord)[-1].status == "stopped"
+    assert chat.view.schedule.reminders_on, "plain stop in a session ends the session, not the reminders"
     await chat.say("/stop")
-    assert not (await user_row(engine)).reminders_on
+    assert not chat.view.schedule.reminders_on
 
 
 @pytest.mark.storage
