@@ -30,7 +30,8 @@ from bot.flows.common import Outcome, zone_named
 from bot.flows.registry import Need
 from bot.leases import LEASE, Leases, new_token
 from bot.rendering import materialise
-from bot.schedule.planning import plan_next_fire
+from bot.schedule.planning import late_reminder, missed_fires, plan_next_fire
+from bot.schedule.timing import local_date_of, missed_decision
 from bot.state import History, Schedule, UserView
 from bot.storage import inbox_repo, outbox_repo
 from bot.storage import repository as repo
@@ -326,18 +327,36 @@ class Engine:
         return self._sqlite_thread is not None
 
     def _run(
-        self, db: Connection, user: Row[Any], ref: UserRef, inbound: Inbound, now: datetime, *, active: bool
+        self,
+        db: Connection,
+        user: Row[Any],
+        ref: UserRef,
+        inbound: Inbound,
+        now: datetime,
+        *,
+        active: bool,
+        history: History | None = None,
+        serve: date | None = None,
     ) -> Outcome:
         """Load what the flow declares it reads (bot/flows/registry.Need), run the pure flow, save. The caller
-        owns the transaction and the lock."""
+        owns the transaction and the lock. `history`: figures the caller already has (the reminder claim reads
+        them for a whole batch); `serve`: a reminder's local day, which counts as served (the next fire moves
+        past it) whatever the flow said."""
         before = repo.schedule_of(user)
         view = repo.to_view(user, ref, None, active=active)
         need = dispatch.needs(view, inbound)
         if need is not Need.NOTHING:
             full = need is Need.RECORDS
-            view.loaded_history = self._history(db, user, now, full=full, records=dispatch.records_range(inbound))
+            if history is not None and not full:
+                view.loaded_history = history
+            else:
+                records = dispatch.records_range(inbound)
+                view.loaded_history = self._history(db, user, now, full=full, records=records)
         # the view is built here and read by nobody else, so the flow may have it (no defensive copy)
         outcome = dispatch.handle_owned(view, inbound, now, self.content)
+        if serve is not None:
+            schedule = outcome.view.schedule
+            schedule.served_through = max(serve, schedule.served_through or serve)
         self.replan(before, outcome.view, now)
         repo.save_user(db, user.id, outcome.view, ref.chat_id)  # before effects: an erase comes after
         repo.apply_effects(db, user.id, outcome.effects, now)
@@ -354,20 +373,126 @@ class Engine:
     @staticmethod
     def replan(before: Schedule, after: UserView, now: datetime) -> None:
         """Recompute the next reminder whenever the schedule, a pause or a hold changed."""
-        new = after.schedule
-        keys = (
-            "timezone",
-            "reminder_time",
-            "weekdays",
-            "reminders_on",
-            "paused_until",
-            "hold_reason",
-            "served_through",
-        )
-        changed = any(getattr(before, k) != getattr(new, k) for k in keys)
-        if changed or (new.next_fire_at is None and new.reminders_on):
-            profile = after.profile
-            new.next_fire_at = plan_next_fire(new, now, quiet_start=profile.quiet_start, quiet_end=profile.quiet_end)
+        replan_schedule(before, after.schedule, now, after.profile.quiet_start, after.profile.quiet_end)
+
+    # --- reminders: the claim runs here, like every other event ---------------------------------------------
+
+    async def claim_reminders(
+        self, now: datetime, *, grace: timedelta, limit: int, ahead: timedelta = timedelta(0), quick: bool = True
+    ) -> ClaimStats:
+        """One batch of due reminders in one transaction (see scheduler/reminders.py). `quick`: build a plain
+        reminder from the row (`dispatch.quick_reminder`, the same message as the flow's) instead of running
+        the whole flow; anything else about the person runs the flow as an event would."""
+        return await self.transaction(lambda db: self._claim_in(db, now, grace, limit, ahead, quick))
+
+    def _claim_in(
+        self, db: Connection, now: datetime, grace: timedelta, limit: int, ahead: timedelta, quick: bool
+    ) -> ClaimStats:
+        stats = ClaimStats(batches=1)
+        users = repo.due_reminders(db, now + ahead, limit)
+        if not users:
+            return stats
+        counts = repo.reminder_counts(db, [u.id for u in users], now)
+        rows: list[dict[str, Any]] = []
+        served: list[dict[str, Any]] = []
+        memo: dict[tuple[date, bool], Any] = {}  # a day's reminder text and buttons, built once per batch
+        for user in users:
+            stats.claimed += 1
+            due = user.next_fire_at
+            zone = zone_named(user.timezone)
+            day = local_date_of(due, zone)
+            if missed_decision(due_at=due, now=now, grace=grace) == "skip":
+                # Down past one reminder or more: the latest is sent late if within the grace, every older
+                # one skipped (bot/schedule/planning.missed_fires).
+                profile = user.profile or {}
+                quiet = {"quiet_start": profile.get("quiet_start"), "quiet_end": profile.get("quiet_end")}
+                fires = missed_fires(repo.schedule_of(user), now, **quiet) or [due]
+                late = late_reminder(fires, now, grace)
+                stats.skipped_late += len(fires) - (late is not None)
+                if late is None:
+                    served.append(_served(user, local_date_of(fires[-1], zone), now, None))
+                    continue
+                due, day = late, local_date_of(late, zone)
+            pain, ignored = counts[user.id]
+            built = None
+            if quick:
+                today = now.astimezone(zone).date()
+                built = dispatch.quick_reminder(
+                    user.profile or {}, user.conversation or {}, day, today, ignored, self.content, memo
+                )
+            if built is not None:
+                stats.quick += 1
+                replies, conversation = built
+                served.append(_served(user, day, now, conversation))
+            else:
+                ref = UserRef(user.platform, user.workspace, user.platform_user_id, user.chat_id)
+                inbound = Inbound(user=ref, kind=InboundKind.SYSTEM, action="reminder", text=day.isoformat())
+                history = History(pain_skips_14d=pain, reminders_ignored=ignored)
+                replies = self._run(db, user, ref, inbound, now, active=user.active, history=history, serve=day).replies
+            if not replies:
+                stats.silent += 1
+                continue
+            rows.append(
+                {
+                    "user_id": user.id,
+                    "kind": "reminder",
+                    "dedupe_key": f"reminder:{user.id}:{day.isoformat()}",
+                    "payload": {"replies": replies_to_json(replies)},
+                    "created_at": now,
+                    "not_before": max(now, due),  # claimed ahead: sent at its due time, not before
+                    "attempts": 0,
+                    "status": "pending",
+                }
+            )
+        repo.save_served(db, served)
+        stats.queued += repo.queue_reminders(db, rows)
+        return stats
+
+
+@dataclass
+class ClaimStats:
+    claimed: int = 0  # users whose due reminder was handled (queued, skipped or silent)
+    queued: int = 0  # outbox rows written
+    skipped_late: int = 0  # missed by more than the grace period: skipped to the next day
+    silent: int = 0  # due but nothing to say (mid-session)
+    batches: int = 0
+    quick: int = 0  # built from the row (`dispatch.quick_reminder`) rather than by running the flow
+
+    def add(self, other: ClaimStats) -> None:
+        self.claimed += other.claimed
+        self.queued += other.queued
+        self.skipped_late += other.skipped_late
+        self.silent += other.silent
+        self.batches += other.batches
+        self.quick += other.quick
+
+
+def _served(user: Row[Any], day: date, now: datetime, conversation: dict[str, Any] | None) -> dict[str, Any]:
+    """A claimed reminder's day is served and the next fire planned past it (the flow's path does the same
+    in `_run`); `conversation` is the quick reminder's new one, or None when it was skipped as too late."""
+    before = repo.schedule_of(user)
+    after = before.model_copy()
+    after.served_through = max(day, after.served_through or day)
+    profile = user.profile or {}
+    replan_schedule(before, after, now, profile.get("quiet_start"), profile.get("quiet_end"))
+    return {
+        "row_id": user.id,
+        "new_served_through": after.served_through,
+        "new_next_fire_at": after.next_fire_at,
+        "new_conversation": conversation,
+    }
+
+
+def replan_schedule(
+    before: Schedule, new: Schedule, now: datetime, quiet_start: str | None, quiet_end: str | None
+) -> None:
+    """`Engine.replan` on the schedule alone (the quick reminder claim has no view)."""
+    changed = any(getattr(before, k) != getattr(new, k) for k in _PLAN_KEYS)
+    if changed or (new.next_fire_at is None and new.reminders_on):
+        new.next_fire_at = plan_next_fire(new, now, quiet_start=quiet_start, quiet_end=quiet_end)
+
+
+_PLAN_KEYS = ("timezone", "reminder_time", "weekdays", "reminders_on", "paused_until", "hold_reason", "served_through")
 
 
 def _live_key(ref: UserRef) -> tuple[str, str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from bot.effects import EraseUser
 from bot.flows import (
@@ -30,7 +31,7 @@ from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, idle_prompt, nor
 from bot.flows.registry import Need
 from bot.record import note_hold
 from bot.state import UserView
-from bot.types import Button, ButtonStyle, Inbound, InboundKind, Reply
+from bot.types import Button, ButtonStyle, Inbound, InboundKind, Reply, ReplyKind
 from content.loader import Content
 
 log = logging.getLogger(__name__)
@@ -320,13 +321,66 @@ def _stamp(out: Outcome) -> None:
         if not reply.buttons:
             stamped.append(reply)
             continue
-        buttons = tuple(
-            Button(
-                b.label,
-                f"g{conv.seq}:{b.action}" if b.action.startswith(GLOBAL_PREFIX) else f"{conv.seq}:{b.action}",
-                b.style or STYLES.get(b.action, ButtonStyle.PLAIN),
-            )
-            for b in reply.buttons
-        )
-        stamped.append(replace(reply, buttons=buttons))
+        stamped.append(replace(reply, buttons=stamp_buttons(reply.buttons, conv.seq)))
     out.replies = stamped
+
+
+def stamp_buttons(buttons: tuple[Button, ...] | list[Button], seq: int) -> tuple[Button, ...]:
+    return tuple(
+        Button(
+            b.label,
+            f"g{seq}:{b.action}" if b.action.startswith(GLOBAL_PREFIX) else f"{seq}:{b.action}",
+            b.style or STYLES.get(b.action, ButtonStyle.PLAIN),
+        )
+        for b in buttons
+    )
+
+
+def quick_reminder(
+    profile: dict[str, Any],
+    conversation: dict[str, Any],
+    day: date,
+    today: date,
+    ignored: int,
+    content: Content,
+    memo: dict[tuple[date, bool], Any] | None = None,
+) -> tuple[list[Reply], dict[str, Any]] | None:
+    """The daily reminder built straight from the stored row, without validating it into a view: the same
+    replies (text, stamped buttons, the close of a live question) and the same new conversation as
+    `handle_owned` gives for a SYSTEM "reminder" event, in the plain case only: onboarded, idle or at an
+    earlier reminder, no session open, none ended today. None otherwise: the caller runs the flow.
+    tests/core/test_quick_reminder.py holds the two to identical output."""
+    ctx = conversation.get("ctx") or {}
+    if (
+        profile.get("onboarded") is not True
+        or conversation.get("flow") not in {"idle", reminder.FLOW}
+        or ctx.get("started_at")
+        or profile.get("session_ended_on") == today.isoformat()
+    ):
+        return None
+    gentle = ignored >= reminder.IGNORED_BEFORE_GENTLE
+    made = memo.get((day, gentle)) if memo is not None else None
+    if made is None:  # the same for everyone that day: a batch's caller keeps it in `memo`
+        text = f"{content.msg('reminder.gentle' if gentle else 'reminder.text')}\n\n{content.msg('reminder.stop_hint')}"
+        buttons = reminder.reminder_buttons(day, content)
+        choices = {normalise(b.label): b.action for b in buttons}
+        made = (text, buttons, choices, {b.action: b.label for b in buttons})
+        if memo is not None:
+            memo[(day, gentle)] = made
+    text, buttons, choices, options = made
+    seq = int(conversation.get("seq") or 0) + 1
+    replies = [Reply(text=text, buttons=stamp_buttons(buttons, seq))]
+    asked = str(conversation.get("asked") or "")
+    if asked:  # the live question has moved on: closed, after the reminder (bot/flows/living.shape)
+        replies.append(Reply(asked, kind=ReplyKind.CLOSE))
+    new = {
+        **conversation,
+        "flow": reminder.FLOW,
+        "step": "offered",
+        "ctx": {"date": day.isoformat()},
+        "seq": seq,
+        "choices": dict(choices),
+        "asked": text,
+        "options": dict(options),
+    }
+    return replies, new

@@ -23,6 +23,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -124,6 +125,22 @@ _ENQUEUE = text(
     bindparam("created_at", type_=UTCDateTime()),
     bindparam("not_before", type_=UTCDateTime()),
 )
+
+
+# The reminder claim: due people (the tick's query), and what a claim changes on their rows.
+_DUE_WHERE = (
+    USERS.c.next_fire_at <= bindparam("until"),
+    USERS.c.reminders_on.is_(True),
+    USERS.c.active.is_(True),
+    USERS.c.hold_reason.is_(None),
+    or_(USERS.c.paused_until.is_(None), USERS.c.paused_until <= bindparam("until")),
+)
+_SAVE_SERVED = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("row_id"))
+    .values(served_through=bindparam("new_served_through"), next_fire_at=bindparam("new_next_fire_at"))
+)
+_SAVE_REMINDED = _SAVE_SERVED.values(conversation=bindparam("new_conversation"))
 
 
 SESSIONS = table_of(ExerciseSession)
@@ -439,6 +456,34 @@ def reminder_counts(db: Db, user_ids: list[int], now: datetime) -> dict[int, tup
     return {uid: (int(pain.get(uid, 0)), int(ignored.get(uid, 0))) for uid in user_ids}
 
 
+def due_reminders(db: Db, until: datetime, limit: int) -> list[Row[Any]]:
+    """Up to `limit` people whose reminder is due by `until`, earliest first; on PostgreSQL locked and
+    skipping rows another process has locked, so two processes take disjoint batches."""
+    query = select(USERS).where(*_DUE_WHERE).order_by(USERS.c.next_fire_at).limit(limit)
+    if dialect_of(db) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(db.execute(query, {"until": until}).all())
+
+
+def save_served(db: Db, changes: list[dict[str, Any]]) -> None:
+    """What a claim changed on rows it did not run the flow for: the day served, the next fire and, when a
+    reminder was built, the conversation (`new_conversation`). One executemany per shape."""
+    with_conversation = [c for c in changes if c.get("new_conversation") is not None]
+    without = [c for c in changes if c.get("new_conversation") is None]
+    if with_conversation:
+        db.execute(_SAVE_REMINDED, with_conversation)
+    if without:
+        db.execute(_SAVE_SERVED, [{k: v for k, v in c.items() if k != "new_conversation"} for c in without])
+
+
+def queue_reminders(db: Db, rows: list[dict[str, Any]]) -> int:
+    """The batch's reminder rows in one multi-row insert; a row already queued (same dedupe key) is kept."""
+    if not rows:
+        return 0
+    db.execute(_insert(db, OUTBOX).on_conflict_do_nothing(), rows)
+    return len(rows)
+
+
 def _recent_sessions(db: Db, user_id: int, limit: int = 5) -> list[SessionSummary]:
     rows = db.execute(
         select(SESSIONS).where(SESSIONS.c.user_id == user_id).order_by(SESSIONS.c.started_at.desc()).limit(limit)
@@ -460,12 +505,6 @@ def _recent_sessions(db: Db, user_id: int, limit: int = 5) -> list[SessionSummar
             )
         )
     return summaries
-
-
-def save_view(user: User, view: UserView) -> None:
-    """Write the flow's new state back onto an ORM user row (the reminder claim's batch path)."""
-    for name, value in state_of(view, user.chat_id).items():
-        setattr(user, name, value)
 
 
 def apply_effects(db: Db, user_id: int, effects: list[Effect], now: datetime) -> bool:
