@@ -40,11 +40,9 @@ class Profile(BaseModel):
     # Radiating pain ends "today's session": the local date it happened (no new session until the next day),
     # and the exercises that caused it, to ask about (keep or drop) at the start of the next session.
     session_ended_on: date | None = None
-    paused_manually: bool = False
+    paused_manually: bool = False  # the current pause is the person's own /pause, not rest after a flare-up
     # The last activity logged (when, minutes, local date): the one "Undo" / "Change minutes" may correct.
-    last_activity: dict[str, str | int] | None = (
-        None  # the current pause is the person's own /pause, not rest after a flare-up
-    )
+    last_activity: dict[str, str | int] | None = None
     review: list[str] = Field(default_factory=list)
     # Weekly summary (bot/flows/summary.py): the weekday (0 = Monday), on/off (/stop turns it off), the local
     # date of the one summary currently planned (an outbox event for any other date is stale), the last sent.

@@ -149,27 +149,26 @@ def _form_time(value: str) -> str | None:
 
 
 def _form_days(value: str) -> int | None:
-    days = {int(d) for d in value.split(",") if d.strip().isdigit()}
-    if not days or any(d not in range(7) for d in days):
-        return None
-    return sum(1 << d for d in days)
+    """The ticked days ("0,2,4"), checked as the chat's day picker checks them."""
+    return preferences.weekday_mask(int(d) for d in value.split(",") if d.strip().isdigit())
+
+
+def _form_quiet(form: dict[str, str]) -> tuple[str, str] | None:
+    """The two quiet-hours pickers, read as typed quiet hours are read (preferences.quiet_hours)."""
+    return preferences.quiet_hours(form.get("quiet_start", "").strip(), form.get("quiet_end", "").strip())
 
 
 def form_errors(form: dict[str, str], content: Content) -> dict[str, str]:
-    """What is wrong with a submitted settings form, by field: empty when it can be saved as it is."""
+    """What is wrong with a submitted settings form, by field: empty when it can be saved as it is. One
+    validation with the chat's questions (bot/flows/preferences.py), and the same words when refused."""
     errors: dict[str, str] = {}
     if form.get("time", "").strip() and _form_time(form["time"]) is None:
         errors["time"] = content.msg("error.time")
     if form.get("time", "").strip() and _form_days(form.get("days", "")) is None:
-        errors["days"] = content.msg("form.days_needed")
-    quiet = [form.get("quiet_start", "").strip(), form.get("quiet_end", "").strip()]
-    if any(quiet):
-        if not all(quiet):
-            errors["quiet_end" if quiet[0] else "quiet_start"] = content.msg("form.quiet_both")
-        elif None in (_form_time(quiet[0]), _form_time(quiet[1])):
-            errors["quiet_start"] = content.msg("error.time")
-        elif _form_time(quiet[0]) == _form_time(quiet[1]):
-            errors["quiet_end"] = content.msg("form.quiet_both")
+        errors["days"] = content.msg("days.pick_none")
+    start, end = form.get("quiet_start", "").strip(), form.get("quiet_end", "").strip()
+    if (start or end) and _form_quiet(form) is None:
+        errors["quiet_start" if not start else "quiet_end"] = content.msg("error.quiet")
     known = {e.id for e in content.program.exercises}
     chosen = [x for x in form.get("exercises", "").split(",") if x]
     if not chosen or any(x not in known for x in chosen):
@@ -189,8 +188,7 @@ def apply_form(out: Outcome, form: dict[str, str], content: Content) -> Outcome:
     view.schedule.reminders_on = when is not None
     if when is not None:
         view.schedule.weekdays = _form_days(form["days"]) or view.schedule.weekdays
-    start, end = _form_time(form.get("quiet_start", "")), _form_time(form.get("quiet_end", ""))
-    view.profile.quiet_start, view.profile.quiet_end = start, end
+    preferences.set_quiet_hours(view, _form_quiet(form))  # and the next reminder is planned around them
     order = [e.id for e in content.program.exercises]
     chosen = set(form["exercises"].split(","))
     view.profile.exercises = [x for x in order if x in chosen]

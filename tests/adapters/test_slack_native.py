@@ -16,6 +16,8 @@ from adapters.slack import SlackOptions, build_slack
 from adapters.testing.fake_slack import FakeSlack
 from adapters.testing.slack_client import SlackSide, serve, slack_settings
 from bot.engine import Engine
+from bot.flows import preferences
+from bot.flows import settings as settings_flow
 from bot.storage.models import User
 from content.loader import Content
 from tests.adapters.slack_fixtures import fake_slack  # noqa: F401  (fixture `fake`)
@@ -90,6 +92,9 @@ async def test_settings_modal_round_trip(slack: SlackSide, fake: FakeSlack, engi
     )
     answer = json.loads(bad.text)
     assert answer["response_action"] == "errors" and set(answer["errors"]) == {"days", "quiet_end"}
+    # the chat's own words for the same mistakes (one validation: bot/flows/preferences.py)
+    assert answer["errors"]["days"] == content.msg("days.pick_none")
+    assert answer["errors"]["quiet_end"] == content.msg("error.quiet")
     row = await user_row(engine)
     assert row is not None and row.reminder_time == "07:00"  # nothing saved from a refused form
 
@@ -108,6 +113,29 @@ async def test_settings_modal_round_trip(slack: SlackSide, fake: FakeSlack, engi
     )
     assert "08:30" in slack.last_texts()  # saved, said in the DM
     assert fake.of("views.publish"), "App Home shows the new settings"
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [("22:00", "07:00"), ("07:00", "07:00"), ("22:00", ""), ("", "07:00"), ("23:30", "00:15")]
+)
+def test_the_modal_and_the_chat_accept_the_same_quiet_hours(start: str, end: str, content: Content) -> None:
+    typed = preferences.parse_quiet_hours(f"{start}-{end}")
+    errors = settings_flow.form_errors(
+        {"time": "", "days": "", "quiet_start": start, "quiet_end": end, "exercises": "pelvic_tilt"}, content
+    )
+    assert ("quiet_start" in errors or "quiet_end" in errors) is (typed is None)
+    assert set(errors.values()) <= {content.msg("error.quiet")}
+
+
+@pytest.mark.parametrize("days", [[], ["0"], ["0", "2", "4"], ["7"], ["0", "1", "2", "3", "4", "5", "6"]])
+def test_the_modal_and_the_chat_accept_the_same_days(days: list[str], content: Content) -> None:
+    mask = preferences.weekday_mask(int(d) for d in days)
+    errors = settings_flow.form_errors(
+        {"time": "08:00", "days": ",".join(days), "quiet_start": "", "quiet_end": "", "exercises": "pelvic_tilt"},
+        content,
+    )
+    assert ("days" in errors) is (mask is None)
+    assert errors.get("days", content.msg("days.pick_none")) == content.msg("days.pick_none")
 
 
 async def test_app_home_buttons(slack: SlackSide, fake: FakeSlack, content: Content) -> None:
