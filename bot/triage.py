@@ -51,7 +51,7 @@ from typing import TypeVar
 
 from rapidfuzz.distance import OSA
 
-from content.loader import ContextRules, Safety
+from content.loader import ContextRules, Safety, english_words
 
 _HARD, _SOFT = ".", ","
 _CONJUNCTIONS = frozenset({"and", "or", "nor", "&"})
@@ -267,7 +267,7 @@ class _Compiled:
         vocabulary |= self.terminators | _CONJUNCTIONS
         vocabulary |= {w for es in self.rewrites.values() for _, r in es for w in r}
         vocabulary |= {w for ps in self.terminator_phrases.values() for p in ps for w in p}
-        protected = {w for p in ctx.protected for w in _words(p)}
+        protected = {w for p in ctx.protected for w in _words(p)} | (english_words() - vocabulary)
         protected |= {w.text for term in self.terms for w in term if w.prefix}
         self.speller = _Speller(vocabulary, protected)
         self.stems_by_letter: dict[str, list[str]] = {}
@@ -526,6 +526,11 @@ def _compiled(safety: Safety) -> _Compiled:
             _CACHE.clear()
         entry = _CACHE[id(safety)] = _Compiled(safety)
     return entry
+
+
+def forget_compiled() -> None:
+    """Drop the compiled rules (after the English word list was rewritten by `backcoach triage-build`)."""
+    _CACHE.clear()
 
 
 def normalised(text: str, safety: Safety) -> list[str]:

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from bot.triage import normalised
-from content.loader import CONTENT_DIR, Content
+from bot.triage import forget_compiled, normalised
+from content.loader import CONTENT_DIR, ENGLISH_WORDS, Content, english_words
 
 log = logging.getLogger(__name__)
 ARTEFACT = CONTENT_DIR / "triage" / "model.json"
@@ -53,6 +53,7 @@ def fingerprint(content: Content) -> str:
     digest.update(content.safety.context.model_dump_json().encode())
     digest.update(json.dumps([p.model_dump() for p in content.safety.phrases]).encode())
     digest.update(json.dumps([[e.text, e.rule] for e in content.examples]).encode())
+    digest.update(" ".join(sorted(english_words())).encode())  # the words the corrector leaves alone
     return digest.hexdigest()
 
 
@@ -143,8 +144,29 @@ def train(content: Content) -> LinearModel:
     return LinearModel(fingerprint(content), classes, intercept, weights)
 
 
+ENGLISH_MIN_COUNT = 500  # BackCoach's choice: a word seen this often in pyspellchecker's list is real English
+
+
+def write_english_words(path: Path = ENGLISH_WORDS) -> int:
+    """The common English words of four letters or more from pyspellchecker's English frequency list
+    (MIT licence; counts from OpenSubtitles), one a line; imported only here, at build time."""
+    import gzip
+    from importlib import resources
+
+    data = resources.files("spellchecker").joinpath("resources", "en.json.gz").read_bytes()
+    counts: dict[str, int] = json.loads(gzip.decompress(data))
+    words = sorted(
+        w for w, n in counts.items() if n >= ENGLISH_MIN_COUNT and len(w) >= 4 and w.isascii() and w.isalpha()
+    )
+    path.write_text("\n".join(words) + "\n", encoding="utf-8")
+    english_words.cache_clear()
+    forget_compiled()
+    return len(words)
+
+
 def build(content: Content, path: Path = ARTEFACT) -> LinearModel:
-    """`backcoach triage-build`: train and write the artefact."""
+    """`backcoach triage-build`: the English word list, then train and write the artefact."""
+    write_english_words()
     model = train(content)
     path.write_text(model.to_json() + "\n", encoding="utf-8")
     return model

@@ -182,6 +182,19 @@ class ContextModifier(_Strict):
     terminators: list[str] = []  # words that end this modifier's reach (besides the shared ones)
 
 
+ENGLISH_WORDS = CONTENT_DIR / "triage" / "english_words.txt"
+
+
+@cache
+def english_words() -> frozenset[str]:
+    """Common English words (content/triage/english_words.txt, written by `backcoach triage-build` from
+    pyspellchecker's English list): the spelling corrector never turns one of these into a trigger word
+    ("sorry" is not "lorry", "sending" is not "ending")."""
+    if not ENGLISH_WORDS.exists():
+        return frozenset()
+    return frozenset(ENGLISH_WORDS.read_text(encoding="utf-8").split())
+
+
 class ContextRules(_Strict):
     """content/triage/context.yaml: the context of a symptom mention (see bot/triage.py)."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.triage import TriageResult, classify, tokenize
+from bot.triage import TriageResult, classify, normalised, tokenize
 from bot.triage_assess import assess
 from content.loader import Content, Safety, load_content
 
@@ -229,3 +229,13 @@ def test_when_every_symptom_word_is_denied_the_model_may_not_ask(text: str, cont
     result = classify(text, content.safety)
     assert result.rule_id is None and result.cancelled >= {"cauda_equina", "chest_pain", "radiating"}
     assert assess(text, content).describe() == "none"
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [("sorry I'm sending it late", "sorry"), ("swimming at the house", "house"), ("I stood up", "stood")],
+)
+def test_common_english_words_are_never_corrected_into_triggers(text: str, word: str, safety: Safety) -> None:
+    """ "sorry" is not "lorry", "sending it" is not "ending it", "stood" is not "stool" (english_words.txt)."""
+    assert word in normalised(text, safety)
+    assert classify(text, safety).rule_id is None
