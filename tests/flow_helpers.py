@@ -10,12 +10,17 @@ from bot.storage.models import User
 from content.loader import Content
 
 
-async def start_session_to_first_step(chat: Transcript, content: Content) -> None:
-    """Onboarded, session started, pre-check passed, pain given, first exercise's first step showing."""
-    await chat.onboard()
+async def to_pain_question(chat: Transcript, content: Content) -> None:
+    """`/today` and "No" to every pre-check question: the pain question is next."""
     await chat.say("/today")
     for _ in content.safety.session_precheck:
         await chat.tap("No")
+
+
+async def start_session_to_first_step(chat: Transcript, content: Content) -> None:
+    """Onboarded, session started, pre-check passed, pain given, first exercise's first step showing."""
+    await chat.onboard()
+    await to_pain_question(chat, content)
     await chat.tap("4")
     await chat.tap("Start")
     assert "Step 1 of" in chat.texts(), chat.texts()
@@ -23,9 +28,7 @@ async def start_session_to_first_step(chat: Transcript, content: Content) -> Non
 
 async def skipped_session_and_activity(chat: Chat, content: Content, *, pain: int, minutes: int) -> None:
     """A session stopped after skipping the first exercise, then some activity logged: a small history."""
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap(str(pain))
     await chat.tap("Skip")
     await chat.say("stop")

@@ -13,7 +13,7 @@ from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.storage.models import ActivityLog, ExerciseLog
 from content.loader import Content
-from tests.flow_helpers import start_session_to_first_step, user_row
+from tests.flow_helpers import start_session_to_first_step, to_pain_question, user_row
 
 ACTIVITY_HOLDS = ["chest_pain", "heart", "cauda_equina", "same_day"]
 
@@ -120,9 +120,7 @@ async def test_radiating_pain_ends_today_and_the_exercise_is_asked_about_next_ti
     assert results == [(first.id, "radiating")]
     # No reminder that day says "time for your exercises"; the next day's session asks first.
     clock.advance(timedelta(days=1))
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     assert f"pain spread into your buttocks or legs during {first.name}" in chat.texts()
     assert "0 (none) to 10" not in chat.texts(), "asked before any exercise"
     await chat.tap("Drop it")
@@ -138,9 +136,7 @@ async def test_keeping_the_exercise_after_radiating_pain_keeps_it(
     await start_session_to_first_step(chat, content)
     await chat.say("the pain shoots down my leg")
     clock.advance(timedelta(days=1))
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap("Keep it")
     assert "stays in your plan" in chat.texts() and "0 (none) to 10" in chat.texts()
     assert content.program.exercises[0].id in (await user_row(engine)).profile["exercises"]

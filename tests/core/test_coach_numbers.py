@@ -12,7 +12,7 @@ from bot.engine import Engine
 from bot.storage.models import ActivityLog
 from content.loader import Content
 from tests.adapters.test_console import run_console
-from tests.flow_helpers import user_row
+from tests.flow_helpers import to_pain_question, user_row
 
 
 async def logged_minutes(engine: Engine) -> list[int]:
@@ -33,9 +33,7 @@ def test_console_numbers_at_numeric_questions_are_values(tmp_path: Path, content
 @pytest.mark.parametrize(("typed", "said"), [("11", "11 is not on the scale"), ("-1", "-1 is not on the scale")])
 async def test_out_of_range_pain_gets_a_clear_reply(chat: Chat, content: Content, typed: str, said: str) -> None:
     await chat.onboard()
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.say(typed)
     assert said in chat.texts() and "0 to 10, please" in chat.texts()
     assert "0 (none) to 10" in chat.texts(), "the question is asked again"

@@ -12,7 +12,7 @@ from bot.engine import Engine
 from bot.storage.models import ExerciseSession
 from content.loader import Content
 from scheduler.runner import tick
-from tests.flow_helpers import start_session_to_first_step, user_row
+from tests.flow_helpers import start_session_to_first_step, to_pain_question, user_row
 
 
 async def statuses(engine: Engine) -> list[str]:
@@ -118,9 +118,7 @@ async def test_the_hip_rotator_stretch_offers_the_rolled_towel_variant(chat: Cha
 
 async def session_with_pelvic_tilt(chat: Chat, content: Content, *, before: int, after: int, felt: str) -> str:
     """Only the pelvic tilt, done at today's dose; returns what the end of the session said."""
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap(str(before))
     if "Before any exercise" in chat.texts():
         await chat.tap("No")
@@ -177,9 +175,7 @@ async def test_very_high_pain_asks_the_sheets_spasm_question_before_any_exercise
     chat: Chat, engine: Engine, content: Content
 ) -> None:
     await chat.onboard()
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap(str(content.program.session.high_pain))
     said = chat.texts()
     assert "which is high" in said and "Exercise 1" not in said
@@ -191,9 +187,7 @@ async def test_very_high_pain_asks_the_sheets_spasm_question_before_any_exercise
 
 async def test_pain_ten_gets_a_comment_and_the_nhs_advice(chat: Chat, content: Content) -> None:
     await chat.onboard()
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap("10")
     assert "worst pain on the scale" in chat.texts() and "Exercise 1" not in chat.texts()
     replies = await chat.tap("No")

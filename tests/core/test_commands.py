@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from adapters.testing.chat import Chat
 from bot.engine import Engine
 from content.loader import Content
-from tests.flow_helpers import skipped_session_and_activity, start_session_to_first_step, user_row
+from tests.flow_helpers import skipped_session_and_activity, start_session_to_first_step, to_pain_question, user_row
 
 
 async def test_help_shows_commands_and_disclaimer(chat: Chat, content: Content) -> None:
@@ -105,9 +105,7 @@ async def test_activity_exertion_outside_4_to_6_gets_the_sheets_advice(
 async def test_an_exercise_that_hurt_does_not_progress(chat: Chat, engine: Engine, content: Content) -> None:
     await start_session_to_first_step(chat, content)
     await chat.say("stop")
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap("3")
     await chat.tap("Skip")  # wall slides
     await chat.tap("Start")  # pelvic tilt
@@ -133,9 +131,7 @@ async def test_only_the_exercises_the_medical_team_recommended(chat: Chat, engin
     await chat.tap("08:00")
     await chat.say("Europe/Berlin")
     assert (await user_row(engine)).profile["exercises"] == ["pelvic_tilt"]
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap("0")
     assert "Exercise 1 of 1: Pelvic tilt" in chat.texts()
 
@@ -144,9 +140,7 @@ async def test_habit_point_after_six_sessions_in_two_weeks(chat: Chat, engine: E
     await chat.onboard()
     texts = []
     for _ in range(6):
-        await chat.say("/today")
-        for _ in content.safety.session_precheck:
-            await chat.tap("No")
+        await to_pain_question(chat, content)
         await chat.tap("2")
         for _ in content.program.exercises:
             await chat.tap("Skip")

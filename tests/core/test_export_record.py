@@ -17,14 +17,13 @@ from bot.engine import Engine
 from bot.types import Reply
 from content.loader import Content
 from scheduler.runner import tick
+from tests.flow_helpers import to_pain_question
 
 SHEET = "Start by trying 1 - 5 repetitions and gradually progress as tolerated to 10 repetitions."
 
 
 async def _whole_session(chat: Chat, content: Content, pain_before: str, pain_after: str) -> None:
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap(pain_before)
     for _ in range(200):  # every exercise: Start, each step, each repetition, each hold ("Done")
         labels = chat.labels()

@@ -10,6 +10,7 @@ from adapters.testing.chat import Chat
 from bot.engine import Engine
 from bot.storage.models import ExerciseLog, ExerciseSession, User
 from content.loader import Content
+from tests.flow_helpers import to_pain_question
 
 
 async def run_exercises(chat: Chat, content: Content) -> None:
@@ -73,9 +74,7 @@ async def test_full_session_from_onboarding_to_summary(chat: Chat, engine: Engin
 async def test_a_stretch_is_held_on_both_sides_with_a_timer_each(chat: Chat, engine: Engine, content: Content) -> None:
     stretch = next(e for e in content.program.exercises if e.dosage.sides == "both" and e.dosage.hold_seconds)
     await chat.onboard()
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap("2")
     for _ in range(content.program.exercises.index(stretch)):
         await chat.tap("Skip")

@@ -18,6 +18,7 @@ from bot.engine import Engine
 from bot.storage.models import Base, OutboxMessage, ProcessedEvent, User
 from content.loader import Content
 from scheduler.runner import tick
+from tests.flow_helpers import to_pain_question
 
 SLACK_INSTALL_TABLES = {"slack_installations", "slack_bots", "slack_oauth_states"}
 NOT_ABOUT_PEOPLE = {"alembic_version"} | SLACK_INSTALL_TABLES
@@ -42,9 +43,7 @@ async def rows_about(engine: Engine, user_id: int) -> dict[str, int]:
 
 async def live_person(chat: Chat, content: Content) -> None:
     await chat.onboard()
-    await chat.say("/today")
-    for _ in content.safety.session_precheck:
-        await chat.tap("No")
+    await to_pain_question(chat, content)
     await chat.tap("5")
     await chat.tap("Skip")
     await chat.say("stop")
