@@ -229,6 +229,8 @@ async def test_activity_in_words_is_logged_after_one_tap(chat: Chat, engine: Eng
         ("thanks", "chat.thanks"),
         ("hello", "chat.greeting"),
         ("how do I stop the reminders?", "chat.stop_howto"),
+        ("stop reminding me", "chat.stop_howto"),
+        ("alright mate", "chat.greeting"),
         ("me duele mucho la espalda", "chat.other_language"),
     ],
 )
