@@ -193,11 +193,11 @@ class Engine:
             return done
         if any(isinstance(e, EraseUser) for e in outcome.effects):  # the row is gone: a farewell, by chat id
             replies = replies_to_json(outcome.replies)
-            row = outbox_repo.add_claimed_farewell(db, ref, f"reply:{pending.id}", replies, now, until, token)
+            row = outbox_repo.add_claimed_farewell(db, ref, reply_key(pending.id), replies, now, until, token)
             done.ticket = Ticket(row, token, 0) if row is not None else None
             return done
         payload = {"replies": replies_to_json(outcome.replies)}
-        row = outbox_repo.add_claimed_reply(db, user.id, f"reply:{pending.id}", payload, now, until, token)
+        row = outbox_repo.add_claimed_reply(db, user.id, reply_key(pending.id), payload, now, until, token)
         done.ticket = Ticket(row, token, user.id) if row is not None else None
         done.live_message = user.live_message  # the flow and save_user never change it
         return done
@@ -314,7 +314,7 @@ class Engine:
                 db,
                 user.id,
                 "message",
-                f"reply:{outbox_id}",
+                timer_reply_key(outbox_id),
                 {"replies": replies_to_json(outcome.replies)},
                 now,
                 now,
@@ -493,6 +493,18 @@ def replan_schedule(
 
 
 _PLAN_KEYS = ("timezone", "reminder_time", "weekdays", "reminders_on", "paused_until", "hold_reason", "served_through")
+
+
+def reply_key(inbox_id: int) -> str:
+    """The outbox key of the replies to inbox event `inbox_id`. Its own namespace: before, an event's and a
+    timer's replies were both `reply:<id>` (an inbox id, an outbox id), so equal ids collided and the
+    second set of replies was not written (a timer's lost, or an event's sent with no durable row)."""
+    return f"reply:e{inbox_id}"
+
+
+def timer_reply_key(outbox_id: int) -> str:
+    """The outbox key of the replies to the timer or check-in in outbox row `outbox_id`."""
+    return f"reply:t{outbox_id}"
 
 
 def _live_key(ref: UserRef) -> tuple[str, str, str]:
