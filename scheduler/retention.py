@@ -5,6 +5,10 @@
   counts active people over the last 7.
 - Outbox rows that were sent, dropped or failed are kept 30 days (the "reminders ignored in a row" count
   and `backcoach stats` look back less than that). Pending rows are never touched.
+- Except the replies to one event (dedupe key `reply:<inbox or outbox id>`: what the bot answered to a
+  person's message or tap, or to a timer): kept 1 day once settled. Nothing counts them later, their key
+  names an id that is never queued again, and they were most of the outbox's bytes (the words of every
+  answer, for a month).
 
 A person's health records (sessions, exercises, activity, symptoms, reminder answers) are not bookkeeping:
 they stay until the person sends /delete. Deletes go in batches, each its own short transaction, so a large
@@ -26,6 +30,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_KEPT = timedelta(days=30)
 OUTBOX_KEPT = timedelta(days=30)
+REPLIES_KEPT = timedelta(days=1)
 BATCH = 5000
 
 
@@ -44,10 +49,16 @@ async def prune(engine: Engine, now: datetime, *, batch: int = BATCH) -> PruneSt
         OutboxMessage.status != "pending",
         func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < outbox_before,
     )
+    settled_replies = select(OutboxMessage.id).where(
+        OutboxMessage.status != "pending",
+        OutboxMessage.dedupe_key.startswith("reply:", autoescape=True),
+        func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < now - REPLIES_KEPT,
+    )
     processed_inbox = select(InboxEvent.id).where(InboxEvent.status == "done", InboxEvent.received_at < events_before)
     stats = PruneStats(
         events=await _delete_in_batches(engine, table_of(ProcessedEvent), expired_events, batch),
-        outbox=await _delete_in_batches(engine, table_of(OutboxMessage), finished_outbox, batch),
+        outbox=await _delete_in_batches(engine, table_of(OutboxMessage), finished_outbox, batch)
+        + await _delete_in_batches(engine, table_of(OutboxMessage), settled_replies, batch),
         inbox=await _delete_in_batches(engine, table_of(InboxEvent), processed_inbox, batch),
     )
     if stats.events or stats.outbox or stats.inbox:

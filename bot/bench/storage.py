@@ -1,6 +1,7 @@
 """`backcoach bench storage`: bytes on disk per person per month. People onboard, then every day for a month
 get their reminder (claimed and sent through the outbox), do the session through every step and timer, and
-log some activity; retention runs as the scheduler runs it. The SQLite file is then vacuumed and measured,
+log some activity, each message and tap through the inbox as the adapters send them (so every event's reply
+row is there too); retention runs as the scheduler runs it. The SQLite file is then vacuumed and measured,
 table by table. A figure, not a test: nothing asserts.
 
     backcoach bench storage [--people 20] [--days 30]
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sqlite3
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,11 +22,29 @@ from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
 from bot.storage.db import make_engine, migrate
+from bot.types import Inbound, Reply, ReplyKind
 from content.loader import default_content
-from scheduler import retention
+from scheduler import inbox, retention
 from scheduler.runner import tick
 
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)  # a Monday; London is on GMT
+
+
+class InboxChat(Chat):
+    """As the adapters converse: each message or tap into the inbox, processed, its replies written to the
+    outbox with the state change and sent at once (so the reply rows an adapter leaves are counted too)."""
+
+    async def send(self, inbound: Inbound) -> list[Reply]:
+        if inbound.event_id is None:
+            inbound = replace(inbound, event_id=f"{self.user.user_id}:{next(_EVENT_IDS)}")
+        before = len(self.sender.sent)
+        await self.engine.receive(inbound)
+        await inbox.drain(self.engine, {self.user.platform: self.sender}, inbox.person_of(self.user))
+        self.last = [r for _, r in self.sender.sent[before:] if r.kind is not ReplyKind.CLOSE]
+        return self.last
+
+
+_EVENT_IDS = itertools.count(1)
 
 
 async def one_session(chat: Chat) -> None:
@@ -79,7 +100,7 @@ async def bench(people: int, days: int) -> None:
         empty = _sizes(path)
         clock = FakeClock(START)
         engine = Engine(db, content, clock)
-        chats = [Chat(engine, user_id=f"p{n}") for n in range(people)]
+        chats = [InboxChat(engine, user_id=f"p{n}") for n in range(people)]
         try:
             for chat in chats:
                 await chat.onboard()
@@ -101,7 +122,8 @@ async def bench(people: int, days: int) -> None:
     per = {name: (full.get(name, 0) - empty.get(name, 0)) / people for name in full}
     print(
         f"storage: {people} people, {days} days each (reminder, full session with timers, activity), SQLite:"
-        f" {completed} sessions completed, {sent} outbox rows kept as sent (retention: 30 days)"
+        f" {completed} sessions completed, {sent} outbox rows kept as sent (retention: 30 days; an event's"
+        " replies 1 day)"
     )
     for name, size in sorted(per.items(), key=lambda item: -item[1]):
         if size > 0 and name != "(file)":

@@ -95,3 +95,42 @@ async def test_the_runner_prunes_hourly_in_its_own_job(
         assert (job.coalesce, job.max_instances) == (True, 1)
     finally:
         await runner.stop()
+
+
+async def test_the_replies_to_one_event_go_a_day_after_they_were_settled(
+    engine: Engine, db: AsyncEngine, clock: FakeClock
+) -> None:
+    """Their words are most of the outbox's bytes and nothing reads them once sent; their keys name ids
+    that are never queued again. A reminder, a timer, or any other message keeps the 30 days."""
+    chat = Chat(engine, "replies")
+    await chat.say("/help")
+    now = clock.now()
+    async with engine.sessions() as session, session.begin():
+        user_id = (await session.execute(select(ProcessedEvent.user_id))).scalars().first()
+        for key, kind, status, age in (
+            ("reply:e1", "reply", "sent", timedelta(days=2)),
+            ("reply:t2", "message", "sent", timedelta(days=2)),
+            ("reply:e3", "reply", "sent", timedelta(hours=2)),
+            ("reply:e4", "reply", "pending", timedelta(days=2)),
+            ("reply:5", "message", "failed", timedelta(days=2)),  # the keys before the namespaces
+            ("summary:w10", "message", "sent", timedelta(days=2)),
+            ("reminder:x", "reminder", "sent", timedelta(days=2)),
+        ):
+            at = now - age
+            session.add(
+                OutboxMessage(
+                    user_id=user_id,
+                    kind=kind,
+                    dedupe_key=key,
+                    payload={"replies": []},
+                    created_at=at,
+                    not_before=at,
+                    attempts=0,
+                    status=status,
+                    sent_at=at if status == "sent" else None,
+                )
+            )
+    await retention.prune(engine, now)
+    keys = await _outbox_keys(db)
+    assert {"reply:e1", "reply:t2", "reply:5"}.isdisjoint(keys)
+    assert {"reply:e3", "reply:e4", "summary:w10", "reminder:x"} <= keys
