@@ -8,6 +8,7 @@ then the current flow gets the event.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -207,72 +208,89 @@ def _flow(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outc
     return idle_prompt(out, content)
 
 
+Command = Callable[[Outcome, str, Inbound, datetime, Content], Outcome]
+Global = Callable[[Outcome, datetime, Content], Outcome]
+
+
+def _start(out: Outcome, text: str, event: Inbound, now: datetime, content: Content) -> Outcome:
+    view = out.view
+    if view.profile.onboarded:
+        out.say(content.msg("start.welcome_back"))
+        return reprompt(out, content) if view.conversation.flow not in {"idle", "new"} else out
+    return onboarding.start(out, content, event.timezone_hint)
+
+
+def _today(out: Outcome, now: datetime, content: Content) -> Outcome:
+    if out.view.conversation.flow == session.FLOW:
+        out.say(content.msg("session.already"))
+        return session.reprompt(out, content)
+    return session.start(out, now, content)
+
+
+def _not_yet(out: Outcome, now: datetime, content: Content) -> Outcome:
+    crisis = out.view.schedule.hold_reason == "crisis"
+    return out.say(content.msg("hold.not_yet_crisis" if crisis else "hold.not_yet"))
+
+
+# The listener tables (slack-bolt's way: matching is data, one loop below). Commands that work before set-up:
+ANY_TIME: dict[str, Command] = {
+    "/help": lambda out, text, event, now, content: commands.help_text(out, content),
+    "/delete": lambda out, text, event, now, content: commands.ask_delete(out, content),
+    "/symptoms": lambda out, text, event, now, content: symptoms.symptom_menu(out, content),
+    "/stop": lambda out, text, event, now, content: commands.stop(out, now, content, reminders_off=True),
+    "/cancel": lambda out, text, event, now, content: commands.stop(out, now, content, reminders_off=False),
+    "/start": _start,
+}
+# ...commands for a person who is set up (the others in COMMANDS are the global actions of the same name):
+ONBOARDED: dict[str, Command] = {
+    "/history": lambda out, text, event, now, content: commands.history(out, now, content),
+    "/export": lambda out, text, event, now, content: commands.export(out, now, content, text),
+}
+# ...and the actions valid from any message, whatever question is current (all but the symptom report need
+# set-up first).
+GLOBALS: dict[str, Global] = {
+    "today": _today,
+    "activity": lambda out, now, content: activity.start(out, content),
+    "settings": lambda out, now, content: settings.show(out, content),
+    "pause": lambda out, now, content: commands.ask_pause(out, content),
+    "resume": commands.resume,
+    "rest": commands.keep_resting,
+    "cleared": commands.cleared,
+    "not_yet": _not_yet,
+    "symptoms": lambda out, now, content: symptoms.symptom_menu(out, content),
+}
+NEED_SET_UP = frozenset(GLOBALS) - {"symptoms"}
+
+
 def _command(out: Outcome, text: str, event: Inbound, now: datetime, content: Content) -> Outcome:
     view = out.view
     name = text.split()[0].lower() if text else ""
     if name not in COMMANDS:
         out.say(content.msg("error.unknown_command", command=name[:32]))
         return commands.help_text(out, content)
-    if name == "/help":
-        return commands.help_text(out, content)
-    if name == "/delete":
-        return commands.ask_delete(out, content)
-    if name == "/symptoms":
-        return symptoms.symptom_menu(out, content)
-    if name == "/stop":
-        return commands.stop(out, now, content, reminders_off=True)
-    if name == "/cancel":
-        return commands.stop(out, now, content, reminders_off=False)
-    if name == "/start":
-        if view.profile.onboarded:
-            out.say(content.msg("start.welcome_back"))
-            return reprompt(out, content) if view.conversation.flow not in {"idle", "new"} else out
-        return onboarding.start(out, content, event.timezone_hint)
+    if name in ANY_TIME:
+        return ANY_TIME[name](out, text, event, now, content)
     if not view.profile.onboarded:
         out.say(content.msg("start.setup_first"))
         return (
             onboarding.start(out, content, event.timezone_hint)
-            if view.conversation.flow != "onboarding"
+            if view.conversation.flow != onboarding.FLOW
             else onboarding.reprompt(out, content)
         )
-    if name == "/history":
-        return commands.history(out, now, content)
-    if name == "/export":
-        return commands.export(out, now, content, text)
+    if name in ONBOARDED:
+        return ONBOARDED[name](out, text, event, now, content)
     return _global(out, GLOBAL_PREFIX + name[1:], now, content)
 
 
 def _global(out: Outcome, action: str, now: datetime, content: Content) -> Outcome:
-    """Actions valid from any message: start, pause, resume, settings, symptom report, check-in answers."""
+    """Actions valid from any message: start, pause, resume, settings, symptom report, check-in answers, and
+    the reminder's and the activity log's own buttons (which carry their date or entry)."""
     view = out.view
     name = action.removeprefix(GLOBAL_PREFIX)
-    if (
-        name in {"today", "activity", "settings", "pause", "resume", "rest", "cleared", "not_yet"}
-        and not view.profile.onboarded
-    ):
-        return onboarding.start(out, content) if view.conversation.flow != "onboarding" else reprompt(out, content)
-    if name == "today":
-        if view.conversation.flow == "session":
-            out.say(content.msg("session.already"))
-            return session.reprompt(out, content)
-        return session.start(out, now, content)
-    if name == "activity":
-        return activity.start(out, content)
-    if name == "settings":
-        return settings.show(out, content)
-    if name == "pause":
-        return commands.ask_pause(out, content)
-    if name == "resume":
-        return commands.resume(out, now, content)
-    if name == "rest":
-        return commands.keep_resting(out, now, content)
-    if name == "cleared":
-        return commands.cleared(out, now, content)
-    if name == "not_yet":
-        crisis = out.view.schedule.hold_reason == "crisis"
-        return out.say(content.msg("hold.not_yet_crisis" if crisis else "hold.not_yet"))
-    if name == "symptoms":
-        return symptoms.symptom_menu(out, content)
+    if name in NEED_SET_UP and not view.profile.onboarded:
+        return onboarding.start(out, content) if view.conversation.flow != onboarding.FLOW else reprompt(out, content)
+    if name in GLOBALS:
+        return GLOBALS[name](out, now, content)
     if reminder.is_action(name):
         return reminder.on_action(out, name, now, content)
     if activity.is_correction(name):
