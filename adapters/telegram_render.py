@@ -28,7 +28,6 @@ PLATFORM = "telegram"
 TEXT_LIMIT = 4096  # Bot API limit for a message, counted after escaping (entities are markup, not text)
 CAPTION_LIMIT = 1024
 CALLBACK_LIMIT = 64  # bytes, Bot API limit for callback_data
-COMMANDS = ("today", "symptoms", "activity", "history", "settings", "pause", "resume", "stop", "delete", "help")
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 STYLES = {ButtonStyle.GOOD: "success", ButtonStyle.BAD: "danger"}  # Bot API 9.x button colours
