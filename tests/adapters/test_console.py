@@ -96,3 +96,10 @@ def test_console_piped_empty_input_exits_cleanly(tmp_path: Path) -> None:
     out = run_console(["", "   ", "/help"], tmp_path / "blank.sqlite3")
     assert "empty" not in out, "blank lines are not messages"
     assert "/today" in out
+
+
+def test_help_in_the_console_is_a_short_list(tmp_path: Path) -> None:
+    """Issue 12: /help was one run-on paragraph; in the console each command is a line of its own."""
+    out = run_console(["/help"], tmp_path / "help.sqlite3")
+    lines = [line.strip() for line in out.splitlines() if line.strip().startswith("•")]
+    assert len(lines) >= 8 and lines[0].startswith("• /today") and any(x.startswith("• /delete") for x in lines)

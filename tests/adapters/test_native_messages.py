@@ -126,3 +126,22 @@ async def test_telegram_toast_colours_and_typing(
     methods = fake_tg.methods(mark)
     assert "sendChatAction" in methods and methods.index("sendChatAction") < methods.index("sendDocument")
     assert fake_tg.requests(mark)[methods.index("sendChatAction")].params["action"] == "typing"
+
+
+def help_lines(shown: str) -> list[str]:
+    return [line.strip() for line in shown.splitlines() if line.strip().startswith("•")]
+
+
+async def test_help_is_a_short_list_on_telegram(telegram: TelegramDriver, content: Content) -> None:
+    """Issue 12: /help was one run-on paragraph. Each command is a line of its own, as the person sees it."""
+    await telegram.say("/help")
+    lines = help_lines(telegram.texts())
+    assert len(lines) == content.msg("help.commands").count("•") and len(lines) >= 8
+    assert lines[0].startswith("• /today") and all(len(line) < 90 for line in lines)
+
+
+async def test_help_is_a_short_list_on_slack(slack: SlackDriver, content: Content) -> None:
+    await slack.say("/help")
+    lines = help_lines(slack.texts())
+    assert len(lines) == content.msg("help.commands").count("•") and len(lines) >= 8
+    assert lines[0].startswith("• /backcoach today") and all(len(line) < 100 for line in lines)

@@ -103,6 +103,19 @@ async def test_a_restart_during_a_hold_sends_each_prompt_once(
         restarted.close()
 
 
+async def test_wall_slides_say_hold_this_position_once(chat: Chat, content: Content) -> None:
+    """The sheet's last step is the hold itself: it is said once, as that step, and Done ends the exercise."""
+    slides = content.program.exercise("wall_slides")
+    await start_session_to_first_step(chat, content)  # wall slides are the first exercise
+    said: list[str] = [chat.texts()]
+    for _ in slides.steps:
+        said.append(chat.texts(await chat.tap("Done")))
+    whole = "\n".join(said)
+    assert whole.count("Hold this position") == 1, whole
+    assert f"Step {len(slides.steps)} of {len(slides.steps)}" in said[-2] and "Hold this position" in said[-2]
+    assert f"Done: {slides.name}" in said[-1] and "I'll message you in" not in whole
+
+
 async def test_the_hip_rotator_stretch_offers_the_rolled_towel_variant(chat: Chat, content: Content) -> None:
     hip = content.program.exercise("hip_rotator_stretch")
     await start_session_to_first_step(chat, content)
@@ -154,6 +167,7 @@ async def test_progression_only_when_it_felt_fine_and_pain_did_not_rise(
     said = await session_with_pelvic_tilt(chat, content, before=3, after=2, felt="Fine")
     reps = tilt.repetitions_first + tilt.repetitions_step
     assert "felt fine and your pain did not go up (3 → 2)" in said
+    assert "the size of each step is BackCoach's choice" in said  # the step is ours, not the sheet's: said so
     assert f"Pelvic tilt: {reps} repetitions next time (the sheet: up to {tilt.repetitions_goal})" in said
     assert (await user_row(engine)).profile["progress"]["pelvic_tilt"]["repetitions"] == reps
 

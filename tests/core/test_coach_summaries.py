@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
+from content.loader import Content
 from scheduler.runner import tick
 from tests.flow_helpers import user_row
 
@@ -35,6 +36,29 @@ async def test_the_summary_covers_the_seven_days_before_it_and_comes_in_a_pause(
     await chat.tap("5")  # Sunday, after the summary: counted in the next one
     said = await ticks_until(chat, clock, datetime(2026, 3, 15, 8, 0, tzinfo=UTC))
     assert "Your week, Sun 08 Mar – Sat 14 Mar" in said and "Activity: 25 minutes" in said
+
+
+async def test_the_summary_comes_in_a_rest_pause_and_a_hold_and_names_the_weeks_symptoms(
+    chat: Chat, engine: Engine, clock: FakeClock, content: Content
+) -> None:
+    """The week a clinician most needs: two spasms (rest days), pain spreading into a leg and a numbness
+    hold. The summary still comes on Sunday, and says what was reported."""
+    await chat.onboard(time="07:00", zone="London")  # Monday 2 March
+    for day in range(2):
+        await chat.say("/symptoms")
+        await chat.tap(content.safety.rule("spasm_flare").label)
+        await chat.tap("2 day")
+        clock.advance(timedelta(days=1, hours=day))
+    await chat.say("the pain shoots down my leg")
+    await chat.say("/symptoms")
+    await chat.tap(content.safety.rule("neuro_change").label)
+    user = await user_row(engine)
+    assert user.hold_reason == "neuro_change" and user.paused_until is not None, "held and resting"
+    said = await ticks_until(chat, clock, datetime(2026, 3, 8, 8, 0, tzinfo=UTC))
+    assert said.count("Your week, Sun 01 Mar – Sat 07 Mar") == 1, "neither the rest days nor the hold skip it"
+    (line,) = [x for x in said.splitlines() if x.startswith("• Symptoms reported:")]
+    for rule_id, times in (("spasm_flare", 2), ("radiating", 1), ("neuro_change", 1)):
+        assert f"{content.safety.rule(rule_id).label} ({times}×)" in line, line
 
 
 async def test_the_summary_waits_until_a_session_is_over(chat: Chat, engine: Engine, clock: FakeClock) -> None:
