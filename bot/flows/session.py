@@ -755,8 +755,8 @@ def _review_next_time(out: Outcome, now: datetime, content: Content) -> None:
     of the next session."""
     view = out.view
     exercise = current_exercise(view)
-    if exercise is None:
-        return
+    if exercise is None or (view.conversation.step == "exercise" and view.conversation.ctx.get("phase") == "intro"):
+        return  # only an exercise under way is blamed: one merely introduced was not done
     out.effects.append(exercise_log(view, "radiating", now, content))
     if exercise not in view.profile.review:
         view.profile.review.append(exercise)

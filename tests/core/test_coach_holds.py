@@ -130,6 +130,22 @@ async def test_radiating_pain_ends_today_and_the_exercise_is_asked_about_next_ti
     assert first.id not in user.profile["exercises"] and user.profile["review"] == []
 
 
+async def test_radiating_pain_before_an_exercise_is_begun_blames_none(
+    chat: Chat, engine: Engine, content: Content
+) -> None:
+    """Said while the next exercise is only introduced ("Exercise 2 of 6 ... Start / Skip"): nothing was
+    under way, so no exercise is recorded as having caused it, nor asked about next time."""
+    await start_session_to_first_step(chat, content)
+    await chat.tap("Skip")
+    assert "Exercise 2 of" in chat.texts()
+    replies = await chat.say("the pain shoots down my leg")
+    assert "We will end today's session here" in replies[0].text
+    async with engine.sessions() as s:
+        results = (await s.execute(select(ExerciseLog.exercise_id, ExerciseLog.result))).all()
+    assert results == [(content.program.exercises[0].id, "skipped")]
+    assert (await user_row(engine)).profile["review"] == []
+
+
 async def test_keeping_the_exercise_after_radiating_pain_keeps_it(
     chat: Chat, engine: Engine, content: Content, clock: FakeClock
 ) -> None:
