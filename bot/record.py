@@ -115,12 +115,7 @@ def _sessions(records: Records, content: Content) -> dict[str, Any]:
                 [
                     _day(s.local_date),
                     status,
-                    content.msg(
-                        "record.session_exercises",
-                        done=results["done"],
-                        skipped=results["skipped"],
-                        hurt=results["hurt"],
-                    ),
+                    _exercise_counts(results, content),
                     DASH if s.pain_before is None else f"{s.pain_before}/10",
                     DASH if s.pain_after is None else f"{s.pain_after}/10",
                 ],
@@ -145,6 +140,20 @@ def _sessions(records: Records, content: Content) -> dict[str, Any]:
     else:
         section["notes"] = [content.msg("record.no_sessions")]
     return section
+
+
+def _exercise_counts(results: Counter[str], content: Content) -> str:
+    """Pain spreading into a leg stopped an exercise as surely as "this hurts" did; one left part-way (the
+    session stopped or closed during it) is named as such, not dropped."""
+    said = content.msg(
+        "record.session_exercises",
+        done=results["done"],
+        skipped=results["skipped"],
+        hurt=results["hurt"] + results["radiating"],
+    )
+    if results["unfinished"]:
+        said += content.msg("record.session_exercises_unfinished", unfinished=results["unfinished"])
+    return said
 
 
 def _activity(records: Records, first: date, today: date, content: Content) -> dict[str, Any]:

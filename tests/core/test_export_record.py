@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import io
 import os
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pypdf import PdfReader
 
 from adapters.testing.chat import Chat
 from bot.engine import Engine
-from bot.types import Reply
+from bot.progress import ExerciseRow, Records, SessionRow
+from bot.record import build
+from bot.state import UserView
+from bot.types import Reply, UserRef
 from content.loader import Content
 from scheduler.runner import tick
 from tests.flow_helpers import to_pain_question
@@ -155,3 +158,20 @@ async def test_record_without_a_name_says_so_and_tells_how_to_add_one(
     replies = await chat.say("/export name")
     assert "The record's header will show no name." in chat.texts(replies)
     assert "Name: not given" in " ".join("\n".join(_pages(_pdf(replies))).split())
+
+
+def test_the_sessions_table_counts_radiating_pain_and_exercises_left_part_way(content: Content) -> None:
+    at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    exercises = [
+        ExerciseRow(exercise_id="pelvic_tilt", result="done", repetitions=3, at=at),
+        ExerciseRow(exercise_id="hamstring_stretch", result="radiating", at=at),
+        ExerciseRow(exercise_id="single_knee_to_chest", result="unfinished", at=at),
+    ]
+    records = Records(
+        sessions=[SessionRow(started_at=at, local_date=date(2026, 3, 2), status="safety", exercises=exercises)]
+    )
+    view = UserView(user_id=1, ref=UserRef("console", "", "u1", "c1"))
+    view.schedule.timezone = "Europe/London"
+    sessions = next(s for s in build(view, records, at, content)["sections"] if s["heading"] == "Sessions")
+    (row,) = sessions["table"]["rows"]
+    assert row[1:3] == ["unfinished (stopped for safety)", "1 done, 0 skipped, 1 stopped for pain, 1 left part-way"]
