@@ -225,6 +225,8 @@ class _Compiled:
         for t in ctx.terminators:
             if len(_words(t)) > 1:
                 self.terminator_phrases.setdefault(_words(t)[0], []).append(tuple(_words(t)))
+        self.recurrence = _by_pair([(ws, ws) for r in ctx.recurrence if (ws := tuple(_words(r)))])
+        self.symbols = {k: f" {v} " for k, v in ctx.rewrites.items() if not _words(k)}  # emoji: before words
         self.rewrites: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
         for phrase, replacement in ctx.rewrites.items():
             words = tuple(_words(phrase))
@@ -299,6 +301,9 @@ class _Compiled:
         """Tokens with misspellings corrected (a prefix stem such as "tingl" is never corrected away)."""
         out = []
         cache = self.corrected
+        for symbol, words in self.symbols.items():
+            if symbol in text:
+                text = text.replace(symbol, words)
         for tok in self._rewrite(tokenize(text)):
             fixed = cache.get(tok)
             if fixed is None:
@@ -358,7 +363,13 @@ class _Compiled:
                 if length > len(tok):
                     break
                 candidates.extend(self.prefixes.get(tok[:length], ()))
-            other = tok in self.idioms or tok in self.pseudo or tok in self.modifiers or tok == _HARD
+            other = (
+                tok in self.idioms
+                or tok in self.pseudo
+                or tok in self.modifiers
+                or tok in self.recurrence
+                or tok == _HARD
+            )
             info = (tuple(candidates), other)
             if len(self.token_info) > 100_000:
                 self.token_info.clear()
@@ -427,9 +438,13 @@ class _Compiled:
         reached: list[set[str]] = [set() for _ in spans]
         if mods:
             stop_tokens = self._stops(tokens)
+            back = self._recurrences(tokens, special)
+            breaks = [i for i in special if tokens[i] == _HARD]
             starts = [start for _, start, _ in spans]  # spans are found in order of their start
             longest = max(end - start for _, start, end in spans)
             for mod, ms, me in mods:
+                if mod.category in _RECURRING and back and _comes_back(back, breaks, me):
+                    continue  # "sciatica 5 years ago and it's come back": the past no longer cancels it
                 if mod.direction in ("forward", "both"):
                     last = self._reach_forward(stop_tokens, mod, me)
                     # a mention may start inside the modifier ("if my" + "my back went", "can sciatica")
@@ -443,6 +458,10 @@ class _Compiled:
         for (term_id, _, _), cats in zip(spans, reached, strict=True):
             occurrences.setdefault(term_id, []).append(frozenset(cats))
         return occurrences, set(occurrences), bool(masked)
+
+    def _recurrences(self, tokens: list[str], special: list[int]) -> list[int]:
+        """Where a recurrence phrase ("come back", "started again") starts, in order."""
+        return [i for i in special if any(self._match(r, tokens, i) > 0 for r in _starting(self.recurrence, tokens, i))]
 
     def _stops(self, tokens: list[str]) -> list[str]:
         """The tokens with each multi-word terminator ("aside from") replaced by a plain terminator word."""
@@ -492,6 +511,13 @@ class _Compiled:
 
 
 _T = TypeVar("_T")
+_RECURRING = frozenset({"historical", "improving"})
+
+
+def _comes_back(back: list[int], breaks: list[int], me: int) -> bool:
+    """A recurrence phrase after a modifier (ending at `me`) and before the sentence ends."""
+    k = bisect.bisect_left(back, me)
+    return k < len(back) and bisect.bisect_left(breaks, me) == bisect.bisect_left(breaks, back[k])
 
 
 def _by_pair(entries: list[tuple[tuple[str, ...], _T]]) -> dict[str, dict[str, list[_T]]]:

@@ -208,6 +208,7 @@ class ContextRules(_Strict):
     # chat shorthand and run-together words read as their words ("cp" -> "chest pain", "chestpain"), and
     # exercise names made one word so their body word is not read as a symptom ("knee to chest")
     rewrites: dict[str, str] = {}
+    recurrence: list[str] = []  # "it's come back": a past or improved mention before it counts again
 
 
 class ScreeningQuestion(_Strict):

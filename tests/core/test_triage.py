@@ -200,6 +200,9 @@ def test_one_long_sentence_keeps_context_local(safety: Safety) -> None:
         ("had a heart attack last year and I've got a fever", "same_day"),  # the present ends the past's reach
         ("I can't look after my kids because of my back", "routine"),  # "my kids" does not reach "my back"
         ("I've not had a wee since yesterday morning", "cauda_equina"),  # a negation inside the symptom
+        ("I had sciatica 5 years ago and it's come back, down my left leg", "radiating"),  # recurrence
+        ("after my accident in 2010 I had numb legs for a month but it all came back", None),  # feeling returned
+        ("the pelvic tilt made my back pain worse and it hasn't settled", "exercise_pain"),  # not improving
     ],
 )
 def test_shorthand_spelling_and_modifier_edges(text: str, expected: str | None, safety: Safety) -> None:
