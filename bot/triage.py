@@ -389,8 +389,8 @@ class _Compiled:
         self.pair_candidates[key] = (singles, multis)
         return singles, multis
 
-    def scan(self, tokens: list[str]) -> tuple[dict[int, list[frozenset[str]]], set[int], bool]:
-        """term -> the context categories of each occurrence; terms that occur at all; whether an idiom did."""
+    def scan(self, tokens: list[str]) -> tuple[dict[int, list[tuple[frozenset[str], int]]], set[int], bool]:
+        """term -> (context categories, position) of each occurrence; terms that occur; whether an idiom did."""
         known = self.token_info
         infos = [known.get(tok) or self._info(tok) for tok in tokens]
         special = [i for i, info in enumerate(infos) if info[1]]
@@ -434,7 +434,7 @@ class _Compiled:
                 end = self._match(mod.words, tokens, i)
                 if end > 0 and covered.isdisjoint(range(i, end)):
                     mods.append((mod, i, end))
-        occurrences: dict[int, list[frozenset[str]]] = {}
+        occurrences: dict[int, list[tuple[frozenset[str], int]]] = {}
         reached: list[set[str]] = [set() for _ in spans]
         if mods:
             stop_tokens = self._stops(tokens)
@@ -455,8 +455,8 @@ class _Compiled:
                     for k in range(bisect.bisect_left(starts, first - longest), bisect.bisect_left(starts, ms)):
                         if first <= spans[k][2] <= ms:
                             reached[k].add(mod.category)
-        for (term_id, _, _), cats in zip(spans, reached, strict=True):
-            occurrences.setdefault(term_id, []).append(frozenset(cats))
+        for (term_id, start, _), cats in zip(spans, reached, strict=True):
+            occurrences.setdefault(term_id, []).append((frozenset(cats), start))
         return occurrences, set(occurrences), bool(masked)
 
     def _recurrences(self, tokens: list[str], special: list[int]) -> list[int]:
@@ -554,6 +554,12 @@ def _compiled(safety: Safety) -> _Compiled:
     return entry
 
 
+def _near(found: list[list[int]], window: int) -> bool:
+    """Some occurrence of the first group has one of every other group within `window` words of it: in a
+    long message, "legs" in one paragraph and "heavy" in another are not "heavy legs"."""
+    return any(all(any(abs(q - p) <= window for q in other) for other in found[1:]) for p in found[0])
+
+
 def forget_compiled() -> None:
     """Drop the compiled rules (after the English word list was rewritten by `backcoach triage-build`)."""
     _CACHE.clear()
@@ -570,13 +576,18 @@ def classify(text: str, safety: Safety) -> TriageResult:
     occurrences, present, idiom = compiled.scan(compiled.normalise(text or ""))
 
     def counts(term_id: int, keeps: frozenset[str]) -> bool:
-        return any(cats <= keeps for cats in occurrences.get(term_id, ()))
+        return any(cats <= keeps for cats, _ in occurrences.get(term_id, ()))
 
+    def where(group: frozenset[int], keeps: frozenset[str]) -> list[int]:
+        return [at for t in group & present for cats, at in occurrences[t] if cats <= keeps]
+
+    window = safety.context.group_window
     if present:
         for pattern in compiled.patterns:
             if pattern.none_of & present:
                 continue
-            if all(any(counts(t, pattern.keeps) for t in group & present) for group in pattern.groups):
+            found = [where(group, pattern.keeps) for group in pattern.groups]
+            if all(found) and (len(found) == 1 or _near(found, window)):
                 return TriageResult(pattern.rule_id, unclear=False)
     unclear = any(counts(t, frozenset()) for t in compiled.unclear & present)
     cancelled = frozenset(

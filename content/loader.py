@@ -209,6 +209,7 @@ class ContextRules(_Strict):
     # exercise names made one word so their body word is not read as a symptom ("knee to chest")
     rewrites: dict[str, str] = {}
     recurrence: list[str] = []  # "it's come back": a past or improved mention before it counts again
+    group_window: int = Field(default=40, ge=5)  # a pattern's groups must lie within this many words
 
 
 class ScreeningQuestion(_Strict):

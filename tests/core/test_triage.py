@@ -242,3 +242,12 @@ def test_common_english_words_are_never_corrected_into_triggers(text: str, word:
     """ "sorry" is not "lorry", "sending it" is not "ending it", "stood" is not "stool" (english_words.txt)."""
     assert word in normalised(text, safety)
     assert classify(text, safety).rule_id is None
+
+
+def test_a_patterns_words_must_be_near_each_other(safety: Safety) -> None:
+    """In a long message "legs" in one paragraph and "heavy" in another are not "heavy legs"
+    (context.yaml group_window); in one sentence they are, as is a chest and its pain across a full stop."""
+    far = "My legs were fine on the walk. " + "We went to the shops and then home for tea. " * 10 + "The bag was heavy."
+    assert classify(far, safety).rule_id is None
+    assert classify("My legs feel so heavy today.", safety).rule_id == "cauda_equina"
+    assert classify("My chest. It's so tight.", safety).rule_id == "chest_pain"
