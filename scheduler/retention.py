@@ -9,6 +9,8 @@
   person's message or tap, or to a timer): kept 1 day once settled. Nothing counts them later, their key
   names an id that is never queued again, and they were most of the outbox's bytes (the words of every
   answer, for a month).
+- A processed inbox event's key is kept 2 days: a redelivery (Telegram: within 24 hours) is dropped by it at
+  once; a later one would still be dropped by its processed event, kept 30 days.
 
 A person's health records (sessions, exercises, activity, symptoms, reminder answers) are not bookkeeping:
 they stay until the person sends /delete. Deletes go in batches, each its own short transaction, so a large
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 EVENTS_KEPT = timedelta(days=30)
 OUTBOX_KEPT = timedelta(days=30)
 REPLIES_KEPT = timedelta(days=1)
+INBOX_KEPT = timedelta(days=2)
 BATCH = 5000
 
 
@@ -54,7 +57,9 @@ async def prune(engine: Engine, now: datetime, *, batch: int = BATCH) -> PruneSt
         OutboxMessage.dedupe_key.startswith("reply:", autoescape=True),
         func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < now - REPLIES_KEPT,
     )
-    processed_inbox = select(InboxEvent.id).where(InboxEvent.status == "done", InboxEvent.received_at < events_before)
+    processed_inbox = select(InboxEvent.id).where(
+        InboxEvent.status == "done", InboxEvent.received_at < now - INBOX_KEPT
+    )
     stats = PruneStats(
         events=await _delete_in_batches(engine, table_of(ProcessedEvent), expired_events, batch),
         outbox=await _delete_in_batches(engine, table_of(OutboxMessage), finished_outbox, batch)

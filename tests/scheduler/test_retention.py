@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.testing.chat import Chat
 from bot.clock import FakeClock
 from bot.engine import Engine
-from bot.storage.models import ActivityLog, ExerciseSession, OutboxMessage, ProcessedEvent
+from bot.storage.models import ActivityLog, ExerciseSession, InboxEvent, OutboxMessage, ProcessedEvent
+from bot.types import Inbound, InboundKind, UserRef
 from content.loader import Content
-from scheduler import retention
+from scheduler import inbox, retention
 from scheduler.runner import RETENTION_JOB_ID, Runner
 from tests.flow_helpers import skipped_session_and_activity
+from tests.storage.test_inbox import Counting
 
 
 async def _count(db: AsyncEngine, model: type) -> int:
@@ -134,3 +136,23 @@ async def test_the_replies_to_one_event_go_a_day_after_they_were_settled(
     keys = await _outbox_keys(db)
     assert {"reply:e1", "reply:t2", "reply:5"}.isdisjoint(keys)
     assert {"reply:e3", "reply:e4", "summary:w10", "reminder:x"} <= keys
+
+
+async def test_an_inbox_key_goes_after_two_days_and_a_later_redelivery_is_still_dropped(
+    engine: Engine, db: AsyncEngine, clock: FakeClock
+) -> None:
+    ann = UserRef("console", "", "ann", "chat-ann")
+    sender = Counting()
+    await engine.receive(Inbound(ann, InboundKind.COMMAND, text="/help", event_id="tg:7"))
+    await inbox.drain(engine, {"console": sender}, inbox.person_of(ann))
+    answered = len(sender.sent)
+    assert answered and await _count(db, InboxEvent) == 1
+    clock.advance(timedelta(days=1))
+    await retention.prune(engine, clock.now())
+    assert await _count(db, InboxEvent) == 1  # a redelivery within a day meets its key
+    clock.advance(timedelta(days=2))
+    await retention.prune(engine, clock.now())
+    assert await _count(db, InboxEvent) == 0
+    await engine.receive(Inbound(ann, InboundKind.COMMAND, text="/help", event_id="tg:7"))  # very late
+    await inbox.drain(engine, {"console": sender}, inbox.person_of(ann))
+    assert len(sender.sent) == answered  # dropped by its processed event: answered once
