@@ -305,21 +305,9 @@ def load_history(
     """The figures flows need; the detailed lists only when `full` (for /history), and then the records
     (`records`, from the local date `records_since` on, or all) for the weekly summary and /export."""
     since14 = now - timedelta(days=14)
-    sessions_total, sessions_14d = (
-        db.execute(
-            select(func.count(), func.count().filter(ExerciseSession.started_at >= since14)).where(
-                ExerciseSession.user_id == user_id, ExerciseSession.status == "completed"
-            )
-        )
-    ).one()
+    sessions_total, sessions_14d = db.execute(_SESSION_COUNTS, {"uid": user_id, "since": since14}).one()
     pain_skips, ignored = (reminder_counts(db, [user_id], now)).get(user_id, (0, 0))
-    week_rows = (
-        db.execute(
-            select(ActivityLog.local_date, func.sum(ActivityLog.minutes))
-            .where(ActivityLog.user_id == user_id, ActivityLog.local_date > today - timedelta(days=7))
-            .group_by(ActivityLog.local_date)
-        )
-    ).all()
+    week_rows = db.execute(_WEEK_ACTIVITY, {"uid": user_id, "after": today - timedelta(days=7)}).all()
     by_day = {d: int(m or 0) for d, m in week_rows}
     history = History(
         sessions_total=sessions_total,
@@ -409,49 +397,54 @@ def load_records(db: Db, user_id: int, *, since: date | None = None) -> Records:
     )
 
 
+# The figures' statements, built once: building and cache-keying them on every event cost more than running
+# them (they are read for every event of a flow that declares Need.FIGURES, e.g. each step of a session).
+_PAIN_SKIPS = (
+    select(ReminderResponse.user_id, func.count())
+    .where(
+        ReminderResponse.user_id.in_(bindparam("uids", expanding=True)),
+        ReminderResponse.reason == "pain",
+        ReminderResponse.at >= bindparam("since"),
+    )
+    .group_by(ReminderResponse.user_id)
+)
+_ANSWERED = select(ReminderResponse.id).where(
+    ReminderResponse.user_id == OutboxMessage.user_id, ReminderResponse.at >= OutboxMessage.not_before
+)
+_EXERCISED = select(ExerciseSession.id).where(
+    ExerciseSession.user_id == OutboxMessage.user_id, ExerciseSession.started_at >= OutboxMessage.not_before
+)
+_IGNORED = (
+    select(OutboxMessage.user_id, func.count())
+    .where(
+        OutboxMessage.user_id.in_(bindparam("uids", expanding=True)),
+        OutboxMessage.kind == "reminder",
+        OutboxMessage.status == "sent",
+        ~_ANSWERED.exists(),
+        ~_EXERCISED.exists(),
+    )
+    .group_by(OutboxMessage.user_id)
+)
+_SESSION_COUNTS = select(func.count(), func.count().filter(ExerciseSession.started_at >= bindparam("since"))).where(
+    ExerciseSession.user_id == bindparam("uid"), ExerciseSession.status == "completed"
+)
+_WEEK_ACTIVITY = (
+    select(ActivityLog.local_date, func.sum(ActivityLog.minutes))
+    .where(ActivityLog.user_id == bindparam("uid"), ActivityLog.local_date > bindparam("after"))
+    .group_by(ActivityLog.local_date)
+)
+
+
 def reminder_counts(db: Db, user_ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
     """Per user: skips for pain in 14 days, and reminders sent in a row with no answer and no session since.
 
     Batched (two queries for any number of users) so the reminder claim can use it for a whole batch.
     A skip's reason is its own row (response "reason"), so any row with reason "pain" counts once.
     """
-    pain: dict[int, int] = dict(
-        (
-            db.execute(
-                select(ReminderResponse.user_id, func.count())
-                .where(
-                    ReminderResponse.user_id.in_(user_ids),
-                    ReminderResponse.reason == "pain",
-                    ReminderResponse.at >= now - timedelta(days=14),
-                )
-                .group_by(ReminderResponse.user_id)
-            )
-        )
-        .tuples()
-        .all()
-    )
-    answered = select(ReminderResponse.id).where(
-        ReminderResponse.user_id == OutboxMessage.user_id, ReminderResponse.at >= OutboxMessage.not_before
-    )
-    exercised = select(ExerciseSession.id).where(
-        ExerciseSession.user_id == OutboxMessage.user_id, ExerciseSession.started_at >= OutboxMessage.not_before
-    )
+    since = now - timedelta(days=14)
+    pain: dict[int, int] = dict(db.execute(_PAIN_SKIPS, {"uids": user_ids, "since": since}).tuples().all())
     ignored: dict[int | None, int] = dict(  # only rows of these users: never a farewell's None
-        (
-            db.execute(
-                select(OutboxMessage.user_id, func.count())
-                .where(
-                    OutboxMessage.user_id.in_(user_ids),
-                    OutboxMessage.kind == "reminder",
-                    OutboxMessage.status == "sent",
-                    ~answered.exists(),
-                    ~exercised.exists(),
-                )
-                .group_by(OutboxMessage.user_id)
-            )
-        )
-        .tuples()
-        .all()
+        db.execute(_IGNORED, {"uids": user_ids}).tuples().all()
     )
     return {uid: (int(pain.get(uid, 0)), int(ignored.get(uid, 0))) for uid in user_ids}
 
