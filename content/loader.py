@@ -175,7 +175,7 @@ class TriagePhrases(_Strict):
 class ContextModifier(_Strict):
     """A ConText modifier: words that change the mentions within `max_scope` words of them."""
 
-    category: Literal["negated", "historical", "hypothetical", "other_person", "improving"]
+    category: Literal["negated", "historical", "hypothetical", "other_person", "improving", "explained"]
     direction: Literal["forward", "backward", "both"]
     max_scope: int = Field(ge=1, le=20)
     literals: list[str] = Field(min_length=1)

@@ -203,6 +203,9 @@ def test_one_long_sentence_keeps_context_local(safety: Safety) -> None:
         ("I had sciatica 5 years ago and it's come back, down my left leg", "radiating"),  # recurrence
         ("after my accident in 2010 I had numb legs for a month but it all came back", None),  # feeling returned
         ("the pelvic tilt made my back pain worse and it hasn't settled", "exercise_pain"),  # not improving
+        ("I had a numb lip at the dentist", None),  # numbness with a harmless cause named ("explained")
+        ("chest pain in the cold", "chest_pain"),  # ...which never cancels chest pain or an emergency sign
+        ("numb bum, I think from sitting on it, and I can't pee", "cauda_equina"),
     ],
 )
 def test_shorthand_spelling_and_modifier_edges(text: str, expected: str | None, safety: Safety) -> None:
