@@ -12,11 +12,11 @@ from scheduler.runner import tick
 from tests.flow_helpers import user_row
 
 
-async def ticks_until(chat: Chat, clock: FakeClock, end: datetime) -> str:
-    """Tick every 15 minutes until `end`; everything the person received, joined."""
+async def ticks_until(chat: Chat, clock: FakeClock, end: datetime, every: timedelta = timedelta(minutes=15)) -> str:
+    """Tick every 15 minutes (or `every`) until `end`; everything the person received, joined."""
     got: list[str] = []
     while clock.now() < end:
-        clock.advance(timedelta(minutes=15))
+        clock.advance(every)
         before = len(chat.sender.sent)
         await tick(chat.engine, {chat.user.platform: chat.sender}, clock.now(), grace=timedelta(hours=2))
         got.extend(r.text for _, r in chat.sender.sent[before:])
@@ -29,12 +29,13 @@ async def test_the_summary_covers_the_seven_days_before_it_and_comes_in_a_pause(
     await chat.onboard(time="07:00", zone="London")  # Monday 2 March
     await chat.say("/pause")
     await chat.tap("7 day")
-    said = await ticks_until(chat, clock, datetime(2026, 3, 8, 8, 0, tzinfo=UTC))
+    hourly = timedelta(hours=1)  # a week of ticks: the summary is due on the hour, and the tick's grace is 2 h
+    said = await ticks_until(chat, clock, datetime(2026, 3, 8, 8, 0, tzinfo=UTC), hourly)
     assert "Your week, Sun 01 Mar – Sat 07 Mar" in said, "a pause does not skip the summary"
     await chat.say("/activity")
     await chat.say("25")
     await chat.tap("5")  # Sunday, after the summary: counted in the next one
-    said = await ticks_until(chat, clock, datetime(2026, 3, 15, 8, 0, tzinfo=UTC))
+    said = await ticks_until(chat, clock, datetime(2026, 3, 15, 8, 0, tzinfo=UTC), hourly)
     assert "Your week, Sun 08 Mar – Sat 14 Mar" in said and "Activity: 25 minutes" in said
 
 
