@@ -10,7 +10,7 @@ from enum import StrEnum
 from bot.effects import ExerciseLogged, ScheduleEvent, SessionRecord
 from bot.flows import activity, safety, symptoms
 from bot.flows.common import Outcome, go, local_today, parse_int, reset, scale_buttons, yes_no
-from bot.flows.registry import Flow, Need, Step
+from bot.flows.registry import Flow, Step
 from bot.state import ExerciseProgress, UserView
 from bot.types import Button, Inbound
 from content.loader import Content, Exercise, SafetyRule
@@ -776,7 +776,7 @@ SESSION_FLOW = Flow(
         Steps.FELT: Step(_on_felt, _ask_felt),
         Steps.HELPED: Step(_on_helped, _ask_helped),
     },
-    needs=Need.FIGURES,  # the small wins at the end read the session counts
+    # needs nothing: the small wins that read the counts come with the summary, after the activity question
     recover=_recover,
     in_session=_in_session,
     holds_session=is_open,
