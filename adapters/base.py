@@ -15,7 +15,7 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bot.engine import Engine
 from bot.types import Inbound
@@ -26,6 +26,7 @@ from scheduler.sender import Sender
 log = logging.getLogger(__name__)
 
 RECEIVE_RETRY_MAX = 5.0  # seconds between tries when an event must be kept (polling has no redelivery)
+DATABASE_ERRORS = (SQLAlchemyError, OSError)  # what a dropped or refused database connection raises
 PROCESS_RETRIES = 6  # background tries after a database error, before leaving it to the runner's recovery
 # Admission control. Events processed at once per adapter: enough to overlap the platform's round trips
 # (about 100 events/s x 0.1-0.3 s), few enough that an overload queues in the inbox instead of as hundreds

@@ -12,6 +12,7 @@ workspaces with SLACK_CLIENT_ID + SLACK_CLIENT_SECRET (OAuth; installations kept
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -30,7 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_modal, slack_store
 from adapters import slack_render as render
-from adapters.base import ConversationAdapter
+from adapters.base import DATABASE_ERRORS, PROCESS_RETRIES, RECEIVE_RETRY_MAX, ConversationAdapter
 from adapters.live import StoredLiveMessages, Tap
 from adapters.slack_home import HOME_ACTION_PREFIX, home_summary, home_view, settings_values, wants_timezone_hint
 from adapters.slack_send import SlackSender, open_dm
@@ -229,6 +230,28 @@ class SlackAdapter(ConversationAdapter):
             tap = Tap(toast, source_text=source_text)
         self.dispatch(self._work(client, inbound, hint, before, tap, after))
 
+    async def _keep_hint(self, client: AsyncWebClient, inbound: Inbound) -> None:
+        """Slack's time zone onto the received event, before it is processed. A database error here is
+        retried as processing is, and never stops the processing: left to the runner's recovery instead, the
+        person would wait seconds longer and be asked for a zone Slack had told us."""
+        tz: str | None = None
+        looked_up = False
+        delay = 0.1
+        for attempt in range(PROCESS_RETRIES + 1):
+            try:
+                if not looked_up:
+                    tz = await self.timezone_hint(client, inbound.user.workspace, inbound.user.user_id)
+                    looked_up = True
+                if tz:
+                    await self.engine.add_hint(inbound, tz)
+                return
+            except DATABASE_ERRORS as exc:
+                log.warning("time-zone hint not kept yet", extra={"platform": PLATFORM, "error": type(exc).__name__})
+                if self._stopping or attempt == PROCESS_RETRIES:
+                    return  # processed without it: the zone question then lists zones instead
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECEIVE_RETRY_MAX)
+
     async def _work(
         self,
         client: AsyncWebClient,
@@ -241,9 +264,7 @@ class SlackAdapter(ConversationAdapter):
         if before is not None:
             await before
         if hint:
-            tz = await self.timezone_hint(client, inbound.user.workspace, inbound.user.user_id)
-            if tz:
-                await self.engine.add_hint(inbound, tz)
+            await self._keep_hint(client, inbound)
         if tap is not None:
             self._sender.taps.open(inbound.user, tap)
         try:

@@ -12,15 +12,17 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from adapters import configured_adapters
+from adapters import slack as slack_adapter
 from adapters.slack import SlackOptions, build_slack
 from adapters.testing.fake_slack import FakeSlack
 from adapters.testing.slack_client import SlackSide, serve, slack_settings
 from bot.engine import Engine
 from bot.storage import repository as repo
 from bot.storage.models import OutboxMessage, User
-from bot.types import Reply, UserRef
+from bot.types import Inbound, Reply, UserRef
 from bot.wire import replies_to_json
 from content.loader import Content
 from scheduler import outbox
@@ -186,6 +188,41 @@ async def test_one_persons_quick_events_are_answered_in_order(slack: SlackSide, 
     assert "Hi, I'm BackCoach" in texts[0] and "not a diagnosis" in texts[0]  # the first event's reply first
     assert "not a diagnosis" in texts[-1] and len(texts) >= 2  # then the second event's (the question again)
     assert not turns  # per-person locks are not kept once idle
+
+
+async def test_a_database_error_while_the_time_zone_hint_is_kept_delays_nothing(
+    slack: SlackSide, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dropped connection while Slack's time zone is looked up or added to the received event: the event is
+    still processed by this process (not left to the runner's recovery, seconds later) and the hint is kept."""
+    lookup, add = slack_adapter.wants_timezone_hint, Engine.add_hint
+    faults = {"lookup": 1, "add": 1}
+
+    def lost(where: str) -> OperationalError:
+        faults[where] -= 1
+        return OperationalError(where, {}, ConnectionResetError("server closed the connection unexpectedly"))
+
+    async def flaky_lookup(engine: Engine, workspace: str, user_id: str) -> bool:
+        if faults["lookup"]:
+            raise lost("lookup")
+        return await lookup(engine, workspace, user_id)
+
+    async def flaky_add(self: Engine, inbound: Inbound, timezone_hint: str) -> None:
+        if faults["add"]:
+            raise lost("add")
+        await add(self, inbound, timezone_hint)
+
+    monkeypatch.setattr(slack_adapter, "wants_timezone_hint", flaky_lookup)
+    monkeypatch.setattr(Engine, "add_hint", flaky_add)
+    await slack.dm(TEAM, USER, "hello")  # waits for the adapter's own work only: no recovery runs here
+    assert faults == {"lookup": 0, "add": 0}
+    assert "not a diagnosis" in slack.last_texts()
+    await slack.tap(TEAM, USER, "I understand")
+    while "Yes" in slack.last_labels():
+        await slack.tap(TEAM, USER, "No")
+    await slack.tap(TEAM, USER, "All of them")
+    await slack.tap(TEAM, USER, "07:00")
+    assert "Europe/Berlin" in slack.last_texts()  # the hint Slack gave survived the errors
 
 
 async def test_a_429_while_answering_is_retried_in_place(slack: SlackSide, fake: FakeSlack) -> None:

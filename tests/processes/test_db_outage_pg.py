@@ -144,7 +144,9 @@ async def test_serve_waits_for_the_database_and_survives_killed_connections(
 
         killer = asyncio.create_task(kill_connections(name, stop, killed, answered, lull))
         try:
-            await asyncio.gather(*(onboard(p, content) for p in people), *(onboard_slack(p) for p in slackers))
+            await asyncio.gather(
+                *(onboard(p, content) for p in people), *(onboard_slack(p, hint_may_be_lost=True) for p in slackers)
+            )
         finally:
             stop.set()
             await killer
