@@ -1,9 +1,9 @@
 """`backcoach bench crash`: kill -9 a real `backcoach serve` in the middle of a reminder wave, restart it,
 and count what the fake Telegram and the fake Slack received: sent, lost, duplicated (SQLite, and
-PostgreSQL when given). Then an ordinary tap's reply latency (webhook POST to the platform's receipt of the
-reply), p50 and p99, for this code and, with --baseline, for another checkout (a `git worktree` of an older
-commit), interleaved round by round in the same run. Figures, not a test; tests/processes/test_crash.py
-runs the same machinery with assertions.
+PostgreSQL when given). Then an ordinary tap's reply latency (the webhook POST of a Telegram callback_query
+on a live button to the platform's receipt of the reply), p50 and p99, for this code and, with --baseline,
+for another checkout (a `git worktree` of an older commit), interleaved round by round in the same run.
+Figures, not a test; tests/processes/test_crash.py runs the same machinery with assertions.
 
 Duplicates are counted pessimistically: every send that reached the fake counts, even one whose answer
 the killed process never heard (a real platform may well have delivered it). docs/deploy.md promises at
@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -294,20 +295,32 @@ def _slow(seconds: float) -> Any:
 # --- tap latency --------------------------------------------------------------------------------------
 
 
+REPLIES = {"sendMessage", "editMessageText"}  # what the person sees: a new message or the live one edited
+WARM_UP = 20  # taps not timed at the start of each round (imports, caches, the first connections)
+
+
 async def tap_latency(fake: Any, token: str, workdir: Path, root: Path, taps: int) -> tuple[float, float]:
-    """p50, p99 (ms) from a webhook POST of an ordinary message to the fake's receipt of the reply."""
+    """p50, p99 (ms) from the webhook POST of a button tap (a callback_query on the live question's
+    button) to the fake's receipt of its reply. The stream is onboarding, person after person: "/start"
+    (not timed), then every step tapped (consent, "No" to each screening question, the plan, 07:00, London),
+    each button taken from the keyboard the bot really sent, so both trees get the same taps."""
+    from adapters.testing.fake_telegram import Person, callback_update, text_update
+
     port = free_port()
     url = f"sqlite+aiosqlite:///{workdir / f'latency-{port}.sqlite3'}"
     proc = BotProcess(serve_env(port, url, **telegram_env(fake.url, token, port)), workdir, root=root)
     await proc.start()
+    ids = iter(range(port * 100_000, (port + 1) * 100_000))
+    latencies: list[float] = []
     try:
         await proc.wait_ready()
-        latencies = []
         async with aiohttp.ClientSession() as session:
-            for n in range(taps + 20):  # the first 20 warm up
-                chat = 90_000 + n % 20
+
+            async def post(update: dict[str, Any], chat: int) -> list[Any]:
+                """One update; returns the bot's calls to this chat up to its next question (a keyboard),
+                after noting the time to its first reply."""
                 mark = len(fake.calls)
-                update = _update(n + 1 + port * 10_000, chat, "/help")
+                update["update_id"] = next(ids)
                 started = time.perf_counter()
                 async with session.post(
                     f"{proc.url}/telegram",
@@ -315,32 +328,41 @@ async def tap_latency(fake: Any, token: str, workdir: Path, root: Path, taps: in
                     headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET},
                 ) as resp:
                     await resp.read()
-                await wait_for(
-                    lambda mark=mark, chat=chat: any(
-                        c.method == "sendMessage" and str(c.params.get("chat_id")) == str(chat)
-                        for c in fake.calls[mark:]
-                    ),
-                    30,
-                    "no reply",
-                )
-                if n >= 20:
+
+                def mine() -> list[Any]:
+                    return [c for c in fake.calls[mark:] if str(c.params.get("chat_id")) == str(chat)]
+
+                await wait_for(lambda: any(c.method in REPLIES for c in mine()), 30, "no reply")
+                if "callback_query" in update:
                     latencies.append(time.perf_counter() - started)
-        latencies.sort()
-        return statistics.median(latencies) * 1000, latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000
+                await wait_for(lambda: any(c.buttons() for c in mine()), 30, "no next question")
+                return mine()
+
+            chat = 90_000
+            while len(latencies) < taps + WARM_UP:
+                chat += 1
+                person = Person(fake, None, chat)
+                calls = await post(text_update(chat, "/start"), chat)
+                for label in _onboarding_taps(person):
+                    data, message_id = person.button(label, calls)
+                    calls = await post(callback_update(chat, data, message_id, query_id=str(chat)), chat)
+                    person.last = calls
+                    if len(latencies) >= taps + WARM_UP:
+                        break
+        timed = sorted(latencies[WARM_UP:])
+        return statistics.median(timed) * 1000, timed[max(0, int(len(timed) * 0.99) - 1)] * 1000
     finally:
         await proc.stop()
 
 
-def _update(update_id: int, chat: int, text: str) -> dict[str, Any]:
-    message = {
-        "message_id": update_id,
-        "date": int(time.time()),
-        "chat": {"id": chat, "type": "private", "first_name": "B"},
-        "from": {"id": chat, "is_bot": False, "first_name": "B"},
-        "text": text,
-        "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
-    }
-    return {"update_id": update_id, "message": message}
+def _onboarding_taps(person: Any) -> Iterator[str]:
+    """The labels to tap, one step at a time (a generator: each label is chosen from the newest keyboard)."""
+    yield "I understand"
+    while "Yes" in [label for c in person.last for label, _ in c.buttons()]:
+        yield "No"
+    yield "All of them"
+    yield "07:00"
+    yield "London"
 
 
 # --- the command ----------------------------------------------------------------------------------------
