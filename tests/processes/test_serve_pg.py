@@ -188,22 +188,24 @@ class SlackPerson:
         ]
 
 
-async def onboard_slack(person: SlackPerson, *, hint_may_be_lost: bool = False) -> None:
+async def onboard_slack(person: SlackPerson, *, hint_may_be_lost: bool = False) -> bool:
     """`hint_may_be_lost`: the database may fail every try to keep Slack's time zone on the first event (it is
     then processed without it, and the zone question lists zones: answered with one, never with a "Yes" left
-    on an earlier state of the edited message)."""
+    on an earlier state of the edited message). Returns whether the hint was offered."""
     await person.dm("hello")
     await person.tap("I understand")
     while "Yes" in person.labels():
         await person.tap("No")
     await person.tap("All of them")
     await person.tap("07:00")
-    if "Yes" in person.labels():
+    hinted = "Yes" in person.labels()
+    if hinted:
         await person.tap("Yes")  # Slack's own time zone for this person, offered as the hint
     else:
         assert hint_may_be_lost and "Which time zone" in person.texts(), person.texts()
         await person.tap("London")
     assert "all set" in person.texts().lower(), person.texts()
+    return hinted
 
 
 @pytest.fixture
