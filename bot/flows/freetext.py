@@ -80,43 +80,69 @@ def ask(out: Outcome, step: str, question: str, content: Content, **ctx: object)
     return out.ask(question, yes_no(content))
 
 
-def on_answer(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    """Yes or No to the pending question (anything else never reaches here: see `handle`)."""
-    view = out.view
-    step = view.conversation.step
-    ctx = dict(view.conversation.ctx)
-    answer = answer_of(event, view, content)
-    if step == "minutes" and answer.startswith("min:"):
-        come_back(view)
-        return _log(out, int(answer[4:]), now, content)
-    if step == "minutes" and answer == "no":
-        resumed = come_back(view)
-        out.say(content.msg("chat.activity_not_logged"))
-        return _reprompt_after(out, resumed, content)
+def _on_rule(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
+    """Yes: the rule's advice. No: nothing to advise. Anything else never reaches here (see `handle`)."""
     if answer not in {"yes", "no"}:
-        out.say(content.msg("error.choose_button"))
-        return reprompt(out, content)
-    resumed = come_back(view)
-    if step == "rule" and answer == "yes":
-        return advise(out, str(ctx["ask_rule"]), now, content)
-    if step == "symptom" and answer == "yes":
-        return symptoms.symptom_menu(out, content)
-    if step == "activity" and answer == "yes":
-        return _log(out, int(ctx["minutes"]), now, content)
-    out.say(content.msg("chat.activity_not_logged" if step == "activity" else "symptoms.none_reply"))
+        return None
+    rule_id = str(out.view.conversation.ctx["ask_rule"])
+    resumed = come_back(out.view)
+    if answer == "yes":
+        return advise(out, rule_id, now, content)
+    out.say(content.msg("symptoms.none_reply"))
     return _reprompt_after(out, resumed, content)
 
 
-def reprompt(out: Outcome, content: Content) -> Outcome:
-    ctx = out.view.conversation.ctx
-    step = out.view.conversation.step
-    if step == "rule":
-        return out.ask(content.safety.rule(str(ctx["ask_rule"])).ask, yes_no(content))
-    if step == "activity":
-        return out.ask(content.msg("chat.activity_confirm", minutes=ctx["minutes"]), yes_no(content))
-    if step == "minutes":
-        return out.ask(content.msg("chat.activity_minutes"), _minute_buttons(content))
+def _on_symptom(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
+    if answer not in {"yes", "no"}:
+        return None
+    resumed = come_back(out.view)
+    if answer == "yes":
+        return symptoms.symptom_menu(out, content)
+    out.say(content.msg("symptoms.none_reply"))
+    return _reprompt_after(out, resumed, content)
+
+
+def _on_activity(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
+    if answer not in {"yes", "no"}:
+        return None
+    minutes = int(out.view.conversation.ctx["minutes"])
+    resumed = come_back(out.view)
+    if answer == "yes":
+        return _log(out, minutes, now, content)
+    out.say(content.msg("chat.activity_not_logged"))
+    return _reprompt_after(out, resumed, content)
+
+
+def _on_minutes(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
+    """A tapped duration is logged; "Don't log it" is not. A typed duration is taken in `handle` first."""
+    if answer.startswith("min:"):
+        come_back(out.view)
+        return _log(out, int(answer[4:]), now, content)
+    if answer == "no":
+        resumed = come_back(out.view)
+        out.say(content.msg("chat.activity_not_logged"))
+        return _reprompt_after(out, resumed, content)
+    if answer != "yes":
+        return None
+    resumed = come_back(out.view)  # "yes" to a how-many-minutes question: as before, nothing logged
+    out.say(content.msg("symptoms.none_reply"))
+    return _reprompt_after(out, resumed, content)
+
+
+def _ask_rule(out: Outcome, content: Content) -> Outcome:
+    return out.ask(content.safety.rule(str(out.view.conversation.ctx["ask_rule"])).ask, yes_no(content))
+
+
+def _ask_symptom(out: Outcome, content: Content) -> Outcome:
     return out.ask(content.msg("symptoms.unclear"), yes_no(content))
+
+
+def _ask_activity(out: Outcome, content: Content) -> Outcome:
+    return out.ask(content.msg("chat.activity_confirm", minutes=out.view.conversation.ctx["minutes"]), yes_no(content))
+
+
+def _ask_minutes(out: Outcome, content: Content) -> Outcome:
+    return out.ask(content.msg("chat.activity_minutes"), _minute_buttons(content))
 
 
 def _minute_buttons(content: Content) -> list[Button]:
@@ -199,13 +225,14 @@ class Steps(StrEnum):
     MINUTES = "minutes"  # a distance from chat: how many minutes did it take?
 
 
-def _on_answer(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
-    return on_answer(out, event, now, content)
-
-
 CONFIRM_FLOW = registry.Flow(
     FLOW,
     Steps,
-    {step: registry.Step(_on_answer, reprompt) for step in Steps},
+    {
+        Steps.RULE: registry.Step(_on_rule, _ask_rule),
+        Steps.SYMPTOM: registry.Step(_on_symptom, _ask_symptom),
+        Steps.ACTIVITY: registry.Step(_on_activity, _ask_activity),
+        Steps.MINUTES: registry.Step(_on_minutes, _ask_minutes),
+    },
     needs=registry.Need.FIGURES,  # today's activity minutes, when a chat message's minutes are logged
 )
