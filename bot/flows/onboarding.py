@@ -93,6 +93,10 @@ def _on_plan(out: Outcome, event: Inbound, answer: str, now: datetime, content: 
     return preferences.ask_time(out, FLOW, content) if preferences.on_plan(out, event, content) else out
 
 
+def _on_pick(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+    return preferences.ask_time(out, FLOW, content) if preferences.on_pick(out, event, content) else out
+
+
 def _on_time(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
     if preferences.on_time(out, event, content):
         hint = out.view.conversation.ctx.get("zone_hint") or event.timezone_hint
@@ -143,7 +147,7 @@ ONBOARDING_FLOW = Flow(
         Steps.SCREEN: Step(_on_screen, _ask_screen),
         Steps.REST_DAYS: Step(_on_rest_days, ask_rest_days),
         Steps.PLAN: Step(_on_plan, lambda o, c: preferences.ask_plan(o, FLOW, c)),
-        Steps.PICK: Step(_on_plan, lambda o, c: preferences.ask_pick(o, FLOW, c)),
+        Steps.PICK: Step(_on_pick, lambda o, c: preferences.ask_pick(o, FLOW, c)),
         Steps.TIME: Step(_on_time, lambda o, c: preferences.ask_time(o, FLOW, c)),
         Steps.ZONE: Step(
             _on_zone, lambda o, c: preferences.ask_zone(o, FLOW, c, o.view.conversation.ctx.get("zone_hint"))

@@ -87,43 +87,46 @@ def ask_pick(out: Outcome, flow: str, content: Content) -> Outcome:
     return out.ask(content.msg("plan.pick_ask"), buttons)
 
 
-def on_plan(out: Outcome, event: Inbound, content: Content) -> bool | None:
-    """Handle the plan / pick steps. True when the plan is settled, False to re-ask, None if not ours."""
+def on_plan(out: Outcome, event: Inbound, content: Content) -> bool:
+    """The plan step's answer (all exercises, or pick them). True when the plan is settled, False to re-ask.
+    Each step has its own handler in the owning flow's table, so none of them looks at the step."""
     view = out.view
     answer = answer_of(event, view, content)
-    step = view.conversation.step
-    if step == "plan":
-        if answer == "plan:all":
-            view.profile.exercises = [e.id for e in content.program.exercises]
-            return True
-        if answer == "plan:pick":
-            view.conversation.ctx["picked"] = list(view.profile.exercises)  # the current plan, ticked
-            ask_pick(out, view.conversation.flow, content)
-            return False
-        out.say(content.msg("error.choose_button"))
-        ask_plan(out, view.conversation.flow, content)
-        return False
-    if step == "pick":
-        chosen: list[str] = view.conversation.ctx.setdefault("picked", [])
-        if answer == "pick:done":
-            if not chosen:
-                out.say(content.msg("plan.pick_none"))
-                ask_pick(out, view.conversation.flow, content)
-                return False
-            view.profile.exercises = [e.id for e in content.program.exercises if e.id in chosen]
-            return True
-        if answer.startswith("pick:"):
-            ex = answer[5:]
-            if any(e.id == ex for e in content.program.exercises):
-                if ex in chosen:
-                    chosen.remove(ex)
-                else:
-                    chosen.append(ex)
-        else:
-            out.say(content.msg("error.choose_button"))
+    if answer == "plan:all":
+        view.profile.exercises = [e.id for e in content.program.exercises]
+        return True
+    if answer == "plan:pick":
+        view.conversation.ctx["picked"] = list(view.profile.exercises)  # the current plan, ticked
         ask_pick(out, view.conversation.flow, content)
         return False
-    return None
+    out.say(content.msg("error.choose_button"))
+    ask_plan(out, view.conversation.flow, content)
+    return False
+
+
+def on_pick(out: Outcome, event: Inbound, content: Content) -> bool:
+    """The pick step's answer: tick or untick an exercise, or Done. True when the plan is settled."""
+    view = out.view
+    answer = answer_of(event, view, content)
+    chosen: list[str] = view.conversation.ctx.setdefault("picked", [])
+    if answer == "pick:done":
+        if not chosen:
+            out.say(content.msg("plan.pick_none"))
+            ask_pick(out, view.conversation.flow, content)
+            return False
+        view.profile.exercises = [e.id for e in content.program.exercises if e.id in chosen]
+        return True
+    if answer.startswith("pick:"):
+        ex = answer[5:]
+        if any(e.id == ex for e in content.program.exercises):
+            if ex in chosen:
+                chosen.remove(ex)
+            else:
+                chosen.append(ex)
+    else:
+        out.say(content.msg("error.choose_button"))
+    ask_pick(out, view.conversation.flow, content)
+    return False
 
 
 def ask_time(out: Outcome, flow: str, content: Content, *, allow_none: bool = True) -> Outcome:
@@ -212,30 +215,36 @@ def ask_day_pick(out: Outcome, flow: str, content: Content) -> Outcome:
     return out.ask(content.msg("days.pick_ask"), buttons)
 
 
-def on_days(out: Outcome, event: Inbound, content: Content) -> bool:
+def on_day_pick(out: Outcome, event: Inbound, content: Content) -> bool:
+    """The days_pick step's answer: tick or untick a day, or Done. True when the days are settled."""
     view = out.view
     answer = answer_of(event, view, content)
-    if view.conversation.step == "days_pick":
-        chosen: list[int] = view.conversation.ctx.setdefault("days", days_of(view.schedule.weekdays))
-        if answer == "day:done":
-            mask = weekday_mask(chosen)
-            if mask is None:
-                out.say(content.msg("days.pick_none"))
-            else:
-                view.schedule.weekdays = mask
-                view.conversation.ctx.pop("days", None)
-                return True
-        elif answer.startswith("day:") and answer[4:].isdigit() and int(answer[4:]) in range(7):
-            day = int(answer[4:])
-            if day in chosen:
-                chosen.remove(day)
-            else:
-                chosen.append(day)
-            chosen.sort()
+    chosen: list[int] = view.conversation.ctx.setdefault("days", days_of(view.schedule.weekdays))
+    if answer == "day:done":
+        mask = weekday_mask(chosen)
+        if mask is None:
+            out.say(content.msg("days.pick_none"))
         else:
-            out.say(content.msg("error.choose_button"))
-        ask_day_pick(out, view.conversation.flow, content)
-        return False
+            view.schedule.weekdays = mask
+            view.conversation.ctx.pop("days", None)
+            return True
+    elif answer.startswith("day:") and answer[4:].isdigit() and int(answer[4:]) in range(7):
+        day = int(answer[4:])
+        if day in chosen:
+            chosen.remove(day)
+        else:
+            chosen.append(day)
+        chosen.sort()
+    else:
+        out.say(content.msg("error.choose_button"))
+    ask_day_pick(out, view.conversation.flow, content)
+    return False
+
+
+def on_days(out: Outcome, event: Inbound, content: Content) -> bool:
+    """The days step's answer: every day, weekdays, or pick them. True when the days are settled."""
+    view = out.view
+    answer = answer_of(event, view, content)
     if answer == "days:all":
         view.schedule.weekdays = EVERY_DAY
         return True

@@ -88,7 +88,7 @@ def _on_menu(out: Outcome, event: Inbound, answer: str, now: datetime, content: 
     return None
 
 
-def _answered(on: Callable[[Outcome, Inbound, Content], bool | None], *, replans: bool = False) -> On:
+def _answered(on: Callable[[Outcome, Inbound, Content], bool], *, replans: bool = False) -> On:
     """A preference question's answer: saved (and said so, with the menu again) once it is complete;
     a new time or zone moves the weekly summary at once."""
 
@@ -214,11 +214,11 @@ SETTINGS_FLOW = Flow(
     {
         Steps.MENU: Step(_on_menu, show),
         Steps.PLAN: Step(_answered(preferences.on_plan), MENU["set:plan"]),
-        Steps.PICK: Step(_answered(preferences.on_plan), lambda o, c: preferences.ask_pick(o, FLOW, c)),
+        Steps.PICK: Step(_answered(preferences.on_pick), lambda o, c: preferences.ask_pick(o, FLOW, c)),
         Steps.TIME: Step(_answered(preferences.on_time, replans=True), MENU["set:time"]),
         Steps.ZONE: Step(_answered(preferences.on_zone, replans=True), MENU["set:zone"]),
         Steps.DAYS: Step(_answered(preferences.on_days), MENU["set:days"]),
-        Steps.DAYS_PICK: Step(_answered(preferences.on_days), lambda o, c: preferences.ask_day_pick(o, FLOW, c)),
+        Steps.DAYS_PICK: Step(_answered(preferences.on_day_pick), lambda o, c: preferences.ask_day_pick(o, FLOW, c)),
         Steps.QUIET: Step(_answered(preferences.on_quiet), MENU["set:quiet"]),
         Steps.SUMMARY_DAY: Step(_on_summary_day, ask_summary_day),
     },
