@@ -33,7 +33,7 @@ def handle(out: Outcome, event: Inbound, text: str, now: datetime, content: Cont
     """Handle the message here, or return None to let the current flow have it."""
     view = out.view
     typed = answer_of(event, view, content)
-    if view.conversation.flow == FLOW and view.conversation.step == "minutes":
+    if view.conversation.flow == FLOW and view.conversation.step == Steps.MINUTES:
         minutes = _minutes_answer(typed, text, content)
         if minutes is not None and not assess(text, content).rule_id:
             come_back(view)
@@ -47,9 +47,9 @@ def handle(out: Outcome, event: Inbound, text: str, now: datetime, content: Cont
     if typed:
         return None  # an answer to the current question ("no", a button's label): the flow takes it
     if verdict.ask_rule:
-        return ask(out, "rule", content.safety.rule(verdict.ask_rule).ask, content, ask_rule=verdict.ask_rule)
+        return ask(out, Steps.RULE, content.safety.rule(verdict.ask_rule).ask, content, ask_rule=verdict.ask_rule)
     if verdict.unclear:
-        return ask(out, "symptom", content.msg("symptoms.unclear"), content)
+        return ask(out, Steps.SYMPTOM, content.msg("symptoms.unclear"), content)
     if _misread(text, content) and view.schedule.hold_reason == "crisis":
         return out.say(content.msg("crisis.misread"))
     return chat(out, verdict, now, content)
@@ -74,7 +74,7 @@ def advise(out: Outcome, rule_id: str, now: datetime, content: Content) -> Outco
     return symptoms.apply_rule(out, rule_id, "text", now, content)
 
 
-def ask(out: Outcome, step: str, question: str, content: Content, **ctx: object) -> Outcome:
+def ask(out: Outcome, step: Steps, question: str, content: Content, **ctx: object) -> Outcome:
     interrupt(out.view, FLOW, step)
     out.view.conversation.ctx.update(ctx)
     return out.ask(question, yes_no(content))
@@ -197,9 +197,9 @@ def chat(out: Outcome, verdict: Assessment, now: datetime, content: Content) -> 
             symptoms.repeat_hold(out, held, content)
             return out.say(content.msg("activity.held"))
         if not verdict.minutes:  # a distance: the sheet counts minutes, and converting would be a guess
-            interrupt(view, FLOW, "minutes")
+            interrupt(view, FLOW, Steps.MINUTES)
             return out.ask(content.msg("chat.activity_minutes"), _minute_buttons(content))
-        return ask(out, "activity", content.msg("chat.activity_confirm", minutes=verdict.minutes), content,
+        return ask(out, Steps.ACTIVITY, content.msg("chat.activity_confirm", minutes=verdict.minutes), content,
                    minutes=verdict.minutes)  # fmt: skip
     if intent in {"greeting", "thanks"}:
         return out.say(content.msg(f"chat.{intent}"))

@@ -108,7 +108,7 @@ def end(out: Outcome, status: str, now: datetime, content: Content | None = None
     if started is None:
         return
     ex = current_exercise(out.view)
-    if content and ex and out.view.conversation.step == "exercise" and ctx.get("phase") != "intro":
+    if content and ex and out.view.conversation.step == Steps.EXERCISE and ctx.get("phase") != "intro":
         if ex not in ctx.get("results", {}):
             out.effects.append(exercise_log(out.view, "unfinished", now, content))
     out.effects.append(
@@ -755,7 +755,7 @@ def _review_next_time(out: Outcome, now: datetime, content: Content) -> None:
     of the next session."""
     view = out.view
     exercise = current_exercise(view)
-    if exercise is None or (view.conversation.step == "exercise" and view.conversation.ctx.get("phase") == "intro"):
+    if exercise is None or (view.conversation.step == Steps.EXERCISE and view.conversation.ctx.get("phase") == "intro"):
         return  # only an exercise under way is blamed: one merely introduced was not done
     out.effects.append(exercise_log(view, "radiating", now, content))
     if exercise not in view.profile.review:
