@@ -21,7 +21,6 @@ import logging
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -45,19 +44,6 @@ class BotProcess(ServeProcess):
         super().__init__({**env, "PYTHONPATH": str(root)}, workdir)
         self.command = command
         self.log_path = workdir / f"{command}-{self.port}-{time.monotonic_ns()}.log"
-
-    async def start(self) -> None:
-        self._log = self.log_path.open("wb")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            self.command,
-            env=self.env,
-            cwd=self.workdir,
-            stdout=self._log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
 
     async def kill(self) -> None:
         """kill -9: no shutdown, no flush, no goodbye."""

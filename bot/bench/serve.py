@@ -58,7 +58,10 @@ def serve_env(port: int, database_url: str, **extra: str) -> dict[str, str]:
 
 
 class ServeProcess:
-    """One real `backcoach serve` subprocess; its output goes to a log file the caller can show."""
+    """One real `backcoach serve` (or another subcommand) subprocess; its output goes to a log file the caller
+    can show."""
+
+    command = "serve"
 
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
         self.env = env
@@ -75,7 +78,7 @@ class ServeProcess:
             sys.executable,
             "-m",
             "bot.cli",
-            "serve",
+            self.command,
             env=self.env,
             cwd=self.workdir,  # no stray .env is read
             stdout=self._log,
