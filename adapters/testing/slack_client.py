@@ -162,8 +162,20 @@ class SlackSide:
     def last_labels(self) -> list[str]:
         return [b["text"]["text"] for c in self.messages() for b in _buttons(c)]
 
+    def current_versions(self, channel: str) -> list[Call]:
+        """Each message as Slack shows it now (its newest post or update), oldest change first: real Slack
+        offers only the buttons of a message's current version, never those of a version edited away."""
+        newest: dict[str, Call] = {}
+        for c in self.fake.calls:
+            if c.method in {"chat.postMessage", "chat.update"} and c.response.get("ok"):
+                if c.args.get("channel") == channel:
+                    ts = str(c.response.get("ts") or c.args.get("ts"))
+                    newest.pop(ts, None)  # re-inserted last: dicts keep insertion order
+                    newest[ts] = c
+        return list(newest.values())
+
     def find_button(self, label: str, channel: str) -> tuple[Call, dict[str, Any], dict[str, Any]]:
-        for call in reversed(self.messages(since=0, channel=channel)):
+        for call in reversed(self.current_versions(channel)):
             for block in call.args.get("blocks", []):
                 for element in block.get("elements", []) if block.get("type") == "actions" else []:
                     if element["text"]["text"].lower().startswith(label.lower()):

@@ -338,3 +338,18 @@ async def test_backcoach_run_starts_http_mode_through_configured_adapters(
         assert unsigned.status == 401
     finally:
         await adapter.stop()
+
+
+async def test_the_driver_taps_only_buttons_slack_still_shows(slack: SlackSide) -> None:
+    """A question closed by an edit has no buttons in Slack any more: the driver must not tap its old version."""
+    await onboard(slack)
+    with pytest.raises(AssertionError, match="no button 'I understand'"):
+        slack.find_button("I understand", f"D{USER}")
+    labels = [
+        e["text"]["text"]
+        for c in slack.current_versions(f"D{USER}")
+        for b in c.args.get("blocks", [])
+        if b.get("type") == "actions"
+        for e in b["elements"]
+    ]
+    assert "I understand" not in labels and labels  # the live question's buttons are still there
