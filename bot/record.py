@@ -210,10 +210,9 @@ def _symptoms(view: UserView, records: Records, now: datetime, content: Content)
     if holds:
         tables.append({"columns": _cols(content, "record.holds_columns"), "widths": [40, 20, 40], "rows": holds})
     section["tables"] = tables
-    notes = [] if rows else [content.msg("record.no_symptoms")]
-    if not holds:
-        notes.append(content.msg("record.no_holds"))
-    section["notes"] = notes
+    section["notes"] = [] if rows else [content.msg("record.no_symptoms")]
+    # "No holds." reads as a note on the symptom table above it, so it comes after the tables, never before.
+    section["notes_after"] = [] if holds else [content.msg("record.no_holds")]
     return section
 
 

@@ -126,4 +126,5 @@ def record_pdf(record: dict[str, Any], content: Any) -> bytes:
         _notes(pdf, section.get("notes", []))
         for table in [section["table"]] if "table" in section else section.get("tables", []):
             _table(pdf, table)
+        _notes(pdf, section.get("notes_after", []))
     return bytes(pdf.output())

@@ -14,8 +14,9 @@ from pypdf import PdfReader
 
 from adapters.testing.chat import Chat
 from bot.engine import Engine
-from bot.progress import ExerciseRow, Records, SessionRow
+from bot.progress import ExerciseRow, Records, SessionRow, SymptomRow
 from bot.record import build
+from bot.record_pdf import record_pdf
 from bot.state import UserView
 from bot.types import Reply, UserRef
 from content.loader import Content
@@ -175,3 +176,15 @@ def test_the_sessions_table_counts_radiating_pain_and_exercises_left_part_way(co
     sessions = next(s for s in build(view, records, at, content)["sections"] if s["heading"] == "Sessions")
     (row,) = sessions["table"]["rows"]
     assert row[1:3] == ["unfinished (stopped for safety)", "1 done, 0 skipped, 1 stopped for pain, 1 left part-way"]
+
+
+def test_no_holds_follows_the_symptom_table_it_speaks_of(content: Content) -> None:
+    """With symptoms and no hold, "No holds." comes after the symptom table, so it cannot be read as its title."""
+    at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    records = Records(symptoms=[SymptomRow(rule_id="neuro_change", source="text", at=at)])
+    view = UserView(user_id=1, ref=UserRef("console", "", "u1", "c1"))
+    view.schedule.timezone = "Europe/London"
+    flat = " ".join("\n".join(_pages(record_pdf(build(view, records, at, content), content))).split())
+    rule = next(r for r in content.safety.rules if r.id == "neuro_change")
+    start = flat.index(content.msg("record.symptoms_title"))
+    assert start < flat.index(rule.label[:20], start) < flat.index("No holds.", start)
