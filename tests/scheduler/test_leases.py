@@ -81,9 +81,10 @@ async def test_a_stale_workers_outcome_cannot_overwrite_the_new_owners(db: Async
 
 
 async def test_a_slow_send_keeps_its_lease_and_no_other_worker_takes_the_row(db: AsyncEngine, content: Content) -> None:
-    clock = SystemClock()
-    now = clock.now()
-    await add_users(db, now, [{"id": "c0", "next_fire_at": now - timedelta(seconds=1)}])
+    """The clock moves half a lease after each renewal, never between: a loaded machine that delays a renewal
+    delays the clock with it, so only a renewal that did not extend the lease lets the rival take the row."""
+    clock = FakeClock(DUE)
+    await add_users(db, clock.now(), [{"id": "c0", "next_fire_at": DUE - timedelta(seconds=1)}])
     lease = timedelta(seconds=0.9)
     owner, rival = Engine(db, content, clock, lease=lease), Engine(db, content, clock, lease=lease)
     slow, fast = Recorder(), Recorder()
@@ -91,9 +92,13 @@ async def test_a_slow_send_keeps_its_lease_and_no_other_worker_takes_the_row(db:
     sending = asyncio.create_task(tick(owner, {"console": slow}))
     await slow.started.wait()
     async with asyncio.timeout(60):  # a guard against a hang; the condition is the number of renewals
-        while owner.leases.renewals < 4:  # four renewals: more than a whole lease has passed
-            await asyncio.sleep(0.05)
-            await tick(rival, {"console": fast})
+        seen = owner.leases.renewals
+        while owner.leases.renewals < 4:  # four renewals, two whole leases of the clock
+            await asyncio.sleep(0.02)
+            if owner.leases.renewals > seen:
+                seen = owner.leases.renewals
+                clock.advance(lease / 2)
+                await tick(rival, {"console": fast})
     assert fast.got == []  # the rival found the row leased every time
     slow.gate.set()
     await sending
@@ -101,6 +106,19 @@ async def test_a_slow_send_keeps_its_lease_and_no_other_worker_takes_the_row(db:
     assert slow.got == ["c0"] and fast.got == [] and await statuses(db) == ["sent"]
     owner.close()
     rival.close()
+
+
+async def _clock_moves_with_renewals(clock: FakeClock, engines: list[Engine], lease: timedelta) -> None:
+    """Half a lease on the clock each time every engine holding rows has renewed since the last step: time
+    passes only as fast as live workers renew, so no lease of a live worker runs out however loaded the
+    machine, while a batch still lasts several leases of the clock (renewal, not luck, keeps the rows)."""
+    seen = [e.leases.renewals for e in engines]
+    while True:
+        await asyncio.sleep(0.01)
+        busy = [i for i, e in enumerate(engines) if e.leases.held()]
+        if busy and all(engines[i].leases.renewals > seen[i] for i in busy):
+            clock.advance(lease / 2)
+            seen = [e.leases.renewals for e in engines]
 
 
 pg = pytest.mark.skipif(not PG_URL, reason="needs BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
@@ -136,17 +154,18 @@ async def _until_all_sent(engines: list[Engine], senders: list[Recorder], users:
 @pg
 async def test_two_workers_and_a_slow_platform_send_each_reminder_once(pg_db: AsyncEngine, content: Content) -> None:
     users = 64
-    await _wave(pg_db, users)
+    start = await _wave(pg_db, users)
+    clock = FakeClock(start)
     other_db = make_engine(pg_db.url.render_as_string(hide_password=False))
-    lease = timedelta(seconds=1.5)  # a batch takes 64 / 16 workers x 0.5 s = 2 s: longer than the lease
-    engines = [
-        Engine(pg_db, content, SystemClock(), lease=lease),
-        Engine(other_db, content, SystemClock(), lease=lease),
-    ]
+    lease = timedelta(seconds=1.5)  # a batch takes 64 / 16 workers x 0.5 s = 2 s, 4 renewals: 2 leases of clock
+    engines = [Engine(pg_db, content, clock, lease=lease), Engine(other_db, content, clock, lease=lease)]
     senders = [Recorder(delay=0.5), Recorder(delay=0.5)]
+    mover = asyncio.create_task(_clock_moves_with_renewals(clock, engines, lease))
     try:
         await _until_all_sent(engines, senders, users)
+        assert clock.now() - start > lease  # the wave outlasted a lease of the clock: renewals kept it
     finally:
+        mover.cancel()
         for engine in engines:
             engine.close()
         await other_db.dispose()
