@@ -85,7 +85,7 @@ async def test_another_process_holding_the_write_lock_makes_an_event_wait_not_fa
     assert not event.done()  # waiting on SQLite's busy timeout, not failed
     other.execute("COMMIT")
     other.close()
-    replies = await asyncio.wait_for(event, timeout=10)
+    replies = await asyncio.wait_for(event, timeout=60)  # a hang guard
     assert replies
     engine.close()
 
