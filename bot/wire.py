@@ -1,12 +1,23 @@
-"""Replies to and from JSON, for the outbox (a message queued now, sent later)."""
+"""Replies to and from JSON, for the outbox (a message queued now, sent later).
+
+Two forms of a stored reply, told apart by their keys, both read by `replies_from_json`:
+- words (`replies_to_json`): {"text": ..., "buttons": [[label, action, style], ...], every field}. Every row
+  before revision 0008 holds this form, and an event's own replies still do (sent at once, kept a day).
+- render inputs (`replies_to_inputs`), for queued messages: {"t": segments} instead of the text, each segment
+  words or a message key with its values (bot/phrasebook.py); a button's label likewise; the actions' common
+  beginning and end once ("a": [prefix, suffix]); fields at their defaults left out. Made again from the
+  content when sent. A text the phrasebook cannot make again exactly is kept as words ("text").
+"""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
+from bot.phrasebook import Phrasebook, Segment, phrasebook_of
 from bot.render_jobs import RENDER
 from bot.types import Attachment, Button, ButtonStyle, Reply, ReplyKind
+from content.loader import Content
 
 _DRAWN = (RENDER, "spec")  # a render job's keys in a reply's meta: what the picture or document will show
 
@@ -41,22 +52,103 @@ def replies_to_json(replies: tuple[Reply, ...] | list[Reply]) -> list[dict[str, 
     ]
 
 
-def replies_from_json(raw: list[dict[str, Any]]) -> list[Reply]:
-    return [
-        Reply(
-            text=item["text"],
-            buttons=tuple(Button(b[0], b[1], ButtonStyle(b[2] if len(b) > 2 else "")) for b in item.get("buttons", [])),
-            urgent=bool(item.get("urgent", False)),
-            image=_attachment_from_json(item.get("image")),
-            document=_attachment_from_json(item.get("document")),
-            ask_location=bool(item.get("ask_location", False)),
-            meta=dict(item.get("meta", {})),
-            kind=ReplyKind(item.get("kind", "new")),
-            chosen=str(item.get("chosen", "")),
-            target=str(item.get("target", "")),
+def replies_to_inputs(replies: tuple[Reply, ...] | list[Reply], content: Content) -> list[dict[str, Any]]:
+    """The replies as render inputs: what is needed to make their words again from `content`."""
+    book = phrasebook_of(content.messages)
+    return [_to_inputs(reply, book) for reply in replies]
+
+
+def _to_inputs(r: Reply, book: Phrasebook) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    segments = book.segments(r.text) if r.text else None
+    if segments is not None:
+        item["t"] = list(segments)
+    else:
+        item["text"] = r.text
+    if r.buttons:
+        prefix, suffix = _common_ends([b.action for b in r.buttons])
+        if prefix or suffix:
+            item["a"] = [prefix, suffix]
+        item["b"] = [
+            [_label(b.label, book), b.action[len(prefix) : len(b.action) - len(suffix)]]
+            + ([b.style.value] if b.style.value else [])
+            for b in r.buttons
+        ]
+    defaults: dict[str, Any] = {
+        "urgent": r.urgent,
+        "image": _attachment_to_json(r.image),
+        "document": _attachment_to_json(r.document),
+        "ask_location": r.ask_location,
+        "meta": dict(r.meta),
+        "kind": r.kind.value if r.kind is not ReplyKind.NEW else "",
+        "chosen": r.chosen,
+        "target": r.target,
+    }
+    item.update({k: v for k, v in defaults.items() if v})
+    return item
+
+
+def _label(label: str, book: Phrasebook) -> Segment:
+    """A button's label as one message ([key] or [key, values]) where it is exactly one, else its words."""
+    segments = book.segments(label) if label else None
+    return segments[0] if segments is not None and len(segments) == 1 else label
+
+
+def _common_ends(actions: list[str]) -> tuple[str, str]:
+    """The beginning and end every action shares ("g9:g.remind." and ":2026-03-02"), if there are several."""
+    if len(actions) < 2:
+        return "", ""
+    first, shortest = min(actions), min(len(a) for a in actions)
+    last = max(actions)
+    p = 0
+    while p < shortest and first[p] == last[p]:
+        p += 1
+    rest = [a[p:] for a in actions]
+    s, room = 0, min(len(a) for a in rest)
+    while s < room and len({a[len(a) - s - 1] for a in rest}) == 1:
+        s += 1
+    return actions[0][:p], actions[0][len(actions[0]) - s :] if s else ""
+
+
+def replies_from_json(raw: list[dict[str, Any]], content: Content | None = None) -> list[Reply]:
+    """Either form back to replies; render inputs need the `content` to make their words (KeyError when it
+    no longer has a message they name)."""
+    book = phrasebook_of(content.messages) if content is not None else None
+    return [_from_json(item, book) for item in raw]
+
+
+def _words(segments: list[Segment], book: Phrasebook | None) -> str:
+    if book is None:
+        raise ValueError("render inputs need the content to be made into words")
+    return book.render(segments)
+
+
+def _from_json(item: dict[str, Any], book: Phrasebook | None) -> Reply:
+    text = str(item["text"]) if "text" in item else _words(item["t"], book)
+    if "b" in item:
+        prefix, suffix = item.get("a") or ("", "")
+        buttons = tuple(
+            Button(
+                b[0] if isinstance(b[0], str) else _words([b[0]], book),
+                f"{prefix}{b[1]}{suffix}",
+                ButtonStyle(b[2] if len(b) > 2 else ""),
+            )
+            for b in item["b"]
         )
-        for item in raw
-    ]
+    else:
+        buttons = tuple(Button(b[0], b[1], ButtonStyle(b[2] if len(b) > 2 else "")) for b in item.get("buttons", []))
+    return Reply(
+        text=text,
+        buttons=buttons,
+        urgent=bool(item.get("urgent", False)),
+        image=_attachment_from_json(item.get("image")),
+        document=_attachment_from_json(item.get("document")),
+        ask_location=bool(item.get("ask_location", False)),
+        meta=dict(item.get("meta", {})),
+        kind=ReplyKind(item.get("kind") or "new"),
+        chosen=str(item.get("chosen", "")),
+        target=str(item.get("target", "")),
+    )
 
 
 def has_attachments(raw: list[dict[str, Any]]) -> bool:

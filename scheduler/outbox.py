@@ -168,7 +168,12 @@ async def _deliver(
         if sender is None or not item.active:
             await delivery.finish(engine, job, status="dropped", error="no sender" if sender is None else "inactive")
             continue
-        job.replies = await materialise(replies_from_json(raw), engine.content)
+        try:
+            job.replies = await materialise(replies_from_json(raw, engine.content), engine.content)
+        except (KeyError, IndexError, ValueError) as exc:  # render inputs naming a message the content lost
+            log.error("queued message cannot be rendered", extra={"platform": item.ref.platform, "missing": str(exc)})
+            await delivery.retry(engine, job, now + backoff(item.attempts), "cannot render")
+            continue
         pacer = (pacers or {}).get(item.ref.platform)
         if pacer is not None:
             wait = pacer.chat_wait(item.ref.chat_id)
