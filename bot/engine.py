@@ -39,7 +39,7 @@ from bot.storage.db import session_factory
 from bot.storage.sqlite_writer import SqliteWriter
 from bot.turns import Turns
 from bot.types import Inbound, InboundKind, Reply, UserRef
-from bot.wire import replies_to_json
+from bot.wire import replies_to_inputs, replies_to_json
 from content.loader import Content
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,15 @@ class _Done:
 
 
 class Engine:
-    def __init__(self, db: AsyncEngine, content: Content, clock: Clock, *, lease: timedelta = LEASE) -> None:
+    def __init__(
+        self, db: AsyncEngine, content: Content, clock: Clock, *, lease: timedelta = LEASE, render_inputs: bool = True
+    ) -> None:
         self.db = db
         self.content = content
         self.clock = clock
+        # Queued messages (reminders, timers' and check-ins' replies) are stored as what renders them, not
+        # their words (bot/wire.py); False keeps the words (`bench storage --words` compares the two).
+        self.render_inputs = render_inputs
         self.sessions: async_sessionmaker = session_factory(db)
         sqlite = db.dialect.name == "sqlite"
         self._sqlite_writer = asyncio.Lock() if sqlite else None
@@ -315,12 +320,16 @@ class Engine:
                 user.id,
                 "message",
                 timer_reply_key(outbox_id),
-                {"replies": replies_to_json(outcome.replies)},
+                {"replies": self.queued(outcome.replies)},
                 now,
                 now,
             )
         repo.mark_sent(db, outbox_id, now)
         return len(outcome.replies)
+
+    def queued(self, replies: list[Reply]) -> list[dict[str, Any]]:
+        """Replies as an outbox row holds them until they are sent (and for weeks after)."""
+        return replies_to_inputs(replies, self.content) if self.render_inputs else replies_to_json(replies)
 
     @property
     def on_sqlite(self) -> bool:
@@ -437,7 +446,7 @@ class Engine:
                     "user_id": user.id,
                     "kind": "reminder",
                     "dedupe_key": f"reminder:{user.id}:{day.isoformat()}",
-                    "payload": {"replies": replies_to_json(replies)},
+                    "payload": {"replies": self.queued(replies)},
                     "created_at": now,
                     "not_before": max(now, due),  # claimed ahead: sent at its due time, not before
                     "attempts": 0,
