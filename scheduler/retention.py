@@ -9,6 +9,10 @@
   person's message or tap, or to a timer): kept 1 day once settled. Nothing counts them later, their key
   names an id that is never queued again, and they were most of the outbox's bytes (the words of every
   answer, for a month).
+- And a timer, check-in, snooze or summary event once it has run (kind `event`): kept 1 day. Its replies are
+  a row of their own; nothing counts it later; and its dedupe key names an instant (a hold's start, a due
+  date or time) that a new one cannot be planned for once it is a day past. A session's holds made them
+  most of the outbox's rows (one a hold, each kept a month).
 - A processed inbox event's key is kept 2 days: a redelivery (Telegram: within 24 hours) is dropped by it at
   once; a later one would still be dropped by its processed event, kept 30 days.
 
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 EVENTS_KEPT = timedelta(days=30)
 OUTBOX_KEPT = timedelta(days=30)
 REPLIES_KEPT = timedelta(days=1)
+EVENTS_RAN_KEPT = timedelta(days=1)
 INBOX_KEPT = timedelta(days=2)
 BATCH = 5000
 
@@ -57,13 +62,19 @@ async def prune(engine: Engine, now: datetime, *, batch: int = BATCH) -> PruneSt
         OutboxMessage.dedupe_key.startswith("reply:", autoescape=True),
         func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < now - REPLIES_KEPT,
     )
+    ran_events = select(OutboxMessage.id).where(
+        OutboxMessage.status != "pending",
+        OutboxMessage.kind == "event",
+        func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < now - EVENTS_RAN_KEPT,
+    )
     processed_inbox = select(InboxEvent.id).where(
         InboxEvent.status == "done", InboxEvent.received_at < now - INBOX_KEPT
     )
     stats = PruneStats(
         events=await _delete_in_batches(engine, table_of(ProcessedEvent), expired_events, batch),
         outbox=await _delete_in_batches(engine, table_of(OutboxMessage), finished_outbox, batch)
-        + await _delete_in_batches(engine, table_of(OutboxMessage), settled_replies, batch),
+        + await _delete_in_batches(engine, table_of(OutboxMessage), settled_replies, batch)
+        + await _delete_in_batches(engine, table_of(OutboxMessage), ran_events, batch),
         inbox=await _delete_in_batches(engine, table_of(InboxEvent), processed_inbox, batch),
     )
     if stats.events or stats.outbox or stats.inbox:

@@ -16,7 +16,7 @@ from bot.types import Inbound, InboundKind, UserRef
 from content.loader import Content
 from scheduler import inbox, retention
 from scheduler.runner import RETENTION_JOB_ID, Runner
-from tests.flow_helpers import skipped_session_and_activity
+from tests.flow_helpers import skipped_session_and_activity, start_session_to_first_step
 from tests.storage.test_inbox import Counting
 
 
@@ -156,3 +156,28 @@ async def test_an_inbox_key_goes_after_two_days_and_a_later_redelivery_is_still_
     await engine.receive(Inbound(ann, InboundKind.COMMAND, text="/help", event_id="tg:7"))  # very late
     await inbox.drain(engine, {"console": sender}, inbox.person_of(ann))
     assert len(sender.sent) == answered  # dropped by its processed event: answered once
+
+
+async def _events(db: AsyncEngine) -> list[tuple[str, str]]:
+    async with db.connect() as conn:
+        query = select(OutboxMessage.dedupe_key, OutboxMessage.status).where(OutboxMessage.kind == "event")
+        return sorted((key.partition(":")[0], status) for key, status in (await conn.execute(query)).all())
+
+
+async def test_a_timer_goes_a_day_after_it_ran_and_one_still_to_run_stays(
+    engine: Engine, db: AsyncEngine, clock: FakeClock, content: Content
+) -> None:
+    """A hold's timer, once run, is a day's bookkeeping (its replies are their own row): a session's holds
+    were most of the outbox's rows, each kept a month. A timer or summary still to come is never touched."""
+    chat = Chat(engine, "holds")
+    await start_session_to_first_step(chat, content)
+    while "I'll message you in" not in chat.texts():
+        await chat.tap(next(label for label in ("Start", "Done") if label in chat.labels()))
+    ended = await chat.advance(timedelta(seconds=41))
+    assert "Time's up" in chat.texts(ended)
+    await chat.tap("Ready", ended)  # the other side: a second timer, still to run
+    assert await _events(db) == [("summary", "pending"), ("timer", "pending"), ("timer", "sent")]
+    await retention.prune(engine, clock.now() + timedelta(hours=20))
+    assert await _events(db) == [("summary", "pending"), ("timer", "pending"), ("timer", "sent")]
+    await retention.prune(engine, clock.now() + retention.EVENTS_RAN_KEPT + timedelta(minutes=1))
+    assert await _events(db) == [("summary", "pending"), ("timer", "pending")]
