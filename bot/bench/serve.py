@@ -4,6 +4,13 @@ the answer latency, and the backlog (`/metrics`: inbox pending, events waiting f
 the time it takes to drain once the offered load stops. Above capacity, admission control answers each
 update once it is durable and the inbox absorbs the rest: processing should hold at capacity.
 
+Throughput is read from the shared database's inbox (events done a second while the load is offered, and
+while the backlog drains), not from the answers. `--overload` finds the capacity first (a saturating probe),
+then offers 1x and 2x of it, so "no collapse" reads directly: the 2x line's processing rate against the 1x's.
+Each run uses a fresh database (PostgreSQL: a throw-away one made from the admin URL, as the test fixtures do).
+
+    backcoach bench serve --overload --seconds 8 [--processes 1,2] [--pg postgresql+asyncpg://...]
+
 Telegram's side is played by adapters/testing/fake_telegram.py on 127.0.0.1 (in this process, which also sends the
 load), so the figures include the bot's outgoing sendMessage calls. A figure, not a test: nothing asserts.
 The process launcher here is shared with tests/processes/test_serve_pg.py.
@@ -162,11 +169,63 @@ async def _post(session: aiohttp.ClientSession, url: str, update: dict[str, Any]
     return status, time.perf_counter() - started
 
 
-async def _run_rate(urls: list[str], rate: float, seconds: float, users: int, ids: itertools.count) -> dict[str, float]:
-    """Open loop: updates leave on schedule whether or not earlier ones were answered."""
+class Inbox:
+    """The shared database's inbox, read by the benchmark itself: events processed so far (done) and still
+    waiting (pending), so throughput is what the processes got through, not what they answered."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        self.db = create_async_engine(url)
+
+    async def counts(self) -> tuple[int, int]:
+        from sqlalchemy import func, select
+
+        from bot.storage.models import InboxEvent
+
+        query = select(InboxEvent.status, func.count()).group_by(InboxEvent.status)
+        async with self.db.connect() as conn:
+            got = dict((await conn.execute(query)).tuples().all())
+        return int(got.get("done", 0)), int(got.get("pending", 0))
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+SAMPLE_EVERY = 0.5  # seconds between the inbox readings
+
+
+async def _sample(inbox: Inbox, into: list[tuple[float, int, int]], stop: asyncio.Event) -> None:
+    """(time, done, pending) every SAMPLE_EVERY seconds until `stop`, and once more after it."""
+    while True:
+        done, pending = await inbox.counts()
+        into.append((time.perf_counter(), done, pending))
+        if stop.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SAMPLE_EVERY)
+
+
+def _rate(samples: list[tuple[float, int, int]], start: float, end: float) -> float:
+    """Events processed a second between `start` and `end` (the samples nearest inside them)."""
+    inside = [s for s in samples if start <= s[0] <= end]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return 0.0
+    return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
+async def _run_rate(
+    urls: list[str], rate: float, seconds: float, users: int, ids: itertools.count, inbox: Inbox
+) -> dict[str, float]:
+    """Open loop: updates leave on schedule whether or not earlier ones were answered. Throughput is read
+    from the inbox while the load is offered and while the backlog drains afterwards."""
     total = int(rate * seconds)
     texts = ("/help", "feeling a bit stiff but ok today", "/today")
     connector = aiohttp.TCPConnector(limit=0)
+    samples: list[tuple[float, int, int]] = []
+    stop = asyncio.Event()
+    done_before, _ = await inbox.counts()
+    sampler = asyncio.create_task(_sample(inbox, samples, stop))
     async with aiohttp.ClientSession(connector=connector) as session:
         start = time.perf_counter()
         tasks = []
@@ -176,28 +235,36 @@ async def _run_rate(urls: list[str], rate: float, seconds: float, users: int, id
                 await asyncio.sleep(delay)
             update = _update(next(ids), 10_000 + i % users, texts[i % len(texts)])
             tasks.append(asyncio.create_task(_post(session, urls[i % len(urls)], update)))
+        offered_until = time.perf_counter()  # the last update has left
         results = await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
-        backlog = await _backlog(session, urls)  # received (answered) but not yet processed
-        peak, drained = backlog, time.perf_counter()
-        while backlog and time.perf_counter() - drained < DRAIN_PATIENCE:
+        answered_at = time.perf_counter()
+        drained = answered_at
+        while time.perf_counter() - answered_at < DRAIN_PATIENCE:
+            backlog = max(await _backlog(session, urls), samples[-1][2] if samples else 0)
+            if not backlog:
+                break
             await asyncio.sleep(0.25)
-            backlog = await _backlog(session, urls)
-            peak = max(peak, backlog)
-        drain = time.perf_counter() - drained
+        drained = time.perf_counter()
+    stop.set()
+    await sampler
+    done_after, left = await inbox.counts()
     ok = sorted(lat for status, lat in results if status == 200)
-    at_end = await _backlog_once(urls) if backlog else 0
+    first_second = start + min(1.0, seconds / 4)  # the backlog builds up in the first moments
     return {
         "offered": rate,
         "sent": total,
+        "sent_per_s": total / (offered_until - start) if offered_until > start else 0.0,
         "ok": len(ok),
         "failed": total - len(ok),
-        "per_s": len(ok) / elapsed if elapsed else 0.0,
         "p50_ms": statistics.median(ok) * 1000 if ok else float("nan"),
         "p99_ms": ok[max(0, int(len(ok) * 0.99) - 1)] * 1000 if ok else float("nan"),
-        "backlog": float(peak),
-        "drain_s": drain,
-        "processed_per_s": (len(ok) - at_end) / (elapsed + drain) if elapsed + drain else 0.0,
+        "backlog": float(max((s[2] for s in samples), default=0)),
+        "drain_s": drained - offered_until,
+        "left": float(left),
+        "processed": float(done_after - done_before),
+        "processed_per_s": _rate(samples, first_second, offered_until),  # while the load is offered
+        "draining_per_s": _rate(samples, offered_until, drained),
+        "overall_per_s": (done_after - done_before) / (drained - start) if drained > start else 0.0,
     }
 
 
@@ -223,9 +290,16 @@ async def _backlog(session: aiohttp.ClientSession, urls: list[str]) -> int:
     return max(pending, waiting)
 
 
-async def _backlog_once(urls: list[str]) -> int:
-    async with aiohttp.ClientSession() as session:
-        return await _backlog(session, urls)
+def _line(count: int, db: str, label: str, r: dict[str, float]) -> str:
+    return (
+        f"processes={count} db={db} {label}offered={r['offered']:.0f}/s (sent {r['sent_per_s']:.0f}/s) "
+        f"sent={r['sent']:.0f} ok={r['ok']:.0f} failed={r['failed']:.0f} "
+        f"answer p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms; "
+        f"processed {r['processed_per_s']:.0f}/s while offered, {r['draining_per_s']:.0f}/s draining, "
+        f"{r['overall_per_s']:.0f}/s overall ({r['processed']:.0f} events); backlog peak={r['backlog']:.0f} "
+        f"events, drained {r['drain_s']:.1f}s after the last update"
+        + (f", {r['left']:.0f} STILL PENDING" if r["left"] else "")
+    )
 
 
 async def _bench(args: argparse.Namespace) -> None:
@@ -235,25 +309,31 @@ async def _bench(args: argparse.Namespace) -> None:
     fake_url = await fake.start()
     ids = itertools.count(1)
     rates = [float(r) for r in args.rates.split(",")]
+    counts = [int(c) for c in args.processes.split(",")]
     try:
-        for count in (1, 2):
-            if count == 2 and not args.pg:
+        for count in counts:
+            if count > 1 and not args.pg:
                 print("two processes need PostgreSQL: pass --pg or set BACKCOACH_TEST_POSTGRES_URL")
                 break
+            db, capacity = ("postgresql" if args.pg else "sqlite"), 0.0
             async with _database(args.pg) as url, _processes(count, url, fake_url, TOKEN) as procs:
                 urls = [p.url for p in procs]
-                await _run_rate(urls, 20, 1.0, args.users, ids)  # warm-up: users exist, pools are filled
-                for rate in rates:
-                    r = await _run_rate(urls, rate, args.seconds, args.users, ids)
-                    print(
-                        f"processes={count} db={'postgresql' if args.pg else 'sqlite'} offered={r['offered']:.0f}/s "
-                        f"sent={r['sent']:.0f} ok={r['ok']:.0f} failed={r['failed']:.0f} "
-                        f"answered={r['per_s']:.0f}/s (answer p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms) "
-                        f"processed={r['processed_per_s']:.0f}/s incl. draining; backlog peak={r['backlog']:.0f}"
-                        f" events, drained in {r['drain_s']:.1f}s",
-                        flush=True,
-                    )
-                    fake.calls.clear()
+                inbox = Inbox(url)
+                try:
+                    await _run_rate(urls, 20, 1.0, args.users, ids, inbox)  # warm-up: users exist, pools filled
+                    if args.overload:
+                        probe = await _run_rate(urls, args.probe_rate, args.probe_seconds, args.users, ids, inbox)
+                        capacity = max(1.0, probe["overall_per_s"])  # offered and drained: what it got through
+                        print(_line(count, db, "probe: ", probe), flush=True)
+                        print(f"processes={count} db={db} capacity: {capacity:.0f} events/s processed", flush=True)
+                        rates = [capacity, 2 * capacity]
+                    for rate in rates:
+                        r = await _run_rate(urls, rate, args.seconds, args.users, ids, inbox)
+                        label = f"{rate / capacity:.0f}x capacity: " if capacity else ""
+                        print(_line(count, db, label, r), flush=True)
+                        fake.calls.clear()
+                finally:
+                    await inbox.close()
     finally:
         await fake.stop()
 
@@ -308,6 +388,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rates", default="25,50,100,200,400", help="offered updates/s, comma-separated")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per rate")
     parser.add_argument("--users", type=int, default=300, help="distinct people the updates come from")
+    parser.add_argument("--processes", default="1,2", help="serve processes to run, comma-separated (2 needs --pg)")
+    parser.add_argument(
+        "--overload",
+        action="store_true",
+        help="instead of --rates: find the capacity (events a second a saturating probe got processed, its "
+        "backlog's draining included), then offer 1x and 2x that",
+    )
+    parser.add_argument("--probe-rate", type=float, default=400.0, help="the probe's offered updates/s")
+    parser.add_argument("--probe-seconds", type=float, default=4.0)
     asyncio.run(_bench(parser.parse_args(argv)))
 
 

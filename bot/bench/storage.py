@@ -4,7 +4,10 @@ log some activity, each message and tap through the inbox as the adapters send t
 row is there too); retention runs as the scheduler runs it. The SQLite file is then vacuumed and measured,
 table by table. A figure, not a test: nothing asserts.
 
-    backcoach bench storage [--people 20] [--days 30]
+    backcoach bench storage [--people 20] [--days 30] [--words]
+
+`--words`: queued messages stored as their words, as before issue 16's render inputs (`Engine(render_inputs=
+False)`), for a before/after in one sitting. The payload bytes of a queued reminder are printed too.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def _sizes(path: Path) -> dict[str, int]:
     return sizes
 
 
-async def bench(people: int, days: int) -> None:
+async def bench(people: int, days: int, *, words: bool = False) -> None:
     content = default_content()
     with tempfile.TemporaryDirectory(prefix="backcoach-storage-") as tmp:
         path = Path(tmp) / "storage.sqlite3"
@@ -99,7 +102,7 @@ async def bench(people: int, days: int) -> None:
         await migrate(db)
         empty = _sizes(path)
         clock = FakeClock(START)
-        engine = Engine(db, content, clock)
+        engine = Engine(db, content, clock, render_inputs=not words)
         chats = [InboxChat(engine, user_id=f"p{n}") for n in range(people)]
         try:
             for chat in chats:
@@ -119,12 +122,17 @@ async def bench(people: int, days: int) -> None:
         with sqlite3.connect(path) as conn:
             completed = conn.execute("SELECT COUNT(*) FROM sessions WHERE status = 'completed'").fetchone()[0]
             sent = conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'sent'").fetchone()[0]
+            reminders, reminder_bytes = conn.execute(
+                "SELECT COUNT(*), AVG(LENGTH(CAST(payload AS BLOB))) FROM outbox WHERE kind = 'reminder'"
+            ).fetchone()
     per = {name: (full.get(name, 0) - empty.get(name, 0)) / people for name in full}
     print(
-        f"storage: {people} people, {days} days each (reminder, full session with timers, activity), SQLite:"
-        f" {completed} sessions completed, {sent} outbox rows kept as sent (retention: 30 days; an event's"
-        " replies 1 day)"
+        f"storage: {people} people, {days} days each (reminder, full session with timers, activity), SQLite,"
+        f" queued messages as {'words' if words else 'render inputs'}: {completed} sessions completed, {sent}"
+        " outbox rows kept as sent (retention: 30 days; an event's replies, and a timer or check-in once run,"
+        " 1 day)"
     )
+    print(f"  a queued reminder's payload: {reminder_bytes or 0:,.0f} bytes (mean of {reminders} rows)")
     for name, size in sorted(per.items(), key=lambda item: -item[1]):
         if size > 0 and name != "(file)":
             print(f"  {name:<32} {size / days * 30:>10,.0f} bytes per person per month")
@@ -135,8 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="backcoach bench storage", description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=20)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--words", action="store_true", help="store queued messages as words (the old form)")
     args = parser.parse_args(argv)
-    asyncio.run(bench(args.people, args.days))
+    asyncio.run(bench(args.people, args.days, words=args.words))
 
 
 if __name__ == "__main__":
