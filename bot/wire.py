@@ -98,16 +98,16 @@ def _common_ends(actions: list[str]) -> tuple[str, str]:
     """The beginning and end every action shares ("g9:g.remind." and ":2026-03-02"), if there are several."""
     if len(actions) < 2:
         return "", ""
-    first, shortest = min(actions), min(len(a) for a in actions)
-    last = max(actions)
-    p = 0
-    while p < shortest and first[p] == last[p]:
-        p += 1
-    rest = [a[p:] for a in actions]
-    s, room = 0, min(len(a) for a in rest)
-    while s < room and len({a[len(a) - s - 1] for a in rest}) == 1:
-        s += 1
-    return actions[0][:p], actions[0][len(actions[0]) - s :] if s else ""
+    prefix = _shared_start(actions)
+    suffix = _shared_start([a[len(prefix) :][::-1] for a in actions])[::-1]
+    return prefix, suffix
+
+
+def _shared_start(words: list[str]) -> str:
+    """What all of `words` begin with: what the first and the last of them in sorted order share."""
+    first, last = min(words), max(words)
+    n = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
+    return first[:n]
 
 
 def replies_from_json(raw: list[dict[str, Any]], content: Content | None = None) -> list[Reply]:
