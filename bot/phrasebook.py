@@ -104,7 +104,7 @@ class Phrasebook:
             while newlines < end and text[newlines] == "\n":
                 newlines += 1
             i = _literal(found, text, i, newlines)
-        if not any(isinstance(s, list) for s in found) or self.render(found) != text:
+        if not any(isinstance(s, list) for s in found) or _size(found) >= _size(text) or self.render(found) != text:
             return None
         return tuple(found)
 

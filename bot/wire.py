@@ -1,8 +1,9 @@
 """Replies to and from JSON, for the outbox (a message queued now, sent later).
 
 Two forms of a stored reply, told apart by their keys, both read by `replies_from_json`:
-- words (`replies_to_json`): {"text": ..., "buttons": [[label, action, style], ...], every field}. Every row
-  before revision 0008 holds this form, and an event's own replies still do (sent at once, kept a day).
+- words (`replies_to_json`): {"text": ..., "buttons": [[label, action, style], ...], the other fields}. Rows
+  stored before issue 16 hold this form with every field; an event's own replies still are words (sent at
+  once, kept a day), without the fields at their defaults.
 - render inputs (`replies_to_inputs`), for queued messages: {"t": segments} instead of the text, each segment
   words or a message key with its values (bot/phrasebook.py); a button's label likewise; the actions' common
   beginning and end once ("a": [prefix, suffix]); fields at their defaults left out. Made again from the
@@ -35,21 +36,37 @@ def _attachment_from_json(raw: dict[str, str] | None) -> Attachment | None:
 
 
 def replies_to_json(replies: tuple[Reply, ...] | list[Reply]) -> list[dict[str, Any]]:
-    return [
-        {
-            "text": r.text,
-            "buttons": [[b.label, b.action, b.style.value] for b in r.buttons],
-            "urgent": r.urgent,
-            "image": _attachment_to_json(r.image),
-            "document": _attachment_to_json(r.document),
-            "ask_location": r.ask_location,
-            "meta": dict(r.meta),
-            "kind": r.kind.value,
-            "chosen": r.chosen,
-            "target": r.target,
-        }
-        for r in replies
-    ]
+    """The replies as words (fields at their defaults left out: a row stored before kept them all)."""
+    out = []
+    for r in replies:
+        item: dict[str, Any] = {"text": r.text}
+        if r.buttons:
+            item["buttons"] = [
+                [b.label, b.action, b.style.value] if b.style.value else [b.label, b.action] for b in r.buttons
+            ]
+        out.append(_rest(r, item))
+    return out
+
+
+def _rest(r: Reply, item: dict[str, Any]) -> dict[str, Any]:
+    """Every field but the text and buttons, where it is not at its default."""
+    if r.urgent:
+        item["urgent"] = True
+    if r.image is not None:
+        item["image"] = _attachment_to_json(r.image)
+    if r.document is not None:
+        item["document"] = _attachment_to_json(r.document)
+    if r.ask_location:
+        item["ask_location"] = True
+    if r.meta:
+        item["meta"] = dict(r.meta)
+    if r.kind is not ReplyKind.NEW:
+        item["kind"] = r.kind.value
+    if r.chosen:
+        item["chosen"] = r.chosen
+    if r.target:
+        item["target"] = r.target
+    return item
 
 
 def replies_to_inputs(replies: tuple[Reply, ...] | list[Reply], content: Content) -> list[dict[str, Any]]:
@@ -74,18 +91,7 @@ def _to_inputs(r: Reply, book: Phrasebook) -> dict[str, Any]:
             + ([b.style.value] if b.style.value else [])
             for b in r.buttons
         ]
-    defaults: dict[str, Any] = {
-        "urgent": r.urgent,
-        "image": _attachment_to_json(r.image),
-        "document": _attachment_to_json(r.document),
-        "ask_location": r.ask_location,
-        "meta": dict(r.meta),
-        "kind": r.kind.value if r.kind is not ReplyKind.NEW else "",
-        "chosen": r.chosen,
-        "target": r.target,
-    }
-    item.update({k: v for k, v in defaults.items() if v})
-    return item
+    return _rest(r, item)
 
 
 def _label(label: str, book: Phrasebook) -> Segment:
