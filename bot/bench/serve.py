@@ -8,6 +8,9 @@ Throughput is read from the shared database's inbox (events done a second while 
 while the backlog drains), not from the answers. `--overload` finds the capacity first (a saturating probe),
 then offers 1x and 2x of it, so "no collapse" reads directly: the 2x line's processing rate against the 1x's.
 Each run uses a fresh database (PostgreSQL: a throw-away one made from the admin URL, as the test fixtures do).
+The serve processes' CPU (cores they got, milliseconds per event) is printed beside it: on a shared machine
+throughput is that share divided by the cost of an event, and a collapse shows as the cost per event growing
+with the load (contention, repeated work) rather than as the share shrinking.
 
     backcoach bench serve --overload --seconds 8 [--processes 1,2] [--pg postgresql+asyncpg://...]
 
@@ -188,25 +191,47 @@ class Inbox:
             got = dict((await conn.execute(query)).tuples().all())
         return int(got.get("done", 0)), int(got.get("pending", 0))
 
+    async def lock_waits(self) -> int:
+        """PostgreSQL: the database's sessions waiting for a lock now (two processes after one person's row)."""
+        if self.db.dialect.name != "postgresql":
+            return 0
+        from sqlalchemy import text
+
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        async with self.db.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
     async def close(self) -> None:
         await self.db.dispose()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (Linux /proc; 0 where it cannot be read)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 SAMPLE_EVERY = 0.5  # seconds between the inbox readings
 
 
-async def _sample(inbox: Inbox, into: list[tuple[float, int, int]], stop: asyncio.Event) -> None:
-    """(time, done, pending) every SAMPLE_EVERY seconds until `stop`, and once more after it."""
+async def _sample(inbox: Inbox, into: list[tuple[float, int, int, int]], stop: asyncio.Event) -> None:
+    """(time, done, pending, lock waits) every SAMPLE_EVERY seconds until `stop`, and once more after it."""
     while True:
         done, pending = await inbox.counts()
-        into.append((time.perf_counter(), done, pending))
+        into.append((time.perf_counter(), done, pending, await inbox.lock_waits()))
         if stop.is_set():
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SAMPLE_EVERY)
 
 
-def _rate(samples: list[tuple[float, int, int]], start: float, end: float) -> float:
+def _rate(samples: list[tuple[float, int, int, int]], start: float, end: float) -> float:
     """Events processed a second between `start` and `end` (the samples nearest inside them)."""
     inside = [s for s in samples if start <= s[0] <= end]
     if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
@@ -215,17 +240,24 @@ def _rate(samples: list[tuple[float, int, int]], start: float, end: float) -> fl
 
 
 async def _run_rate(
-    urls: list[str], rate: float, seconds: float, users: int, ids: itertools.count, inbox: Inbox
+    urls: list[str],
+    rate: float,
+    seconds: float,
+    users: int,
+    ids: itertools.count,
+    inbox: Inbox,
+    pids: list[int] | None = None,
 ) -> dict[str, float]:
     """Open loop: updates leave on schedule whether or not earlier ones were answered. Throughput is read
     from the inbox while the load is offered and while the backlog drains afterwards."""
     total = int(rate * seconds)
     texts = ("/help", "feeling a bit stiff but ok today", "/today")
     connector = aiohttp.TCPConnector(limit=0)
-    samples: list[tuple[float, int, int]] = []
+    samples: list[tuple[float, int, int, int]] = []
     stop = asyncio.Event()
     done_before, _ = await inbox.counts()
     sampler = asyncio.create_task(_sample(inbox, samples, stop))
+    cpu_before = cpu_seconds(pids or [])
     async with aiohttp.ClientSession(connector=connector) as session:
         start = time.perf_counter()
         tasks = []
@@ -245,6 +277,7 @@ async def _run_rate(
                 break
             await asyncio.sleep(0.25)
         drained = time.perf_counter()
+    cpu = cpu_seconds(pids or []) - cpu_before
     stop.set()
     await sampler
     done_after, left = await inbox.counts()
@@ -259,12 +292,15 @@ async def _run_rate(
         "p50_ms": statistics.median(ok) * 1000 if ok else float("nan"),
         "p99_ms": ok[max(0, int(len(ok) * 0.99) - 1)] * 1000 if ok else float("nan"),
         "backlog": float(max((s[2] for s in samples), default=0)),
+        "lock_waits": float(max((s[3] for s in samples), default=0)),
         "drain_s": drained - offered_until,
         "left": float(left),
         "processed": float(done_after - done_before),
         "processed_per_s": _rate(samples, first_second, offered_until),  # while the load is offered
         "draining_per_s": _rate(samples, offered_until, drained),
         "overall_per_s": (done_after - done_before) / (drained - start) if drained > start else 0.0,
+        "cpu_share": cpu / (drained - start) if drained > start else 0.0,  # cores the serve processes got
+        "cpu_ms_per_event": cpu * 1000 / (done_after - done_before) if done_after > done_before else 0.0,
     }
 
 
@@ -297,7 +333,8 @@ def _line(count: int, db: str, label: str, r: dict[str, float]) -> str:
         f"answer p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms; "
         f"processed {r['processed_per_s']:.0f}/s while offered, {r['draining_per_s']:.0f}/s draining, "
         f"{r['overall_per_s']:.0f}/s overall ({r['processed']:.0f} events); backlog peak={r['backlog']:.0f} "
-        f"events, drained {r['drain_s']:.1f}s after the last update"
+        f"events, drained {r['drain_s']:.1f}s after the last update; row-lock waits peak={r['lock_waits']:.0f}; "
+        f"serve CPU {r['cpu_share']:.2f} cores, {r['cpu_ms_per_event']:.1f} ms per event (answer and process)"
         + (f", {r['left']:.0f} STILL PENDING" if r["left"] else "")
     )
 
@@ -318,17 +355,18 @@ async def _bench(args: argparse.Namespace) -> None:
             db, capacity = ("postgresql" if args.pg else "sqlite"), 0.0
             async with _database(args.pg) as url, _processes(count, url, fake_url, TOKEN) as procs:
                 urls = [p.url for p in procs]
+                pids = [p.proc.pid for p in procs if p.proc is not None]
                 inbox = Inbox(url)
                 try:
                     await _run_rate(urls, 20, 1.0, args.users, ids, inbox)  # warm-up: users exist, pools filled
                     if args.overload:
-                        probe = await _run_rate(urls, args.probe_rate, args.probe_seconds, args.users, ids, inbox)
+                        probe = await _run_rate(urls, args.probe_rate, args.probe_seconds, args.users, ids, inbox, pids)
                         capacity = max(1.0, probe["overall_per_s"])  # offered and drained: what it got through
                         print(_line(count, db, "probe: ", probe), flush=True)
                         print(f"processes={count} db={db} capacity: {capacity:.0f} events/s processed", flush=True)
                         rates = [capacity, 2 * capacity]
                     for rate in rates:
-                        r = await _run_rate(urls, rate, args.seconds, args.users, ids, inbox)
+                        r = await _run_rate(urls, rate, args.seconds, args.users, ids, inbox, pids)
                         label = f"{rate / capacity:.0f}x capacity: " if capacity else ""
                         print(_line(count, db, label, r), flush=True)
                         fake.calls.clear()
@@ -395,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
         help="instead of --rates: find the capacity (events a second a saturating probe got processed, its "
         "backlog's draining included), then offer 1x and 2x that",
     )
-    parser.add_argument("--probe-rate", type=float, default=400.0, help="the probe's offered updates/s")
+    parser.add_argument("--probe-rate", type=float, default=250.0, help="the probe's offered updates/s")
     parser.add_argument("--probe-seconds", type=float, default=4.0)
     asyncio.run(_bench(parser.parse_args(argv)))
 
