@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     PrivateAttr,
     SerializationInfo,
     SerializerFunctionWrapHandler,
@@ -92,6 +93,8 @@ class FlowName(StrEnum):
 # Every key of the stored context, by the part that declares it (filled as each FlowCtx subclass is defined).
 CTX_KEYS: dict[str, type[FlowCtx]] = {}
 P = TypeVar("P", bound="FlowCtx")
+# An instant in a stored context, written as `datetime.isoformat` always wrote it ("+00:00", not pydantic's "Z").
+Instant = Annotated[datetime, PlainSerializer(datetime.isoformat, when_used="json")]
 LOST = "lost"  # how `FlowCtx.load` names a context that failed as a whole (never the stored value)
 
 

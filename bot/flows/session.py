@@ -13,7 +13,7 @@ from bot.effects import ExerciseLogged, ScheduleEvent, SessionRecord
 from bot.flows import activity, safety, symptoms
 from bot.flows.common import Outcome, local_today, parse_int, reset, scale_buttons, yes_no
 from bot.flows.registry import AT_REST, Flow, Step, go
-from bot.state import ExerciseProgress, FlowCtx, FlowName, UserView
+from bot.state import ExerciseProgress, FlowCtx, FlowName, Instant, UserView
 from bot.types import Button, Inbound
 from content.loader import Content, Exercise, SafetyRule
 
@@ -81,7 +81,7 @@ def close_expired(out: Outcome, now: datetime, content: Content) -> bool:
     assert day is not None and last is not None  # an open session has both (`expired`)
     if ctx.hold_at is not None:  # its timer never came: how long it was held is not known
         ctx.hold_at = None
-        ctx.held.append((None, False))
+        ctx.held = [*(ctx.held or []), (None, False)]
     end(out, "unfinished", last, content)
     view.conversation.seq += 1  # every button of the closed session is now stale
     out.say(content.msg("session.expired", date=f"{day:%a %d %b}"))
@@ -157,9 +157,9 @@ class SessionCtx(FlowCtx):
     """What an open session remembers between messages (the keys it has always been stored under). It stays
     while the session's side questions and its activity question are asked: `is_open` reads it."""
 
-    started_at: datetime | None = None  # set while a session is open
+    started_at: Instant | None = None  # set while a session is open
     local_date: date | None = None  # the person's day it belongs to (unfinished past its midnight)
-    last_at: datetime | None = None  # the person's last message: the silence clock (`expired`)
+    last_at: Instant | None = None  # the person's last message: the silence clock (`expired`)
     queue: list[str] = Field(default_factory=list)  # today's exercises, in order
     i: int = 0  # the current exercise, in `queue`
     pre: int = 0  # the current pre-check question
@@ -171,8 +171,8 @@ class SessionCtx(FlowCtx):
     rep: int = 1
     pain_before: int | None = None
     pain_after: int | None = None
-    hold_at: datetime | None = None  # a hold under way: when it started
-    held: list[tuple[int | None, bool]] = Field(default_factory=list)  # each side's hold: seconds, finished
+    hold_at: Instant | None = None  # a hold under way: when it started
+    held: list[tuple[int | None, bool]] | None = None  # each side's hold so far: seconds (None: not known), finished
     timer: str | None = None  # the running hold's timer token: a timer with another token is late
     progress_lines: list[str] = Field(default_factory=list)  # what progressed, for the summary
 
@@ -186,7 +186,10 @@ class SessionCtx(FlowCtx):
 
 
 def on_timer(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    """A hold's timer ran out (a system event; the step table takes the person's answers)."""
+    """A hold's timer ran out (a system event; the step table takes the person's answers). With a stored context
+    that does not fit, nothing: the person's next message recovers (bot/flows/registry.Flow.lost)."""
+    if out.view.conversation.ctx_problems():
+        return out
     ctx = SessionCtx.of(out.view)
     if out.view.conversation.step != Steps.EXERCISE or ctx.phase != Phase.HOLD or ctx.timer != event.text:
         return out  # the person already moved on: a late timer says nothing
@@ -703,7 +706,7 @@ def _stop_hold(view: UserView, exercise: Exercise, now: datetime, *, finished: b
     held = int((now - since).total_seconds())
     if planned is not None:
         held = max(0, min(planned, held))
-    ctx.held.append((held, finished))
+    ctx.held = [*(ctx.held or []), (held, finished)]
 
 
 def exercise_log(view: UserView, result: str, now: datetime, content: Content) -> ExerciseLogged:
@@ -727,7 +730,7 @@ def _log(
     started = ctx.started_at
     assert started is not None
     _stop_hold(view, content.program.exercise(exercise_id), now, finished=False)
-    held, ctx.held = tuple(ctx.held), []
+    held, ctx.held = tuple(ctx.held or ()), None
     return ExerciseLogged(
         session_started_at=started,
         exercise_id=exercise_id,
