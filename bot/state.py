@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -104,16 +104,24 @@ class FlowCtx(BaseModel):
     each part reads its own keys (a key belongs to one part only: checked when the part is defined) and
     writes back the ones it holds, so rows stored before the context was typed load unchanged. None is
     "not there": a None field is not stored. Flows read and write typed attributes (`SessionCtx.of(view).i`);
-    a stored value that does not fit its field is logged by name (never the value) and left out."""
+    a stored value that does not fit its field is logged by name (never the value) and left out. Values are
+    validated when read from storage; what a flow writes, mypy checks (validating every assignment again cost
+    the core a tenth of its time per event)."""
 
-    model_config = ConfigDict(validate_assignment=True, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     _dropped: frozenset[str] = PrivateAttr(default=frozenset())  # stored keys left out as invalid
+    _fields: ClassVar[tuple[tuple[str, str, Any], ...]] = ()  # each field's name, stored key and default
+    _keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        for key in cls.keys():
+        cls._fields = tuple(
+            (name, f.alias or name, f.get_default(call_default_factory=True)) for name, f in cls.model_fields.items()
+        )
+        cls._keys = tuple(key for _, key, _ in cls._fields)
+        for key in cls._keys:
             owner = CTX_KEYS.setdefault(key, cls)
             if owner is not cls and owner.__qualname__ != cls.__qualname__:  # (a module reloaded in a test)
                 raise ValueError(f"context key {key!r} is declared by {owner.__qualname__} and {cls.__qualname__}")
@@ -121,7 +129,7 @@ class FlowCtx(BaseModel):
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
-        return tuple(f.alias or name for name, f in cls.model_fields.items())
+        return cls._keys
 
     @classmethod
     def of(cls, view: UserView) -> Self:
@@ -132,7 +140,7 @@ class FlowCtx(BaseModel):
     def load(cls, stored: dict[str, Any]) -> Self:
         """Read this part's keys of a stored context. Values that fail validation are left out (their field
         takes its default) and named in `dropped`; other parts' keys are not looked at."""
-        data = {key: stored[key] for key in cls.keys() if key in stored}
+        data = {key: stored[key] for key in cls._keys if key in stored}
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -147,20 +155,20 @@ class FlowCtx(BaseModel):
 
     @property
     def dropped(self) -> frozenset[str]:
-        return self._dropped
+        return _private(self)["_dropped"]
 
     def stored(self, mode: Literal["json", "python"] | str = "python") -> dict[str, Any]:
         """The keys this part writes: those it read or was given, and any that differ from the default
         (a list filled in place), never a None."""
-        data = self.model_dump(mode=mode, by_alias=True)
-        out: dict[str, Any] = {}
-        for name, field in type(self).model_fields.items():
-            key = field.alias or name
-            if data[key] is None:
-                continue
-            if name in self.model_fields_set or getattr(self, name) != field.get_default(call_default_factory=True):
-                out[key] = data[key]
-        return out
+        given = self.model_fields_set
+        if not given and all(getattr(self, name) == default for name, _, default in self._fields):
+            return {}  # read from nothing and left as it was (most events: the session's part, no session)
+        data = self.model_dump(mode=mode, by_alias=True, exclude_none=True)
+        return {
+            key: data[key]
+            for name, key, default in self._fields
+            if key in data and (name in given or getattr(self, name) != default)
+        }
 
 
 class Conversation(BaseModel):
@@ -179,12 +187,17 @@ class Conversation(BaseModel):
     options: dict[str, str] = Field(default_factory=dict)
     _parts: dict[type[FlowCtx], FlowCtx] = PrivateAttr(default_factory=dict)
 
+    @property
+    def parts(self) -> dict[type[FlowCtx], FlowCtx]:
+        """The parts read this event (read often: straight from pydantic's private store, not its __getattr__)."""
+        return _private(self)["_parts"]
+
     def part(self, cls: type[P]) -> P:
-        got = self._parts.get(cls)
+        parts = self.parts
+        got = parts.get(cls)
         if got is None:
-            got = self._parts[cls] = cls.load(self.ctx)
-        assert isinstance(got, cls)
-        return got
+            got = parts[cls] = cls.load(self.ctx)
+        return cast(P, got)
 
     def clear_ctx(self) -> None:
         self.ctx = {}
@@ -192,38 +205,52 @@ class Conversation(BaseModel):
 
     def ctx_problems(self) -> list[str]:
         """Stored keys no part declares, and keys whose stored value was invalid (names only)."""
-        unknown = [key for key in self.ctx if key not in CTX_KEYS]
-        for cls in {CTX_KEYS[key] for key in self.ctx if key in CTX_KEYS}:
+        unknown, owners = [], set()
+        for key in self.ctx:
+            owner = CTX_KEYS.get(key)
+            if owner is None:
+                unknown.append(key)
+            else:
+                owners.add(owner)
+        for cls in owners:
             unknown.extend(self.part(cls).dropped)
         return sorted(unknown)
 
     def forget_problems(self) -> None:
         """After recovering: unknown keys and invalid values are not kept."""
         self.ctx = {key: value for key, value in self.ctx.items() if key in CTX_KEYS}
-        for part in self._parts.values():
+        for part in self.parts.values():
             part._dropped = frozenset()
 
     def merged_ctx(self, base: dict[str, Any], mode: str = "python") -> dict[str, Any]:
-        out = dict(base)
-        for part in self._parts.values():
-            for key in part.keys():
-                if key not in part.dropped:  # an invalid value stays stored until the flow has recovered
-                    out.pop(key, None)
+        parts = self.parts.values()
+        written: set[str] = set()
+        for part in parts:
+            dropped = part.dropped  # an invalid value stays stored until the flow has recovered from it
+            written.update(key for key in part.keys() if key not in dropped)
+        out = {key: value for key, value in base.items() if key not in written}
+        for part in parts:
             out.update(part.stored(mode))
         return out
 
     def flush(self) -> None:
         """The end of an event: the parts written back into `ctx` as they are stored (JSON values), so the
         conversation equals one loaded from its stored row, and the next event reads them afresh."""
-        if self._parts:
+        if self.parts:
             self.ctx, self._parts = self.merged_ctx(self.ctx, "json"), {}
 
     @model_serializer(mode="wrap")
     def _with_parts(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if self._parts and "ctx" in data:
+        if self.parts and "ctx" in data:
             data["ctx"] = self.merged_ctx(data["ctx"], info.mode)
         return data
+
+
+def _private(model: BaseModel) -> dict[str, Any]:
+    private = model.__pydantic_private__
+    assert private is not None
+    return private
 
 
 class Schedule(BaseModel):

@@ -381,7 +381,7 @@ def quick_reminder(
     if (
         profile.get("onboarded") is not True
         or conversation.get("flow") not in reminder.REPLACES
-        or session.SessionCtx.load(conversation.get("ctx") or {}).started_at is not None
+        or session.SessionCtx.open_in(conversation.get("ctx") or {})
         or profile.get("session_ended_on") == today.isoformat()
     ):
         return None

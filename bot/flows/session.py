@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -175,6 +176,12 @@ class SessionCtx(FlowCtx):
     held: list[tuple[int | None, bool]] | None = None  # each side's hold so far: seconds (None: not known), finished
     timer: str | None = None  # the running hold's timer token: a timer with another token is late
     progress_lines: list[str] = Field(default_factory=list)  # what progressed, for the summary
+
+    @classmethod
+    def open_in(cls, stored: dict[str, Any]) -> bool:
+        """Whether a stored context holds an open session, from its one key: the reminder claim's quick path
+        (bot/flows/dispatch.quick_reminder) reads thousands of rows a second without validating them."""
+        return bool(stored.get("started_at"))
 
     def at_exercise(self, i: int) -> None:
         """The exercise at `i` in the queue, from its introduction."""

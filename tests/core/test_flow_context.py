@@ -273,6 +273,11 @@ def test_every_flow_name_is_a_registered_flow_and_each_steps_enum_has_one_owner(
     assert registry.current(UserView(user_id=1, ref=REF)) is onboarding.NEW_FLOW  # a new person's flow
 
 
+def test_every_context_part_is_a_flows_declared_context_or_the_side_questions() -> None:
+    declared = {flow.context for flow in registry.FLOWS.values() if flow.context is not None}
+    assert set(CTX_KEYS.values()) == declared | {registry.ResumeCtx}
+
+
 def test_a_context_key_is_declared_by_one_flow_only() -> None:
     with pytest.raises(ValueError, match=r"context key 'started_at' is declared by SessionCtx and .*Clash"):
 
