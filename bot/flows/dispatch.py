@@ -222,9 +222,9 @@ def _start(out: Outcome, text: str, event: Inbound, now: datetime, content: Cont
 
 
 def _today(out: Outcome, now: datetime, content: Content) -> Outcome:
-    if out.view.conversation.flow == session.FLOW:
+    if registry.in_session(out.view):  # the activity question after a session included: it ends the session
         out.say(content.msg("session.already"))
-        return session.reprompt(out, content)
+        return registry.reprompt(out, content)
     return session.start(out, now, content)
 
 
@@ -306,7 +306,7 @@ def _change_time(out: Outcome, content: Content) -> Outcome:
     """A reminder's "Change time": the settings' time question, unless a session is under way."""
     if registry.in_session(out.view):
         out.say(content.msg("session.already"))
-        return session.reprompt(out, content)
+        return registry.reprompt(out, content)  # the session's question, or the activity question after it
     reset(out.view)
     return settings.ask_time(out, content)
 

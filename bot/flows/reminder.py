@@ -162,7 +162,7 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
 def _start(out: Outcome, day: date, now: datetime, content: Content) -> Outcome:
     if registry.in_session(out.view):
         out.say(content.msg("session.already"))
-        return session.reprompt(out, content)
+        return registry.reprompt(out, content)  # the session's question, or the activity question after it
     out.effects.append(ReminderAnswered(local_date=day, response="started", reason=None, at=now))
     if out.view.conversation.flow == FLOW:
         reset(out.view)
