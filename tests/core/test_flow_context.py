@@ -86,6 +86,11 @@ async def chat_minutes(chat: Transcript, content: Content) -> None:
     await chat.say("I walked for 30 minutes")
 
 
+async def chat_rule_question(chat: Transcript, content: Content) -> None:
+    await chat.onboard()
+    await chat.say("my left arm and jaw ache and I feel clammy")  # the model asks: chest pain?
+
+
 async def symptoms_in_session(chat: Transcript, content: Content) -> None:
     await exercise_step(chat, content)
     await chat.say("/symptoms")
@@ -155,6 +160,7 @@ WALKS: dict[str, tuple[Walk, Callable[[Transcript, Content], Awaitable[list[Repl
     "activity: the question after a session": (activity_after_session, _tap("Not now")),
     "activity: the exertion question": (activity_exertion, _tap("5")),
     "confirm: log minutes typed in chat": (chat_minutes, _tap("Yes")),
+    "confirm: a question about a rule": (chat_rule_question, _tap("Yes")),
     "symptoms: a side question during a session": (symptoms_in_session, _tap("None of these")),
     "onboarding: screening": (screening, _tap("No")),
     "onboarding: picking exercises": (picking_exercises, _tap("Done choosing")),
