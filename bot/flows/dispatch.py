@@ -391,10 +391,11 @@ def quick_reminder(
         text = f"{content.msg('reminder.gentle' if gentle else 'reminder.text')}\n\n{content.msg('reminder.stop_hint')}"
         buttons = reminder.reminder_buttons(day, content)
         choices = {normalise(b.label): b.action for b in buttons}
-        made = (text, buttons, choices, {b.action: b.label for b in buttons})
+        stored = reminder.ReminderCtx(date=day).stored("json")  # the context as the flow stores it
+        made = (text, buttons, choices, {b.action: b.label for b in buttons}, stored)
         if memo is not None:
             memo[(day, gentle)] = made
-    text, buttons, choices, options = made
+    text, buttons, choices, options, stored = made
     seq = int(conversation.get("seq") or 0) + 1
     replies = [Reply(text=text, buttons=stamp_buttons(buttons, seq))]
     asked = str(conversation.get("asked") or "")
@@ -403,8 +404,8 @@ def quick_reminder(
     new = {
         **conversation,
         "flow": reminder.FLOW,
-        "step": "offered",
-        "ctx": reminder.ReminderCtx(date=day).stored("json"),
+        "step": reminder.Steps.OFFERED,
+        "ctx": dict(stored),
         "seq": seq,
         "choices": dict(choices),
         "asked": text,
