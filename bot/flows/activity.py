@@ -7,13 +7,13 @@ from enum import StrEnum
 
 from bot.effects import ActivityLogged, ActivityRemoved
 from bot.flows import registry, safety
-from bot.flows.common import GLOBAL_PREFIX, Outcome, go, local_today, parse_int, reset, scale_buttons
-from bot.flows.registry import Flow, Need, Step
-from bot.state import UserView
+from bot.flows.common import GLOBAL_PREFIX, Outcome, local_today, parse_int, reset, scale_buttons
+from bot.flows.registry import AT_REST, Flow, Need, Step, go
+from bot.state import FlowCtx, FlowName, UserView
 from bot.types import Button, Inbound, Reply
 from content.loader import Content
 
-FLOW = "activity"
+FLOW = FlowName.ACTIVITY
 UNDO = "activity.undo:"  # global actions, after the prefix, tagged with when the entry was logged
 FIX = "activity.fix:"
 MINUTE_CHOICES = (10, 20, 30, 45, 60)
@@ -21,7 +21,8 @@ MAX_MINUTES = 24 * 60
 
 
 def offer(out: Outcome, content: Content, *, after_session: bool) -> Outcome:
-    go(out.view, FLOW, Steps.OFFER, after_session=after_session)
+    go(out.view, Steps.OFFER)
+    ActivityCtx.of(out.view).after_session = after_session
     return out.ask(
         content.msg("activity.offer"),
         [Button(content.msg("button.log_activity"), "log"), Button(content.msg("button.not_now"), "skip")],
@@ -36,7 +37,8 @@ def start(out: Outcome, content: Content) -> Outcome:
         reset(out.view)
         safety.repeat_hold(out, held, content)
         return out.say(content.msg("activity.held"))
-    go(out.view, FLOW, Steps.MINUTES, after_session=False)
+    go(out.view, Steps.MINUTES)
+    ActivityCtx.of(out.view).after_session = False
     return _ask_minutes(out, content)
 
 
@@ -56,13 +58,22 @@ class Steps(StrEnum):
     EXERTION = "exertion"
 
 
+class ActivityCtx(FlowCtx):
+    """The activity being logged. `minutes` is also the duration a chat message gave, while "log N minutes?"
+    is asked (bot/flows/freetext.py)."""
+
+    minutes: int | None = None
+    after_session: bool = False  # the question after a session: its summary follows
+    replacing: str | None = None  # "Change minutes": the tag of the entry this one replaces
+
+
 def reprompt(out: Outcome, content: Content) -> Outcome:
     return ACTIVITY_FLOW.reprompt(out, content)
 
 
 def _on_offer(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     if answer in {"log", "yes"}:
-        go(out.view, FLOW, Steps.MINUTES)
+        go(out.view, Steps.MINUTES)
         return _ask_minutes(out, content)
     if answer in {"skip", "no"}:
         return finish(out, now, content)
@@ -76,7 +87,8 @@ def _on_minutes(out: Outcome, event: Inbound, answer: str, now: datetime, conten
         key = "error.minutes_range" if typed is not None else "error.minutes"
         out.say(content.msg(key, max=MAX_MINUTES, value=typed))
         return _ask_minutes(out, content)
-    go(out.view, FLOW, Steps.EXERTION, minutes=minutes)
+    go(out.view, Steps.EXERTION)
+    ActivityCtx.of(out.view).minutes = minutes
     return _ask_exertion(out, content)
 
 
@@ -85,17 +97,21 @@ def _on_exertion(out: Outcome, event: Inbound, answer: str, now: datetime, conte
     if exertion is None:
         out.say(content.msg("error.exertion"))
         return _ask_exertion(out, content)
-    return _log(out, out.view.conversation.ctx["minutes"], exertion, now, content)
+    minutes = ActivityCtx.of(out.view).minutes
+    if minutes is None:  # (never stored without it: asked again rather than guessed)
+        go(out.view, Steps.MINUTES)
+        return _ask_minutes(out, content)
+    return _log(out, minutes, exertion, now, content)
 
 
 def _ask_offer(out: Outcome, content: Content) -> Outcome:
-    return offer(out, content, after_session=bool(out.view.conversation.ctx.get("after_session")))
+    return offer(out, content, after_session=ActivityCtx.of(out.view).after_session)
 
 
 def _log(out: Outcome, minutes: int, exertion: int, now: datetime, content: Content) -> Outcome:
     view = out.view
     guidance = content.program.general_activity
-    replacing = view.conversation.ctx.get("replacing")
+    replacing = ActivityCtx.of(view).replacing
     last = view.profile.last_activity
     day = local_today(view, now)
     if replacing and last and last.get("tag") == replacing and "at" in last:
@@ -145,9 +161,11 @@ def correct(out: Outcome, name: str, content: Content) -> Outcome:
     if not last or last.get("tag") != tag or "at" not in last:
         return out.say(content.msg("activity.cannot_correct"))
     if name.startswith(FIX):
-        if view.conversation.flow not in {"idle", "new", FLOW}:
+        if view.conversation.flow not in AT_REST and view.conversation.flow != FLOW:
             return out.say(content.msg("activity.correct_later"))
-        go(view, FLOW, Steps.MINUTES, after_session=False, replacing=tag)
+        go(view, Steps.MINUTES)
+        ctx = ActivityCtx.of(view)
+        ctx.after_session, ctx.replacing = False, tag
         out.say(content.msg("activity.fix", minutes=last["minutes"]))
         return _ask_minutes(out, content)
     out.effects.append(ActivityRemoved(at=datetime.fromisoformat(str(last["at"]))))
@@ -164,7 +182,7 @@ def finish(out: Outcome, now: datetime, content: Content) -> Outcome:
 
 def _after_session(view: UserView) -> bool:
     """The activity question after a session is still the session: stop ends it, no reminder interrupts it."""
-    return bool(view.conversation.ctx.get("after_session"))
+    return ActivityCtx.of(view).after_session
 
 
 def _recover(out: Outcome, content: Content) -> Outcome:
@@ -181,6 +199,7 @@ ACTIVITY_FLOW = Flow(
         Steps.MINUTES: Step(_on_minutes, _ask_minutes),
         Steps.EXERTION: Step(_on_exertion, _ask_exertion),
     },
+    context=ActivityCtx,
     needs=Need.FIGURES,  # today's minutes so far
     recover=_recover,
     in_session=_after_session,

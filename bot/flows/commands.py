@@ -7,9 +7,10 @@ from enum import StrEnum
 
 from bot.effects import EraseUser
 from bot.flows import registry, rest, session, symptoms
-from bot.flows.common import Outcome, come_back, go, interrupt, parse_int, reset, zone_of
+from bot.flows.common import Outcome, parse_int, reset, zone_of
 from bot.flows.preferences import describe_schedule
-from bot.flows.registry import Flow, Step
+from bot.flows.registry import Flow, Step, come_back, go, interrupt
+from bot.state import FlowName
 from bot.types import Attachment, Button, Inbound, Reply
 from content.loader import Content
 
@@ -112,7 +113,7 @@ def export(out: Outcome, now: datetime, content: Content, text: str = "/export")
     return out
 
 
-PAUSE, DELETE = "pause", "delete"
+PAUSE, DELETE = FlowName.PAUSE, FlowName.DELETE
 
 
 class PauseSteps(StrEnum):
@@ -124,7 +125,7 @@ class DeleteSteps(StrEnum):
 
 
 def ask_pause(out: Outcome, content: Content) -> Outcome:
-    go(out.view, PAUSE, PauseSteps.LENGTH)
+    go(out.view, PauseSteps.LENGTH)
     buttons = [Button(content.msg("pause.days_button", days=d), f"pause:{d}") for d in PAUSE_DAYS]
     buttons.append(Button(content.msg("button.cancel"), "cancel"))
     return out.ask(content.msg("pause.ask"), buttons)
@@ -185,8 +186,8 @@ def stop(out: Outcome, now: datetime, content: Content, *, reminders_off: bool) 
     if registry.in_session(view):
         session.end(out, "stopped", now, content)
         out.say(content.msg("stop.session"))
-    elif flow == "onboarding" and not view.profile.onboarded:
-        reset(view, "new")
+    elif flow == FlowName.ONBOARDING and not view.profile.onboarded:
+        reset(view, FlowName.NEW)
         return out.say(content.msg("stop.onboarding"))
     else:
         reset(view)
@@ -212,7 +213,7 @@ def reminder_state(out: Outcome, now: datetime, content: Content) -> str:
 
 
 def ask_delete(out: Outcome, content: Content) -> Outcome:
-    interrupt(out.view, DELETE, DeleteSteps.CONFIRM)
+    interrupt(out.view, DeleteSteps.CONFIRM)
     return out.ask(
         content.msg("delete.ask"),
         [Button(content.msg("button.delete_all"), "delete:yes"), Button(content.msg("button.cancel"), "cancel")],
@@ -222,7 +223,7 @@ def ask_delete(out: Outcome, content: Content) -> Outcome:
 def _on_delete(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     if answer == "delete:yes":
         out.effects.append(EraseUser())
-        reset(out.view, "new")
+        reset(out.view, FlowName.NEW)
         return out.say(content.msg("delete.done"))
     if answer in {"cancel", "no"}:
         out.say(content.msg("delete.cancelled"))

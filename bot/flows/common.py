@@ -9,7 +9,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.effects import Effect
-from bot.state import UserView
+from bot.state import FlowName, UserView
 from bot.types import Button, Inbound, InboundKind, Reply, ReplyKind
 from content.loader import Content
 
@@ -46,36 +46,11 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def go(view: UserView, flow: str, step: str = "", **ctx: object) -> None:
-    """Move to a flow step, keeping (and updating) the context."""
-    view.conversation.flow = flow
-    view.conversation.step = step
-    view.conversation.ctx.update(ctx)
-
-
-def interrupt(view: UserView, flow: str, step: str) -> None:
-    """Step aside into a short side question, remembering where to come back to."""
-    conv = view.conversation
-    if "_resume" not in conv.ctx:
-        conv.ctx["_resume"] = [conv.flow, conv.step]
-    conv.flow, conv.step = flow, step
-
-
-def come_back(view: UserView) -> bool:
-    """Return from a side question. False when there was nowhere to return to."""
-    conv = view.conversation
-    saved = conv.ctx.pop("_resume", None)
-    if not saved or saved[0] in {"idle", "new", ""}:
-        reset(view, "new" if saved and saved[0] == "new" else "idle")
-        return False
-    conv.flow, conv.step = saved
-    return True
-
-
-def reset(view: UserView, flow: str = "idle") -> None:
+def reset(view: UserView, flow: FlowName = FlowName.IDLE) -> None:
+    """No question open (or, with FlowName.NEW, not set up): the step and the whole context go."""
     view.conversation.flow = flow
     view.conversation.step = ""
-    view.conversation.ctx = {}
+    view.conversation.clear_ctx()
     view.conversation.choices = {}
 
 

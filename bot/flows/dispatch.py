@@ -29,9 +29,9 @@ from bot.flows import (
     symptoms,
 )
 from bot.flows.common import GLOBAL_PREFIX, Outcome, answer_of, idle_prompt, normalise, reset
-from bot.flows.registry import Need
+from bot.flows.registry import AT_REST, Need
 from bot.record import note_hold
-from bot.state import UserView
+from bot.state import FlowName, UserView
 from bot.types import Button, ButtonStyle, Inbound, InboundKind, Reply, ReplyKind
 from content.loader import Content
 
@@ -53,8 +53,12 @@ COMMANDS = {
     "/cancel",
     "/export",
 }
-# Side questions a brand-new person may be asked before consenting (a symptom in their very first message).
-SIDE_QUESTIONS = {freetext.FLOW, symptoms.FLOW}
+# Side questions a brand-new person may be asked before consenting (a symptom in their very first message);
+# anyone else who has not consented is in onboarding, or is sent there.
+SIDE_QUESTIONS = frozenset({freetext.FLOW, symptoms.FLOW})
+BEFORE_CONSENT = SIDE_QUESTIONS | {onboarding.FLOW}
+# Where "stop" also turns the reminders off (nothing else to stop).
+STOP_MEANS_REMINDERS = frozenset({FlowName.IDLE, reminder.FLOW})
 # Colour hints for the buttons that have an obvious one (the labels say the same without colour).
 STYLES = {"done": ButtonStyle.GOOD, "start": ButtonStyle.GOOD, "hurts": ButtonStyle.BAD}
 # Events that read every record (bot/progress.Records): the engine loads them only for these.
@@ -94,6 +98,7 @@ def handle_owned(view: UserView, event: Inbound, now: datetime, content: Content
         out.toast(content.msg("toast.saved"))
     _stamp(out)
     living.shape(before, event, out)
+    out.view.conversation.flush()  # the typed context back into the stored shape (bot/state.FlowCtx)
     return out
 
 
@@ -158,7 +163,9 @@ def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
         if not view.profile.onboarded:
             out.say(content.msg("start.setup_first"))
             return (
-                onboarding.start(out, content, event.timezone_hint) if view.conversation.flow != "onboarding" else out
+                onboarding.start(out, content, event.timezone_hint)
+                if view.conversation.flow != onboarding.FLOW
+                else out
             )
         return settings.apply_form(out, event.form, content)
     if event.kind is InboundKind.BUTTON:
@@ -178,7 +185,7 @@ def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
         out.say(content.msg("error.empty"))
         return reprompt(out, content)
     if event.kind is InboundKind.TEXT and normalise(text) in STOP_WORDS:
-        return commands.stop(out, now, content, reminders_off=view.conversation.flow in {"idle", "reminder"})
+        return commands.stop(out, now, content, reminders_off=view.conversation.flow in STOP_MEANS_REMINDERS)
     if event.kind is InboundKind.TEXT and text:
         typed = answer_of(event, view, content)
         if typed.startswith(GLOBAL_PREFIX):
@@ -191,21 +198,15 @@ def _route(out: Outcome, event: Inbound, now: datetime, content: Content) -> Out
 
 def _flow(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
     view = out.view
-    flow = view.conversation.flow
-    if (flow == "new" or not view.profile.consented) and flow not in SIDE_QUESTIONS:
-        if flow == "onboarding":
-            return onboarding.handle(out, event, now, content)
-        return onboarding.start(out, content, event.timezone_hint)
-    if flow in FLOWS:
-        return FLOWS[flow].handle(out, event, now, content)
-    if flow not in {"idle", ""}:
-        log.warning("unknown flow %r: recovered to the idle state", flow[:40])
+    flow = registry.current(view)
+    if not view.profile.consented and (flow is None or flow.name not in BEFORE_CONSENT):
+        return onboarding.start(out, content, event.timezone_hint)  # whatever was said: onboarding
+    if flow is None:
+        log.warning("unknown flow %r: recovered to the idle state", view.conversation.flow[:40])
         reset(view)
         out.say(content.msg("error.lost_place"))
         return idle_prompt(out, content)
-    # idle: friendly pointer to what they can do
-    out.say(content.msg("idle.hint"))
-    return idle_prompt(out, content)
+    return flow.handle(out, event, now, content)
 
 
 Command = Callable[[Outcome, str, Inbound, datetime, Content], Outcome]
@@ -216,14 +217,14 @@ def _start(out: Outcome, text: str, event: Inbound, now: datetime, content: Cont
     view = out.view
     if view.profile.onboarded:
         out.say(content.msg("start.welcome_back"))
-        return reprompt(out, content) if view.conversation.flow not in {"idle", "new"} else out
+        return reprompt(out, content) if view.conversation.flow not in AT_REST else out
     return onboarding.start(out, content, event.timezone_hint)
 
 
 def _today(out: Outcome, now: datetime, content: Content) -> Outcome:
-    if out.view.conversation.flow == session.FLOW:
+    if registry.in_session(out.view):  # the activity question after a session included: it ends the session
         out.say(content.msg("session.already"))
-        return session.reprompt(out, content)
+        return registry.reprompt(out, content)
     return session.start(out, now, content)
 
 
@@ -292,11 +293,22 @@ def _global(out: Outcome, action: str, now: datetime, content: Content) -> Outco
     if name in GLOBALS:
         return GLOBALS[name](out, now, content)
     if reminder.is_action(name):
-        return reminder.on_action(out, name, now, content)
+        return (
+            _change_time(out, content) if reminder.changes_time(name) else reminder.on_action(out, name, now, content)
+        )
     if activity.is_correction(name):
         return activity.correct(out, name, content)
     out.say(content.msg("error.stale_button"))
     return reprompt(out, content)
+
+
+def _change_time(out: Outcome, content: Content) -> Outcome:
+    """A reminder's "Change time": the settings' time question, unless a session is under way."""
+    if registry.in_session(out.view):
+        out.say(content.msg("session.already"))
+        return registry.reprompt(out, content)  # the session's question, or the activity question after it
+    reset(out.view)
+    return settings.ask_time(out, content)
 
 
 def _system(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
@@ -314,14 +326,12 @@ def _system(out: Outcome, event: Inbound, now: datetime, content: Content) -> Ou
 
 
 def reprompt(out: Outcome, content: Content) -> Outcome:
-    """Show the current question again, whichever flow it belongs to."""
+    """Show the current question again, whichever flow it belongs to (before consent: onboarding's)."""
     view = out.view
-    flow = view.conversation.flow
-    if flow in FLOWS:
-        return FLOWS[flow].reprompt(out, content)
-    if flow == "new" or not view.profile.consented:
-        return onboarding.start(out, content)
-    return idle_prompt(out, content)
+    flow = registry.current(view)
+    if flow is None or flow is registry.IDLE_FLOW:  # (an unknown flow too: what can be done from here)
+        return idle_prompt(out, content) if view.profile.consented else onboarding.start(out, content)
+    return flow.reprompt(out, content)
 
 
 # Every flow a person can be in, each declared once in its own module (bot/flows/registry.py).
@@ -368,11 +378,10 @@ def quick_reminder(
     `handle_owned` gives for a SYSTEM "reminder" event, in the plain case only: onboarded, idle or at an
     earlier reminder, no session open, none ended today. None otherwise: the caller runs the flow.
     tests/core/test_quick_reminder.py holds the two to identical output."""
-    ctx = conversation.get("ctx") or {}
     if (
         profile.get("onboarded") is not True
-        or conversation.get("flow") not in {"idle", reminder.FLOW}
-        or ctx.get("started_at")
+        or conversation.get("flow") not in reminder.REPLACES
+        or session.SessionCtx.open_in(conversation.get("ctx") or {})
         or profile.get("session_ended_on") == today.isoformat()
     ):
         return None
@@ -382,10 +391,11 @@ def quick_reminder(
         text = f"{content.msg('reminder.gentle' if gentle else 'reminder.text')}\n\n{content.msg('reminder.stop_hint')}"
         buttons = reminder.reminder_buttons(day, content)
         choices = {normalise(b.label): b.action for b in buttons}
-        made = (text, buttons, choices, {b.action: b.label for b in buttons})
+        stored = reminder.ReminderCtx(date=day).stored("json")  # the context as the flow stores it
+        made = (text, buttons, choices, {b.action: b.label for b in buttons}, stored)
         if memo is not None:
             memo[(day, gentle)] = made
-    text, buttons, choices, options = made
+    text, buttons, choices, options, stored = made
     seq = int(conversation.get("seq") or 0) + 1
     replies = [Reply(text=text, buttons=stamp_buttons(buttons, seq))]
     asked = str(conversation.get("asked") or "")
@@ -394,8 +404,8 @@ def quick_reminder(
     new = {
         **conversation,
         "flow": reminder.FLOW,
-        "step": "offered",
-        "ctx": {"date": day.isoformat()},
+        "step": reminder.Steps.OFFERED,
+        "ctx": dict(stored),
         "seq": seq,
         "choices": dict(choices),
         "asked": text,

@@ -17,16 +17,19 @@ from enum import StrEnum
 from bot.chat_intents import minutes_in
 from bot.effects import ActivityLogged
 from bot.flows import onboarding, registry, session, symptoms
-from bot.flows.activity import MAX_MINUTES, MINUTE_CHOICES
-from bot.flows.common import Outcome, answer_of, come_back, interrupt, local_today, reset, yes_no
+from bot.flows.activity import MAX_MINUTES, MINUTE_CHOICES, ActivityCtx
+from bot.flows.common import Outcome, answer_of, local_today, reset, yes_no
+from bot.flows.registry import come_back, interrupt
+from bot.state import FlowCtx, FlowName
 from bot.triage_assess import Assessment, assess
 from bot.types import Button, Inbound
 from content.loader import Content
 
-FLOW = "confirm"  # the pending question: step "rule" (targeted), "symptom" (unclear), "activity" (log N
+FLOW = FlowName.CONFIRM  # the pending question: step "rule" (targeted), "symptom" (unclear), "activity" (log N
 # minutes?), "minutes" (a distance was given: how many minutes did it take?)
 URGENT = {"emergency", "stop_now_doctor", "crisis"}
-QUIET_FLOWS = {"idle", "new", "reminder"}  # flows where a greeting or thanks is not an answer to anything
+# Flows where a greeting or thanks is not an answer to anything.
+QUIET_FLOWS = frozenset({FlowName.IDLE, FlowName.NEW, FlowName.REMINDER})
 
 
 def handle(out: Outcome, event: Inbound, text: str, now: datetime, content: Content) -> Outcome | None:
@@ -47,7 +50,8 @@ def handle(out: Outcome, event: Inbound, text: str, now: datetime, content: Cont
     if typed:
         return None  # an answer to the current question ("no", a button's label): the flow takes it
     if verdict.ask_rule:
-        return ask(out, Steps.RULE, content.safety.rule(verdict.ask_rule).ask, content, ask_rule=verdict.ask_rule)
+        ConfirmCtx.of(view).ask_rule = verdict.ask_rule
+        return ask(out, Steps.RULE, content.safety.rule(verdict.ask_rule).ask, content)
     if verdict.unclear:
         return ask(out, Steps.SYMPTOM, content.msg("symptoms.unclear"), content)
     if _misread(text, content) and view.schedule.hold_reason == "crisis":
@@ -59,24 +63,23 @@ def advise(out: Outcome, rule_id: str, now: datetime, content: Content) -> Outco
     """A rule's advice first, then what the person's state calls for."""
     view = out.view
     rule = content.safety.rule(rule_id)
-    if not view.profile.consented or view.conversation.flow == "new":
+    if not view.profile.consented or view.conversation.flow == FlowName.NEW:
         symptoms.advise(out, rule_id, "text", now, content)  # a brand-new person: advice, then how to start
-        reset(view, "new")
+        reset(view, FlowName.NEW)
         if rule.action != "crisis":
             out.say(content.msg("start.after_advice"))
         return out
     if view.conversation.flow == onboarding.FLOW:
         symptoms.advise(out, rule_id, "text", now, content)
         if rule.action in URGENT:
-            reset(view, "new")
+            reset(view, FlowName.NEW)
             return out if rule.action == "crisis" else out.say(content.msg("onboarding.after_urgent"))
         return onboarding.reprompt(out, content)
     return symptoms.apply_rule(out, rule_id, "text", now, content)
 
 
-def ask(out: Outcome, step: Steps, question: str, content: Content, **ctx: object) -> Outcome:
-    interrupt(out.view, FLOW, step)
-    out.view.conversation.ctx.update(ctx)
+def ask(out: Outcome, step: Steps, question: str, content: Content) -> Outcome:
+    interrupt(out.view, step)
     return out.ask(question, yes_no(content))
 
 
@@ -84,7 +87,7 @@ def _on_rule(out: Outcome, event: Inbound, answer: str, now: datetime, content: 
     """Yes: the rule's advice. No: nothing to advise. Anything else never reaches here (see `handle`)."""
     if answer not in {"yes", "no"}:
         return None
-    rule_id = str(out.view.conversation.ctx["ask_rule"])
+    rule_id = str(ConfirmCtx.of(out.view).ask_rule)
     resumed = come_back(out.view)
     if answer == "yes":
         return advise(out, rule_id, now, content)
@@ -105,9 +108,9 @@ def _on_symptom(out: Outcome, event: Inbound, answer: str, now: datetime, conten
 def _on_activity(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     if answer not in {"yes", "no"}:
         return None
-    minutes = int(out.view.conversation.ctx["minutes"])
+    minutes = ActivityCtx.of(out.view).minutes
     resumed = come_back(out.view)
-    if answer == "yes":
+    if answer == "yes" and minutes is not None:
         return _log(out, minutes, now, content)
     out.say(content.msg("chat.activity_not_logged"))
     return _reprompt_after(out, resumed, content)
@@ -130,7 +133,7 @@ def _on_minutes(out: Outcome, event: Inbound, answer: str, now: datetime, conten
 
 
 def _ask_rule(out: Outcome, content: Content) -> Outcome:
-    return out.ask(content.safety.rule(str(out.view.conversation.ctx["ask_rule"])).ask, yes_no(content))
+    return out.ask(content.safety.rule(str(ConfirmCtx.of(out.view).ask_rule)).ask, yes_no(content))
 
 
 def _ask_symptom(out: Outcome, content: Content) -> Outcome:
@@ -138,7 +141,8 @@ def _ask_symptom(out: Outcome, content: Content) -> Outcome:
 
 
 def _ask_activity(out: Outcome, content: Content) -> Outcome:
-    return out.ask(content.msg("chat.activity_confirm", minutes=out.view.conversation.ctx["minutes"]), yes_no(content))
+    minutes = ActivityCtx.of(out.view).minutes
+    return out.ask(content.msg("chat.activity_confirm", minutes=minutes), yes_no(content))
 
 
 def _ask_minutes(out: Outcome, content: Content) -> Outcome:
@@ -181,15 +185,15 @@ def chat(out: Outcome, verdict: Assessment, now: datetime, content: Content) -> 
     intent = verdict.intent
     if intent == "other_language":
         out.say(content.msg("chat.other_language"))
-        return None if flow == "new" else _reprompt_after(out, flow not in QUIET_FLOWS, content)
+        return None if flow == FlowName.NEW else _reprompt_after(out, flow not in QUIET_FLOWS, content)
     if intent == "stop_howto":
         out.say(content.msg("chat.stop_howto"))
-        return _reprompt_after(out, flow not in QUIET_FLOWS | {"new"}, content)
+        return _reprompt_after(out, flow not in QUIET_FLOWS, content)
     if intent == "exercise_question" and verdict.exercise_id:
         exercise = content.program.exercise(verdict.exercise_id)
         out.say(content.msg("chat.exercise_purpose", name=exercise.name, purpose=exercise.purpose))
-        return _reprompt_after(out, flow not in QUIET_FLOWS | {"new"}, content)
-    if flow != "idle" or not view.profile.onboarded:
+        return _reprompt_after(out, flow not in QUIET_FLOWS, content)
+    if flow != FlowName.IDLE or not view.profile.onboarded:
         return None
     if intent == "activity":
         held = symptoms.activity_hold(view, content)
@@ -197,10 +201,10 @@ def chat(out: Outcome, verdict: Assessment, now: datetime, content: Content) -> 
             symptoms.repeat_hold(out, held, content)
             return out.say(content.msg("activity.held"))
         if not verdict.minutes:  # a distance: the sheet counts minutes, and converting would be a guess
-            interrupt(view, FLOW, Steps.MINUTES)
+            interrupt(view, Steps.MINUTES)
             return out.ask(content.msg("chat.activity_minutes"), _minute_buttons(content))
-        return ask(out, Steps.ACTIVITY, content.msg("chat.activity_confirm", minutes=verdict.minutes), content,
-                   minutes=verdict.minutes)  # fmt: skip
+        ActivityCtx.of(view).minutes = verdict.minutes
+        return ask(out, Steps.ACTIVITY, content.msg("chat.activity_confirm", minutes=verdict.minutes), content)
     if intent in {"greeting", "thanks"}:
         return out.say(content.msg(f"chat.{intent}"))
     return None
@@ -215,7 +219,7 @@ def _log(out: Outcome, minutes: int, now: datetime, content: Content) -> Outcome
     total = view.history.activity_minutes_today
     low, high = guidance.daily_minutes.low, guidance.daily_minutes.high
     out.say(content.msg("activity.logged", minutes=minutes, total=total, low=low, high=high))
-    return session.reprompt(out, content) if view.conversation.flow == "session" else out
+    return session.reprompt(out, content) if view.conversation.flow == session.FLOW else out
 
 
 class Steps(StrEnum):
@@ -223,6 +227,12 @@ class Steps(StrEnum):
     SYMPTOM = "symptom"  # unclear: is it a symptom?
     ACTIVITY = "activity"  # log these minutes from chat?
     MINUTES = "minutes"  # a distance from chat: how many minutes did it take?
+
+
+class ConfirmCtx(FlowCtx):
+    """The pending question's subject: the rule asked about (the minutes to log are the activity's own)."""
+
+    ask_rule: str | None = None
 
 
 CONFIRM_FLOW = registry.Flow(
@@ -234,5 +244,6 @@ CONFIRM_FLOW = registry.Flow(
         Steps.ACTIVITY: registry.Step(_on_activity, _ask_activity),
         Steps.MINUTES: registry.Step(_on_minutes, _ask_minutes),
     },
+    context=ConfirmCtx,
     needs=registry.Need.FIGURES,  # today's activity minutes, when a chat message's minutes are logged
 )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from enum import StrEnum
 
-from bot.flows.common import Outcome, answer_of, go
+from bot.flows import registry
+from bot.flows.common import Outcome, answer_of
+from bot.flows.registry import go
 from bot.schedule.zones import COMMON_ZONES, parse_local_time, parse_timezone
-from bot.state import UserView
+from bot.state import FlowCtx, UserView
 from bot.types import Button, Inbound
 from content.loader import Content
 
@@ -15,6 +18,26 @@ TIME_CHOICES = ("07:00", "08:00", "12:00", "18:00", "20:00")
 WEEKDAYS_ONLY = 0b0011111
 EVERY_DAY = 0b1111111
 QUIET_CHOICES = (("22:00", "07:00"), ("21:00", "08:00"), ("23:00", "08:00"))
+
+
+class PreferencesCtx(FlowCtx):
+    """The choices being ticked (exercises, days) and the zone a shared location suggested; kept by whichever
+    flow asks (onboarding or /settings). None: nothing ticked yet, the current plan or days to begin with."""
+
+    picked: list[str] | None = None
+    days: list[int] | None = None
+    zone_hint: str | None = None
+
+
+# Each `ask_*` takes the step (a Steps member of the flow that asks: onboarding or settings) and moves there;
+# an answer that needs asking again stays in the flow that asked (`_again`).
+
+
+def _again(view: UserView, question: str) -> StrEnum:
+    """The current flow's own step for this question."""
+    flow = registry.current(view)
+    assert flow is not None, "a preference question is always asked by a registered flow"
+    return flow.steps(question)
 
 
 # ---- validation shared by the chat questions and the Slack settings modal ----------------------
@@ -69,8 +92,8 @@ def describe_days(mask: int, content: Content) -> str:
     return content.msg("days.some", days=", ".join(names[d].strip() for d in days_of(mask)))
 
 
-def ask_plan(out: Outcome, flow: str, content: Content) -> Outcome:
-    go(out.view, flow, "plan")
+def ask_plan(out: Outcome, step: StrEnum, content: Content) -> Outcome:
+    go(out.view, step)
     out.say(content.program.choice_note)
     return out.ask(
         content.msg("plan.ask"),
@@ -78,10 +101,13 @@ def ask_plan(out: Outcome, flow: str, content: Content) -> Outcome:
     )
 
 
-def ask_pick(out: Outcome, flow: str, content: Content) -> Outcome:
+def ask_pick(out: Outcome, step: StrEnum, content: Content) -> Outcome:
     view = out.view
-    go(view, flow, "pick")
-    chosen = view.conversation.ctx.setdefault("picked", list(view.profile.exercises))
+    go(view, step)
+    ctx = PreferencesCtx.of(view)
+    if ctx.picked is None:
+        ctx.picked = list(view.profile.exercises)
+    chosen = ctx.picked
     buttons = [Button(("✓ " if ex.id in chosen else "") + ex.name, f"pick:{ex.id}") for ex in content.program.exercises]
     buttons.append(Button(content.msg("button.done_choosing"), "pick:done"))
     return out.ask(content.msg("plan.pick_ask"), buttons)
@@ -96,11 +122,11 @@ def on_plan(out: Outcome, event: Inbound, content: Content) -> bool:
         view.profile.exercises = [e.id for e in content.program.exercises]
         return True
     if answer == "plan:pick":
-        view.conversation.ctx["picked"] = list(view.profile.exercises)  # the current plan, ticked
-        ask_pick(out, view.conversation.flow, content)
+        PreferencesCtx.of(view).picked = list(view.profile.exercises)  # the current plan, ticked
+        ask_pick(out, _again(view, "pick"), content)
         return False
     out.say(content.msg("error.choose_button"))
-    ask_plan(out, view.conversation.flow, content)
+    ask_plan(out, _again(view, "plan"), content)
     return False
 
 
@@ -108,11 +134,14 @@ def on_pick(out: Outcome, event: Inbound, content: Content) -> bool:
     """The pick step's answer: tick or untick an exercise, or Done. True when the plan is settled."""
     view = out.view
     answer = answer_of(event, view, content)
-    chosen: list[str] = view.conversation.ctx.setdefault("picked", [])
+    ctx = PreferencesCtx.of(view)
+    if ctx.picked is None:
+        ctx.picked = []
+    chosen = ctx.picked
     if answer == "pick:done":
         if not chosen:
             out.say(content.msg("plan.pick_none"))
-            ask_pick(out, view.conversation.flow, content)
+            ask_pick(out, _again(view, "pick"), content)
             return False
         view.profile.exercises = [e.id for e in content.program.exercises if e.id in chosen]
         return True
@@ -125,12 +154,12 @@ def on_pick(out: Outcome, event: Inbound, content: Content) -> bool:
                 chosen.append(ex)
     else:
         out.say(content.msg("error.choose_button"))
-    ask_pick(out, view.conversation.flow, content)
+    ask_pick(out, _again(view, "pick"), content)
     return False
 
 
-def ask_time(out: Outcome, flow: str, content: Content, *, allow_none: bool = True) -> Outcome:
-    go(out.view, flow, "time")
+def ask_time(out: Outcome, step: StrEnum, content: Content, *, allow_none: bool = True) -> Outcome:
+    go(out.view, step)
     buttons = [Button(t, f"time:{t}") for t in TIME_CHOICES]
     if allow_none:
         buttons.append(Button(content.msg("button.no_reminders"), "time:none"))
@@ -150,17 +179,17 @@ def on_time(out: Outcome, event: Inbound, content: Content) -> bool:
     parsed = parse_local_time(chosen or event.text)
     if parsed is None:
         out.say(content.msg("error.time"))
-        ask_time(out, view.conversation.flow, content)
+        ask_time(out, _again(view, "time"), content)
         return False
     view.schedule.reminder_time = parsed.strftime("%H:%M")
     view.schedule.reminders_on = True
     return True
 
 
-def ask_zone(out: Outcome, flow: str, content: Content, hint: str | None = None) -> Outcome:
-    go(out.view, flow, "zone")
+def ask_zone(out: Outcome, step: StrEnum, content: Content, hint: str | None = None) -> Outcome:
+    go(out.view, step)
     if hint:
-        out.view.conversation.ctx["zone_hint"] = hint
+        PreferencesCtx.of(out.view).zone_hint = hint
         return out.ask(
             content.msg("zone.confirm_hint", zone=hint),
             [Button(content.msg("button.yes"), f"tz:{hint}"), Button(content.msg("zone.other"), "tz:other")],
@@ -174,8 +203,8 @@ def on_zone(out: Outcome, event: Inbound, content: Content) -> bool:
     view = out.view
     answer = answer_of(event, view, content)
     if answer == "tz:other":
-        view.conversation.ctx.pop("zone_hint", None)
-        ask_zone(out, view.conversation.flow, content)
+        PreferencesCtx.of(view).zone_hint = None
+        ask_zone(out, _again(view, "zone"), content)
         return False
     zone = None
     if answer.startswith("tz:"):
@@ -186,14 +215,14 @@ def on_zone(out: Outcome, event: Inbound, content: Content) -> bool:
         zone = parse_timezone(event.text)
     if zone is None:
         out.say(content.msg("error.zone"))
-        ask_zone(out, view.conversation.flow, content)
+        ask_zone(out, _again(view, "zone"), content)
         return False
     view.schedule.timezone = zone
     return True
 
 
-def ask_days(out: Outcome, flow: str, content: Content) -> Outcome:
-    go(out.view, flow, "days")
+def ask_days(out: Outcome, step: StrEnum, content: Content) -> Outcome:
+    go(out.view, step)
     return out.ask(
         content.msg("days.ask"),
         [
@@ -204,11 +233,18 @@ def ask_days(out: Outcome, flow: str, content: Content) -> Outcome:
     )
 
 
-def ask_day_pick(out: Outcome, flow: str, content: Content) -> Outcome:
+def _ticked_days(view: UserView) -> list[int]:
+    ctx = PreferencesCtx.of(view)
+    if ctx.days is None:
+        ctx.days = days_of(view.schedule.weekdays)
+    return ctx.days
+
+
+def ask_day_pick(out: Outcome, step: StrEnum, content: Content) -> Outcome:
     """Tick individual days (the current ones ticked to begin with), then Done."""
     view = out.view
-    go(view, flow, "days_pick")
-    chosen = view.conversation.ctx.setdefault("days", days_of(view.schedule.weekdays))
+    go(view, step)
+    chosen = _ticked_days(view)
     names = content.msg("summary_week.day_names").split(",")
     buttons = [Button(("✓ " if d in chosen else "") + names[d].strip(), f"day:{d}") for d in range(7)]
     buttons.append(Button(content.msg("button.done_choosing"), "day:done"))
@@ -219,14 +255,14 @@ def on_day_pick(out: Outcome, event: Inbound, content: Content) -> bool:
     """The days_pick step's answer: tick or untick a day, or Done. True when the days are settled."""
     view = out.view
     answer = answer_of(event, view, content)
-    chosen: list[int] = view.conversation.ctx.setdefault("days", days_of(view.schedule.weekdays))
+    chosen = _ticked_days(view)
     if answer == "day:done":
         mask = weekday_mask(chosen)
         if mask is None:
             out.say(content.msg("days.pick_none"))
         else:
             view.schedule.weekdays = mask
-            view.conversation.ctx.pop("days", None)
+            PreferencesCtx.of(view).days = None
             return True
     elif answer.startswith("day:") and answer[4:].isdigit() and int(answer[4:]) in range(7):
         day = int(answer[4:])
@@ -237,7 +273,7 @@ def on_day_pick(out: Outcome, event: Inbound, content: Content) -> bool:
         chosen.sort()
     else:
         out.say(content.msg("error.choose_button"))
-    ask_day_pick(out, view.conversation.flow, content)
+    ask_day_pick(out, _again(view, "days_pick"), content)
     return False
 
 
@@ -252,11 +288,11 @@ def on_days(out: Outcome, event: Inbound, content: Content) -> bool:
         view.schedule.weekdays = WEEKDAYS_ONLY
         return True
     if answer == "days:pick":
-        view.conversation.ctx["days"] = days_of(view.schedule.weekdays)
-        ask_day_pick(out, view.conversation.flow, content)
+        PreferencesCtx.of(view).days = days_of(view.schedule.weekdays)
+        ask_day_pick(out, _again(view, "days_pick"), content)
         return False
     out.say(content.msg("error.choose_button"))
-    ask_days(out, view.conversation.flow, content)
+    ask_days(out, _again(view, "days"), content)
     return False
 
 
@@ -266,8 +302,8 @@ def clock_time(text: str) -> str | None:
     return f"{parsed:%H:%M}" if parsed else None
 
 
-def ask_quiet(out: Outcome, flow: str, content: Content) -> Outcome:
-    go(out.view, flow, "quiet")
+def ask_quiet(out: Outcome, step: StrEnum, content: Content) -> Outcome:
+    go(out.view, step)
     buttons = [Button(f"{a}–{b}", f"quiet:{a}-{b}") for a, b in QUIET_CHOICES]
     buttons.append(Button(content.msg("quiet.off_button"), "quiet:off"))
     return out.ask(content.msg("quiet.ask", now=describe_quiet(out.view, content)), buttons)
@@ -283,7 +319,7 @@ def on_quiet(out: Outcome, event: Inbound, content: Content) -> bool:
     hours = parse_quiet_hours(answer[6:] if answer.startswith("quiet:") else event.text)
     if hours is None:
         out.say(content.msg("error.quiet"))
-        ask_quiet(out, view.conversation.flow, content)
+        ask_quiet(out, _again(view, "quiet"), content)
         return False
     set_quiet_hours(view, hours)
     return True

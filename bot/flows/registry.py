@@ -6,7 +6,10 @@ question), the records its events read, and its hooks for the other flows.
 aiogram's `StatesGroup`): no flow writes its step ladder itself. The table is checked when it is defined
 (python-statemachine's way): a step without an entry, or an entry without a step, fails at import. A step
 read from the database that no flow declares any more is logged (names only, never message text) and
-recovered from: the person gets a friendly word and the flow's recovery question, never silence.
+recovered from: the person gets a friendly word and the flow's recovery question, never silence. So is a stored
+context with a key no flow declares or a value that does not fit its field (bot/state.FlowCtx).
+
+"idle" (no question open) is declared here; "new" (not set up) in bot/flows/onboarding.py.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, StrEnum
 
+from pydantic import Field
+
 from bot.flows.common import Outcome, answer_of, idle_prompt, reset
-from bot.state import UserView
+from bot.state import FlowCtx, FlowName, UserView
 from bot.types import Inbound
 from content.loader import Content, SafetyRule
 
@@ -26,6 +31,10 @@ log = logging.getLogger(__name__)
 
 # Every flow, by the name stored in the conversation: each flow's module adds itself when it declares its Flow.
 FLOWS: dict[str, Flow] = {}
+# Each flow's Steps enum, to the flow it belongs to (`go` moves to a step; the step says which flow).
+OWNERS: dict[type[StrEnum], Flow] = {}
+# No question open: idle, or not set up yet ("" is how some old rows say idle).
+AT_REST = frozenset({FlowName.IDLE, FlowName.NEW, ""})
 
 # A step's answer handler: the outcome so far, the event, the answer it chose (a button's action, a typed label
 # or synonym; "" when none), the time and the content. None means "not one of this step's answers": the generic
@@ -68,9 +77,10 @@ class Flow:
     solid ground (default: the idle state). `in_session` is a hook: whether being in this flow is still part of
     a guided session (the activity question after a session is)."""
 
-    name: str
+    name: FlowName
     steps: type[StrEnum]
     table: Mapping[str, Step]
+    context: type[FlowCtx] | None = None  # what it remembers between messages, typed (beside its Steps)
     needs: Need = Need.NOTHING
     recover: Ask = _idle
     in_session: Callable[[UserView], bool] = _never
@@ -87,13 +97,15 @@ class Flow:
         object.__setattr__(self, "_members", members)
         if FLOWS.setdefault(self.name, self) is not self:
             raise ValueError(f"flow {self.name} is declared twice")
+        if OWNERS.setdefault(self.steps, self) is not self:
+            raise ValueError(f"flow {self.name}: its steps {self.steps.__name__} belong to another flow")
 
     def step_of(self, view: UserView) -> Step | None:
         return self.table.get(view.conversation.step) if view.conversation.step in self._members else None
 
     def handle(self, out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
         step = self.step_of(out.view)
-        if step is None:
+        if step is None or out.view.conversation.ctx_problems():
             return self.lost(out, content)
         done = step.on(out, event, answer_of(event, out.view, content), now, content)
         if done is not None:
@@ -103,22 +115,75 @@ class Flow:
 
     def reprompt(self, out: Outcome, content: Content) -> Outcome:
         step = self.step_of(out.view)
-        return step.ask(out, content) if step is not None else self.lost(out, content)
+        if step is None or out.view.conversation.ctx_problems():
+            return self.lost(out, content)
+        return step.ask(out, content)
 
     def lost(self, out: Outcome, content: Content) -> Outcome:
-        """The stored step is none of this flow's: log it (names only) and recover, saying so."""
-        log.warning("unknown step %r in flow %s: recovered", out.view.conversation.step[:40], self.name)
+        """The stored step is none of this flow's, or its stored context has a key no flow declares or a value
+        that does not fit: log it (names only, never a value) and recover, saying so."""
+        conv = out.view.conversation
+        unknown_step = self.step_of(out.view) is None
+        if unknown_step:
+            log.warning("unknown step %r in flow %s: recovered", conv.step[:40], self.name)
+        if problems := conv.ctx_problems():
+            log.warning("unknown or invalid context %s in flow %s: recovered", [p[:40] for p in problems], self.name)
+            conv.forget_problems()
         out.say(content.msg("error.lost_place"))
-        before = out.view.conversation.step
+        before, said = conv.step, len(out.replies)
         self.recover(out, content)
         conv = out.view.conversation
-        if conv.flow == self.name and conv.step == before:  # a recovery that did not move on: the idle state
-            return _idle(out, content)
+        if conv.flow == self.name and ((unknown_step and conv.step == before) or len(out.replies) == said):
+            return _idle(out, content)  # a recovery that did not move on, or asked nothing: the idle state
         return out
 
 
 def current(view: UserView) -> Flow | None:
-    return FLOWS.get(view.conversation.flow)
+    return FLOWS.get(view.conversation.flow or FlowName.IDLE)
+
+
+def go(view: UserView, step: StrEnum) -> None:
+    """Move to a step of a flow (the step's enum says which flow); the context stays."""
+    view.conversation.flow = OWNERS[type(step)].name
+    view.conversation.step = step
+
+
+class ResumeCtx(FlowCtx):
+    """Where a side question (a symptom report, /delete, a question about typed text) comes back to."""
+
+    resume: tuple[str, str] | None = Field(default=None, alias="_resume")  # (flow, step)
+
+
+def interrupt(view: UserView, step: StrEnum) -> None:
+    """Step aside into a short side question, remembering where to come back to."""
+    conv, saved = view.conversation, ResumeCtx.of(view)
+    if saved.resume is None:
+        saved.resume = (conv.flow, conv.step)
+    go(view, step)
+
+
+def come_back(view: UserView) -> bool:
+    """Return from a side question. False when there was nowhere to return to."""
+    conv, saved = view.conversation, ResumeCtx.of(view)
+    back, saved.resume = saved.resume, None
+    if back is None or back[0] in AT_REST:
+        reset(view, FlowName.NEW if back and back[0] == FlowName.NEW else FlowName.IDLE)
+        return False
+    conv.flow, conv.step = back
+    return True
+
+
+def _on_idle(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
+    """A message that no command, safety rule or chat reply took: a friendly pointer to what they can do."""
+    out.say(content.msg("idle.hint"))
+    return idle_prompt(out, content)
+
+
+class IdleSteps(StrEnum):
+    NONE = ""  # idle has no steps
+
+
+IDLE_FLOW = Flow(FlowName.IDLE, IdleSteps, {IdleSteps.NONE: Step(_on_idle, idle_prompt)})
 
 
 def reprompt(out: Outcome, content: Content) -> Outcome:

@@ -13,17 +13,19 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
+from pydantic import Field
+
 from bot.effects import ReminderAnswered, ScheduleEvent
-from bot.flows import preferences, registry, session, symptoms
-from bot.flows.common import GLOBAL_PREFIX, Outcome, go, local_today, normalise, reset, zone_of
-from bot.flows.registry import Flow, Need, Step
+from bot.flows import registry, session, symptoms
+from bot.flows.common import GLOBAL_PREFIX, Outcome, local_today, normalise, reset, zone_of
+from bot.flows.registry import Flow, Need, Step, go
 from bot.schedule.planning import plan_next_fire
 from bot.schedule.timing import snooze_until
-from bot.state import UserView
+from bot.state import FlowCtx, FlowName, UserView
 from bot.types import Button, Inbound, Reply
 from content.loader import Content
 
-FLOW = "reminder"
+FLOW = FlowName.REMINDER
 ACTION = "remind."  # after the global prefix: g.remind.<what>:<local date>
 SNOOZE_MINUTES = 60
 IGNORED_BEFORE_GENTLE = 3  # this many unanswered reminders in a row -> the gentle variant
@@ -55,9 +57,10 @@ def fire(out: Outcome, event: Inbound, now: datetime, content: Content, *, snooz
         text = content.msg("reminder.text")
     text = f"{text}\n\n{content.msg('reminder.stop_hint')}"
     buttons = reminder_buttons(day, content)
-    if view.conversation.flow in {"idle", FLOW}:
+    if view.conversation.flow in REPLACES:
         reset(view)
-        go(view, FLOW, Steps.OFFERED, date=day.isoformat())
+        go(view, Steps.OFFERED)
+        ReminderCtx.of(view).day = day
         return out.ask(text, buttons)
     # Another question is open (settings, a symptom menu...): leave it and its typed answers alone.
     out.replies.append(Reply(text=text, buttons=tuple(buttons)))
@@ -80,20 +83,19 @@ def is_action(name: str) -> bool:
     return name.startswith(ACTION)
 
 
+def changes_time(name: str) -> bool:
+    """ "Change time" from the reminder itself: bot/flows/dispatch.py asks the settings' time question."""
+    return name.removeprefix(ACTION).partition(":")[0] == "time"
+
+
 def on_action(out: Outcome, name: str, now: datetime, content: Content) -> Outcome:
-    """A reminder button (or its typed equivalent)."""
+    """A reminder button (or its typed equivalent); not "Change time" (`changes_time`)."""
     what, _, tag = name.removeprefix(ACTION).partition(":")
     day = _day_of(tag) or local_today(out.view, now)
     if what == "start":
         return _start(out, day, now, content)
     if what == "worse":
         return symptoms.symptom_menu(out, content)
-    if what == "time":  # "Change time" from the reminder itself: the settings' time question
-        if registry.in_session(out.view):
-            out.say(content.msg("session.already"))
-            return session.reprompt(out, content)
-        reset(out.view)
-        return preferences.ask_time(out, "settings", content, allow_none=False)
     if day != local_today(out.view, now) and what in {"snooze", "skip"}:
         return out.say(content.msg("reminder.old"))
     if what == "snooze":
@@ -109,6 +111,15 @@ class Steps(StrEnum):
     REASON = "reason"  # skipped: why (optional)
 
 
+class ReminderCtx(FlowCtx):
+    """Which day's reminder the question is about (stored as "date")."""
+
+    day: date | None = Field(default=None, alias="date")
+
+
+REPLACES = frozenset({FlowName.IDLE, FLOW})  # a reminder becomes the current question only over these
+
+
 def _typed(event: Inbound, content: Content) -> str | None:
     """A typed snooze, skip or start, in the content's own words."""
     text = normalise(event.text)
@@ -119,7 +130,7 @@ def _typed(event: Inbound, content: Content) -> str | None:
 
 
 def _day(view: UserView, now: datetime) -> date:
-    return _day_of(str(view.conversation.ctx.get("date", ""))) or local_today(view, now)
+    return ReminderCtx.of(view).day or local_today(view, now)
 
 
 def _on_offered(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
@@ -137,7 +148,7 @@ def _on_reason(out: Outcome, event: Inbound, answer: str, now: datetime, content
 
 
 def _ask_offered(out: Outcome, content: Content) -> Outcome:
-    day = _day_of(str(out.view.conversation.ctx.get("date", "")))
+    day = ReminderCtx.of(out.view).day
     if day is None:
         reset(out.view)
         return out
@@ -151,7 +162,7 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
 def _start(out: Outcome, day: date, now: datetime, content: Content) -> Outcome:
     if registry.in_session(out.view):
         out.say(content.msg("session.already"))
-        return session.reprompt(out, content)
+        return registry.reprompt(out, content)  # the session's question, or the activity question after it
     out.effects.append(ReminderAnswered(local_date=day, response="started", reason=None, at=now))
     if out.view.conversation.flow == FLOW:
         reset(out.view)
@@ -202,7 +213,8 @@ def _skip(out: Outcome, day: date, now: datetime, content: Content) -> Outcome:
     """Recorded at once (apart from "done"); the reason is an optional second answer."""
     out.effects.append(ReminderAnswered(local_date=day, response="skipped", reason=None, at=now))
     reset(out.view)
-    go(out.view, FLOW, Steps.REASON, date=day.isoformat())
+    go(out.view, Steps.REASON)
+    ReminderCtx.of(out.view).day = day
     return _ask_reason(out, content)
 
 
@@ -244,5 +256,6 @@ REMINDER_FLOW = Flow(
     FLOW,
     Steps,
     {Steps.OFFERED: Step(_on_offered, _ask_offered), Steps.REASON: Step(_on_reason, _ask_reason)},
+    context=ReminderCtx,
     needs=Need.FIGURES,  # pain skips in the last 14 days (the routine advice)
 )

@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.effects import ScheduleEvent
-from bot.flows.common import Outcome, answer_of, go, parse_int, reset
-from bot.flows.registry import Flow, Step
-from bot.state import UserView
+from bot.flows.common import Outcome, answer_of, parse_int, reset
+from bot.flows.registry import Flow, Step, go
+from bot.state import FlowName, UserView
 from bot.types import Button, Inbound
 from content.loader import Content, SafetyRule
 
-FLOW = "rest"
+FLOW = FlowName.REST
 REST_DAYS = (1, 2, 3)
 
 
@@ -81,7 +81,7 @@ def rest_days_of(event: Inbound, view: UserView, content: Content) -> int | None
 
 
 def start(out: Outcome, content: Content) -> Outcome:
-    go(out.view, FLOW, Steps.DAYS)
+    go(out.view, Steps.DAYS)
     return ask_rest_days(out, content)
 
 

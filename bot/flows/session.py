@@ -4,18 +4,21 @@ post-check, activity, summary. Every exercise step offers Done / Skip / This hur
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
 
 from bot.effects import ExerciseLogged, ScheduleEvent, SessionRecord
 from bot.flows import activity, safety, symptoms
-from bot.flows.common import Outcome, go, local_today, parse_int, reset, scale_buttons, yes_no
-from bot.flows.registry import Flow, Step
-from bot.state import ExerciseProgress, UserView
+from bot.flows.common import Outcome, local_today, parse_int, reset, scale_buttons, yes_no
+from bot.flows.registry import AT_REST, Flow, Step, go
+from bot.state import ExerciseProgress, FlowCtx, FlowName, Instant, UserView
 from bot.types import Button, Inbound
 from content.loader import Content, Exercise, SafetyRule
 
-FLOW = "session"
+FLOW = FlowName.SESSION
 
 
 # ---- entry and exit ---------------------------------------------------------------------------
@@ -44,19 +47,10 @@ def start(out: Outcome, now: datetime, content: Content) -> Outcome:
         return out.say(content.msg("session.ended_today"))
     plan = [ex for ex in view.profile.exercises if _known(ex, content)] or [e.id for e in content.program.exercises]
     reset(view, FLOW)
-    go(
-        view,
-        FLOW,
-        Steps.PRECHECK,
-        started_at=now.isoformat(),
-        local_date=local_today(view, now).isoformat(),
-        last_at=now.isoformat(),
-        queue=plan,
-        i=0,
-        pre=0,
-        results={},
-        helped=[],
-    )
+    go(view, Steps.PRECHECK)
+    ctx = SessionCtx.of(view)
+    ctx.started_at, ctx.local_date, ctx.last_at = now, local_today(view, now), now
+    ctx.queue, ctx.i, ctx.pre, ctx.results, ctx.helped = plan, 0, 0, {}, []
     out.effects.append(SessionRecord(started_at=now, local_date=local_today(view, now)))
     out.say(content.msg("session.intro", count=len(plan)))
     return _ask_precheck(out, content)
@@ -64,17 +58,17 @@ def start(out: Outcome, now: datetime, content: Content) -> Outcome:
 
 def is_open(view: UserView) -> bool:
     """A session is under way, whatever question (exercise, symptom menu, activity) is current."""
-    return bool(view.conversation.ctx.get("started_at")) and view.conversation.flow not in {"idle", "new"}
+    return SessionCtx.of(view).started_at is not None and view.conversation.flow not in AT_REST
 
 
 def expired(view: UserView, now: datetime, content: Content) -> bool:
     """Left unfinished past the person's local midnight, or silent for longer than content says."""
-    ctx = view.conversation.ctx
-    if not is_open(view):
+    ctx = SessionCtx.of(view)
+    if not is_open(view) or ctx.started_at is None:
         return False
-    last = datetime.fromisoformat(ctx.get("last_at") or ctx["started_at"])
+    last = ctx.last_at or ctx.started_at
     idle = timedelta(hours=content.program.session.idle_hours)
-    return local_today(view, now).isoformat() != ctx.get("local_date") or now - last >= idle
+    return local_today(view, now) != ctx.local_date or now - last >= idle
 
 
 def close_expired(out: Outcome, now: datetime, content: Content) -> bool:
@@ -83,11 +77,12 @@ def close_expired(out: Outcome, now: datetime, content: Content) -> bool:
     view = out.view
     if not expired(view, now, content):
         return False
-    day = datetime.fromisoformat(view.conversation.ctx["local_date"]).date()
-    last = datetime.fromisoformat(view.conversation.ctx.get("last_at") or view.conversation.ctx["started_at"])
-    if "hold_at" in view.conversation.ctx:  # its timer never came: how long it was held is not known
-        view.conversation.ctx.pop("hold_at")
-        view.conversation.ctx.setdefault("held", []).append([None, False])
+    ctx = SessionCtx.of(view)
+    day, last = ctx.local_date, ctx.last_at or ctx.started_at
+    assert day is not None and last is not None  # an open session has both (`expired`)
+    if ctx.hold_at is not None:  # its timer never came: how long it was held is not known
+        ctx.hold_at = None
+        ctx.held = [*(ctx.held or []), (None, False)]
     end(out, "unfinished", last, content)
     view.conversation.seq += 1  # every button of the closed session is now stale
     out.say(content.msg("session.expired", date=f"{day:%a %d %b}"))
@@ -97,28 +92,28 @@ def close_expired(out: Outcome, now: datetime, content: Content) -> bool:
 def touch(view: UserView, now: datetime) -> None:
     """The person said something while a session is open: its silence clock starts again."""
     if is_open(view):
-        view.conversation.ctx["last_at"] = now.isoformat()
+        SessionCtx.of(view).last_at = now
 
 
 def end(out: Outcome, status: str, now: datetime, content: Content | None = None) -> None:
     """Close the session record (completed / stopped / safety) and leave the flow. Given the content, an
     exercise left part-way (and its hold) is recorded as unfinished."""
-    ctx = out.view.conversation.ctx
-    started = _started(out.view)
-    if started is None:
+    ctx = SessionCtx.of(out.view)
+    started = ctx.started_at
+    if started is None or ctx.local_date is None:
         return
     ex = current_exercise(out.view)
-    if content and ex and out.view.conversation.step == Steps.EXERCISE and ctx.get("phase") != "intro":
-        if ex not in ctx.get("results", {}):
+    if content and ex and out.view.conversation.step == Steps.EXERCISE and ctx.phase != Phase.INTRO:
+        if ex not in ctx.results:
             out.effects.append(exercise_log(out.view, "unfinished", now, content))
     out.effects.append(
         SessionRecord(
             started_at=started,
-            local_date=datetime.fromisoformat(ctx["local_date"]).date(),
+            local_date=ctx.local_date,
             status=status,
-            pain_before=ctx.get("pain_before"),
-            pain_after=ctx.get("pain_after"),
-            helped=tuple(ctx.get("helped", [])),
+            pain_before=ctx.pain_before,
+            pain_after=ctx.pain_after,
+            helped=tuple(ctx.helped),
             ended_at=now,
         )
     )
@@ -126,12 +121,10 @@ def end(out: Outcome, status: str, now: datetime, content: Content | None = None
 
 
 def current_exercise(view: UserView) -> str | None:
-    ctx = view.conversation.ctx
     if view.conversation.flow != FLOW or view.conversation.step not in {Steps.EXERCISE, Steps.DROP_OFFER}:
         return None
-    queue = ctx.get("queue", [])
-    i = ctx.get("i", 0)
-    return queue[i] if i < len(queue) else None
+    ctx = SessionCtx.of(view)
+    return ctx.queue[ctx.i] if 0 <= ctx.i < len(ctx.queue) else None
 
 
 # ---- the step machine -------------------------------------------------------------------------
@@ -151,10 +144,61 @@ class Steps(StrEnum):
     HELPED = "helped"
 
 
+class Phase(StrEnum):
+    """Where the current exercise is: introduced, a step of it, a repetition, switching sides, a hold."""
+
+    INTRO = "intro"
+    STEP = "step"
+    REPS = "reps"
+    SWITCH = "switch"
+    HOLD = "hold"
+
+
+class SessionCtx(FlowCtx):
+    """What an open session remembers between messages (the keys it has always been stored under). It stays
+    while the session's side questions and its activity question are asked: `is_open` reads it."""
+
+    started_at: Instant | None = None  # set while a session is open
+    local_date: date | None = None  # the person's day it belongs to (unfinished past its midnight)
+    last_at: Instant | None = None  # the person's last message: the silence clock (`expired`)
+    queue: list[str] = Field(default_factory=list)  # today's exercises, in order
+    i: int = 0  # the current exercise, in `queue`
+    pre: int = 0  # the current pre-check question
+    results: dict[str, str] = Field(default_factory=dict)  # exercise -> done / skipped / hurt / ...
+    helped: list[str] = Field(default_factory=list)  # the exercises the person said helped
+    phase: Phase | None = None
+    k: int = 0  # the current step of the exercise
+    side: int = 1
+    rep: int = 1
+    pain_before: int | None = None
+    pain_after: int | None = None
+    hold_at: Instant | None = None  # a hold under way: when it started
+    held: list[tuple[int | None, bool]] | None = None  # each side's hold so far: seconds (None: not known), finished
+    timer: str | None = None  # the running hold's timer token: a timer with another token is late
+    progress_lines: list[str] = Field(default_factory=list)  # what progressed, for the summary
+
+    @classmethod
+    def open_in(cls, stored: dict[str, Any]) -> bool:
+        """Whether a stored context holds an open session, from its one key: the reminder claim's quick path
+        (bot/flows/dispatch.quick_reminder) reads thousands of rows a second without validating them."""
+        return bool(stored.get("started_at"))
+
+    def at_exercise(self, i: int) -> None:
+        """The exercise at `i` in the queue, from its introduction."""
+        self.i, self.phase, self.k, self.side, self.rep = i, Phase.INTRO, 0, 1, 1
+
+    def timer_token(self) -> str:
+        assert self.started_at is not None
+        return f"{self.started_at.isoformat()}|{self.i}|{self.side}"
+
+
 def on_timer(out: Outcome, event: Inbound, now: datetime, content: Content) -> Outcome:
-    """A hold's timer ran out (a system event; the step table takes the person's answers)."""
-    ctx = out.view.conversation.ctx
-    if out.view.conversation.step != Steps.EXERCISE or ctx.get("phase") != "hold" or ctx.get("timer") != event.text:
+    """A hold's timer ran out (a system event; the step table takes the person's answers). With a stored context
+    that does not fit, nothing: the person's next message recovers (bot/flows/registry.Flow.lost)."""
+    if out.view.conversation.ctx_problems():
+        return out
+    ctx = SessionCtx.of(out.view)
+    if out.view.conversation.step != Steps.EXERCISE or ctx.phase != Phase.HOLD or ctx.timer != event.text:
         return out  # the person already moved on: a late timer says nothing
     out.say(content.msg("exercise.release"))
     return _hold_finished(out, now, content)
@@ -166,19 +210,19 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
 
 
 def _ask_precheck(out: Outcome, content: Content) -> Outcome:
-    question = content.safety.session_precheck[out.view.conversation.ctx["pre"]]
+    question = content.safety.session_precheck[SessionCtx.of(out.view).pre]
     return out.ask(question.text, yes_no(content))
 
 
 def _on_precheck(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
-    ctx = out.view.conversation.ctx
+    ctx = SessionCtx.of(out.view)
     questions = content.safety.session_precheck
     if answer == "yes":
-        return symptoms.apply_rule(out, questions[ctx["pre"]].rule, "precheck", now, content)
+        return symptoms.apply_rule(out, questions[ctx.pre].rule, "precheck", now, content)
     if answer != "no":
         return None
-    ctx["pre"] += 1
-    if ctx["pre"] < len(questions):
+    ctx.pre += 1
+    if ctx.pre < len(questions):
         return _ask_precheck(out, content)
     return _after_precheck(out, content)
 
@@ -186,11 +230,11 @@ def _on_precheck(out: Outcome, event: Inbound, answer: str, now: datetime, conte
 def _after_precheck(out: Outcome, content: Content) -> Outcome:
     """An exercise that made pain spread last time is asked about (keep or drop) before anything else."""
     view = out.view
-    view.profile.review = [ex for ex in view.profile.review if ex in view.conversation.ctx["queue"]]
+    view.profile.review = [ex for ex in view.profile.review if ex in SessionCtx.of(view).queue]
     if view.profile.review:
-        go(view, FLOW, Steps.REVIEW)
+        go(view, Steps.REVIEW)
         return _ask_review(out, content)
-    go(view, FLOW, Steps.PAIN_BEFORE)
+    go(view, Steps.PAIN_BEFORE)
     return reprompt(out, content)
 
 
@@ -209,51 +253,52 @@ def _on_review(out: Outcome, event: Inbound, answer: str, now: datetime, content
     if answer not in {"drop", "keep"}:
         return None
     view.profile.review.pop(0)
-    ctx = view.conversation.ctx
+    ctx = SessionCtx.of(view)
     if answer == "drop":
         plan = view.profile.exercises or [e.id for e in content.program.exercises]
         view.profile.exercises = [ex for ex in plan if ex != ex_id]
-        ctx["queue"] = [ex for ex in ctx["queue"] if ex != ex_id]
+        ctx.queue = [ex for ex in ctx.queue if ex != ex_id]
         out.say(content.msg("exercise.dropped", name=exercise.name))
     else:
         out.say(content.msg("exercise.kept", name=exercise.name))
-    if not ctx["queue"]:
+    if not ctx.queue:
         end(out, "stopped", now)
         return out.say(content.msg("session.nothing_left"))
     return _after_precheck(out, content)
 
 
 def _on_pain_before(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
-    return _on_pain(out, answer, event, "pain_before", content)
+    return _on_pain(out, answer, event, Steps.PAIN_BEFORE, content)
 
 
 def _on_pain_after(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome:
-    return _on_pain(out, answer, event, "pain_after", content)
+    return _on_pain(out, answer, event, Steps.PAIN_AFTER, content)
 
 
 def _ask_pain(out: Outcome, content: Content) -> Outcome:
     return out.ask(content.msg(f"session.{out.view.conversation.step}"), scale_buttons(0, 10, "pain:"))
 
 
-def _on_pain(out: Outcome, answer: str, event: Inbound, key: str, content: Content) -> Outcome:
+def _on_pain(out: Outcome, answer: str, event: Inbound, key: Steps, content: Content) -> Outcome:
     value = int(answer[5:]) if answer.startswith("pain:") else _typed_pain(event)
     if value is None:
         typed = parse_int(event.text, -(10**6), 10**6) if event.text else None
         out.say(content.msg("error.pain_range", value=typed) if typed is not None else content.msg("error.pain_scale"))
         return reprompt(out, content)
-    ctx = out.view.conversation.ctx
-    ctx[key] = value
-    if key == "pain_before":
+    ctx = SessionCtx.of(out.view)
+    if key == Steps.PAIN_BEFORE:
+        ctx.pain_before = value
         out.effects.append(_record(out.view))
         if value >= content.program.session.high_pain:
-            go(out.view, FLOW, Steps.HIGH_PAIN)
+            go(out.view, Steps.HIGH_PAIN)
             out.say(content.msg("session.pain_worst" if value == 10 else "session.pain_high", pain=value))
             return _ask_high_pain(out, content)
         return _first_exercise(out, content)
-    if not any(r == "done" for r in ctx["results"].values()):
-        go(out.view, FLOW, Steps.HELPED)  # nothing done: nothing to progress, nothing that helped
+    ctx.pain_after = value
+    if not any(r == "done" for r in ctx.results.values()):
+        go(out.view, Steps.HELPED)  # nothing done: nothing to progress, nothing that helped
         return _ask_helped(out, content)
-    go(out.view, FLOW, Steps.FELT)
+    go(out.view, Steps.FELT)
     return _ask_felt(out, content)
 
 
@@ -263,7 +308,8 @@ def _typed_pain(event: Inbound) -> int | None:
 
 
 def _first_exercise(out: Outcome, content: Content) -> Outcome:
-    go(out.view, FLOW, Steps.EXERCISE, i=0, phase="intro", k=0, side=1, rep=1)
+    go(out.view, Steps.EXERCISE)
+    SessionCtx.of(out.view).at_exercise(0)
     return _show_exercise(out, content)
 
 
@@ -278,7 +324,7 @@ def _on_high_pain(out: Outcome, event: Inbound, answer: str, now: datetime, cont
         return symptoms.apply_rule(out, "spasm_flare", "precheck", now, content)
     if answer != "no":
         return None
-    if out.view.conversation.ctx.get("pain_before") == 10:
+    if SessionCtx.of(out.view).pain_before == 10:
         safety.advise(out, "routine", "precheck", now, content)
     out.say(content.safety.rule("exercise_pain").advice)
     return _first_exercise(out, content)
@@ -288,8 +334,8 @@ def _on_high_pain(out: Outcome, event: Inbound, answer: str, now: datetime, cont
 
 
 def _exercise(view: UserView, content: Content) -> Exercise:
-    ctx = view.conversation.ctx
-    return content.program.exercise(ctx["queue"][ctx["i"]])
+    ctx = SessionCtx.of(view)
+    return content.program.exercise(ctx.queue[ctx.i])
 
 
 def _dose(view: UserView, exercise: Exercise) -> ExerciseProgress:
@@ -326,27 +372,27 @@ def _hold_is_last_step(exercise: Exercise) -> bool:
 
 def _show_exercise(out: Outcome, content: Content) -> Outcome:
     view = out.view
-    ctx = view.conversation.ctx
+    ctx = SessionCtx.of(view)
     exercise = _exercise(view, content)
     dose = _dose(view, exercise)
-    phase = ctx["phase"]
-    total = len(ctx["queue"])
-    if phase == "intro":
-        text = content.msg("exercise.intro", n=ctx["i"] + 1, total=total, name=exercise.name, purpose=exercise.purpose)
+    phase = ctx.phase
+    total = len(ctx.queue)
+    if phase == Phase.INTRO:
+        text = content.msg("exercise.intro", n=ctx.i + 1, total=total, name=exercise.name, purpose=exercise.purpose)
         return out.ask(text, [Button(content.msg("button.start"), "start"), Button(content.msg("button.skip"), "skip")])
-    if phase == "step":
-        k = ctx["k"]
+    if phase == Phase.STEP:
+        k = ctx.k
         text = content.msg("exercise.step", k=k + 1, steps=len(exercise.steps), text=exercise.steps[k])
         if exercise.variants and exercise.variant_step == k + 1:
             text += "\n" + "\n".join(content.msg("exercise.variant", text=v.strip()) for v in exercise.variants)
         if k + 1 == len(exercise.steps) and _hold_is_last_step(exercise):
             text += " " + content.msg("exercise.done_when_finished")
         return out.ask(text, _step_buttons(content))
-    if phase == "reps":
+    if phase == Phase.REPS:
         beats = " · ".join(exercise.dosage.count)
-        text = content.msg("exercise.rep", rep=ctx["rep"], reps=dose.repetitions, count=beats)
+        text = content.msg("exercise.rep", rep=ctx.rep, reps=dose.repetitions, count=beats)
         return out.ask(text, _step_buttons(content))
-    if phase == "switch":  # the second side's hold starts only when the person is ready
+    if phase == Phase.SWITCH:  # the second side's hold starts only when the person is ready
         return out.ask(
             content.msg("exercise.switch_sides"),
             [
@@ -355,8 +401,8 @@ def _show_exercise(out: Outcome, content: Content) -> Outcome:
                 Button(content.msg("button.hurts"), "hurts"),
             ],
         )
-    # phase == "hold"
-    if dose.hold_seconds and ctx["side"] == 2:  # the sheet's "then switch sides" is already done
+    # Phase.HOLD
+    if dose.hold_seconds and ctx.side == 2:  # the sheet's "then switch sides" is already done
         text = content.msg("exercise.hold_timed_other_side", seconds=dose.hold_seconds)
     elif dose.hold_seconds:
         text = content.msg("exercise.hold_timed", seconds=dose.hold_seconds, hold=exercise.dosage.hold_text)
@@ -367,13 +413,13 @@ def _show_exercise(out: Outcome, content: Content) -> Outcome:
 
 def _start_hold(out: Outcome, now: datetime, content: Content) -> Outcome:
     view = out.view
-    ctx = view.conversation.ctx
+    ctx = SessionCtx.of(view)
     exercise = _exercise(view, content)
     dose = _dose(view, exercise)
-    ctx.update(phase="hold", hold_at=now.isoformat())  # when it started: the record keeps what was held
+    ctx.phase, ctx.hold_at = Phase.HOLD, now  # when it started: the record keeps what was held
     if dose.hold_seconds:
-        token = f"{ctx['started_at']}|{ctx['i']}|{ctx['side']}"
-        ctx["timer"] = token
+        token = ctx.timer_token()
+        ctx.timer = token
         out.effects.append(
             ScheduleEvent(
                 action="timer",
@@ -387,19 +433,19 @@ def _start_hold(out: Outcome, now: datetime, content: Content) -> Outcome:
 
 def _hold_finished(out: Outcome, now: datetime, content: Content) -> Outcome:
     view = out.view
-    ctx = view.conversation.ctx
-    ctx.pop("timer", None)
+    ctx = SessionCtx.of(view)
+    ctx.timer = None
     exercise = _exercise(view, content)
     _stop_hold(view, exercise, now, finished=True)
-    if exercise.dosage.sides == "both" and ctx["side"] == 1:
-        ctx.update(side=2, phase="switch")
+    if exercise.dosage.sides == "both" and ctx.side == 1:
+        ctx.side, ctx.phase = 2, Phase.SWITCH
         return _show_exercise(out, content)
     return _exercise_finished(out, "done", now, content)
 
 
 def _on_exercise(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     view = out.view
-    ctx = view.conversation.ctx
+    ctx = SessionCtx.of(view)
     exercise = _exercise(view, content)
     if answer == "skip":
         return _exercise_finished(out, "skipped", now, content)
@@ -407,26 +453,26 @@ def _on_exercise(out: Outcome, event: Inbound, answer: str, now: datetime, conte
         return symptoms.apply_rule(out, "exercise_pain", "session", now, content)
     if answer not in {"done", "start", "ready"}:
         return None
-    phase = ctx["phase"]
-    if phase == "intro":
-        ctx.update(phase="step", k=0)
+    phase = ctx.phase
+    if phase == Phase.INTRO:
+        ctx.phase, ctx.k = Phase.STEP, 0
         return _show_exercise(out, content)
-    if phase == "step":
-        if ctx["k"] + 1 < len(exercise.steps):
-            ctx["k"] += 1
+    if phase == Phase.STEP:
+        if ctx.k + 1 < len(exercise.steps):
+            ctx.k += 1
             return _show_exercise(out, content)
         if exercise.dosage.count:
-            ctx.update(phase="reps", rep=1)
+            ctx.phase, ctx.rep = Phase.REPS, 1
             return _show_exercise(out, content)
         if _hold_is_last_step(exercise):
             return _exercise_finished(out, "done", now, content)
         return _start_hold(out, now, content)
-    if phase == "reps":
-        if ctx["rep"] < (_dose(view, exercise).repetitions or 1):
-            ctx["rep"] += 1
+    if phase == Phase.REPS:
+        if ctx.rep < (_dose(view, exercise).repetitions or 1):
+            ctx.rep += 1
             return _show_exercise(out, content)
         return _exercise_finished(out, "done", now, content)
-    if phase == "switch":
+    if phase == Phase.SWITCH:
         return _start_hold(out, now, content)
     return _hold_finished(out, now, content)
 
@@ -435,11 +481,11 @@ def exercise_hurt(out: Outcome, now: datetime, content: Content, *, advised: boo
     """The exercise hurt: stop it (advice already shown), log it, and offer to drop it from the plan."""
     view = out.view
     exercise = _exercise(view, content)
-    ctx = view.conversation.ctx
-    ctx.pop("timer", None)
+    ctx = SessionCtx.of(view)
+    ctx.timer = None
     out.effects.append(_log(view, exercise.id, "hurt", now, content=content))
-    ctx["results"][exercise.id] = "hurt"
-    go(view, FLOW, Steps.DROP_OFFER)
+    ctx.results[exercise.id] = "hurt"
+    go(view, Steps.DROP_OFFER)
     return _ask_drop(out, content)
 
 
@@ -462,16 +508,16 @@ def _on_drop(out: Outcome, event: Inbound, answer: str, now: datetime, content: 
         out.say(content.msg("exercise.dropped", name=exercise.name))
     else:
         out.say(content.msg("exercise.kept", name=exercise.name))
-    go(view, FLOW, Steps.EXERCISE)
+    go(view, Steps.EXERCISE)
     return _next_exercise(out, now, content)
 
 
 def _exercise_finished(out: Outcome, result: str, now: datetime, content: Content) -> Outcome:
     view = out.view
-    ctx = view.conversation.ctx
+    ctx = SessionCtx.of(view)
     exercise = _exercise(view, content)
     dose = _dose(view, exercise)
-    ctx["results"][exercise.id] = result
+    ctx.results[exercise.id] = result
     out.effects.append(
         _log(
             view,
@@ -515,11 +561,11 @@ def _ask_felt(out: Outcome, content: Content) -> Outcome:
 def _on_felt(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
     """The sheet: "gradually progress as tolerated". Up only when it felt fine and pain did not rise."""
     view = out.view
-    ctx = view.conversation.ctx
+    ctx = SessionCtx.of(view)
     if answer not in {"felt:fine", "felt:much"}:
         return None
-    done = [ex for ex, r in ctx["results"].items() if r == "done" and _known(ex, content)]
-    before, after = ctx.get("pain_before"), ctx.get("pain_after")
+    done = [ex for ex, r in ctx.results.items() if r == "done" and _known(ex, content)]
+    before, after = ctx.pain_before, ctx.pain_after
     lines: list[str] = []
     if answer == "felt:much":
         lines.append(content.msg("progress.same_felt"))
@@ -535,8 +581,8 @@ def _on_felt(out: Outcome, event: Inbound, answer: str, now: datetime, content: 
         if steps:
             lines.append(content.msg("progress.up", before=before, after=after))
             lines.extend(steps)
-    ctx["progress_lines"] = lines
-    go(view, FLOW, Steps.HELPED)
+    ctx.progress_lines = lines
+    go(view, Steps.HELPED)
     return _ask_helped(out, content)
 
 
@@ -561,11 +607,11 @@ def _progress_lines(exercise: Exercise, old: ExerciseProgress, new: ExerciseProg
 
 
 def _next_exercise(out: Outcome, now: datetime, content: Content) -> Outcome:
-    ctx = out.view.conversation.ctx
-    ctx.update(i=ctx["i"] + 1, phase="intro", k=0, side=1, rep=1)
-    if ctx["i"] < len(ctx["queue"]):
+    ctx = SessionCtx.of(out.view)
+    ctx.at_exercise(ctx.i + 1)
+    if ctx.i < len(ctx.queue):
         return _show_exercise(out, content)
-    go(out.view, FLOW, Steps.PAIN_AFTER)
+    go(out.view, Steps.PAIN_AFTER)
     return reprompt(out, content)
 
 
@@ -573,20 +619,20 @@ def _next_exercise(out: Outcome, now: datetime, content: Content) -> Outcome:
 
 
 def _ask_helped(out: Outcome, content: Content) -> Outcome:
-    ctx = out.view.conversation.ctx
-    done = [ex for ex, r in ctx["results"].items() if r == "done" and ex not in ctx["helped"]]
+    ctx = SessionCtx.of(out.view)
+    done = [ex for ex, r in ctx.results.items() if r == "done" and ex not in ctx.helped]
     if not done:
         return _finish_exercises(out, content)
     buttons = [Button(content.program.exercise(ex).name, f"helped:{ex}") for ex in done]
     buttons.append(Button(content.msg("button.thats_all"), "helped_done"))
-    key = "session.helped_more" if ctx["helped"] else "session.helped"
+    key = "session.helped_more" if ctx.helped else "session.helped"
     return out.ask(content.msg(key), buttons)
 
 
 def _on_helped(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
-    ctx = out.view.conversation.ctx
-    if answer.startswith("helped:") and answer[7:] in ctx["results"] and answer[7:] not in ctx["helped"]:
-        ctx["helped"].append(answer[7:])
+    ctx = SessionCtx.of(out.view)
+    if answer.startswith("helped:") and answer[7:] in ctx.results and answer[7:] not in ctx.helped:
+        ctx.helped.append(answer[7:])
         return _ask_helped(out, content)
     if answer in {"helped_done", "no", "done"}:
         return _finish_exercises(out, content)
@@ -600,8 +646,8 @@ def _finish_exercises(out: Outcome, content: Content) -> Outcome:
 
 
 def summary_lines(view: UserView, content: Content) -> list[str]:
-    ctx = view.conversation.ctx
-    results = ctx.get("results", {})
+    ctx = SessionCtx.of(view)
+    results = ctx.results
     lines = [
         content.msg(
             "summary.counts",
@@ -610,9 +656,9 @@ def summary_lines(view: UserView, content: Content) -> list[str]:
             hurt=sum(1 for r in results.values() if r == "hurt"),
         )
     ]
-    if ctx.get("pain_before") is not None and ctx.get("pain_after") is not None:
-        lines.append(content.msg("summary.pain", before=ctx["pain_before"], after=ctx["pain_after"]))
-    lines.extend(ctx.get("progress_lines", []))
+    if ctx.pain_before is not None and ctx.pain_after is not None:
+        lines.append(content.msg("summary.pain", before=ctx.pain_before, after=ctx.pain_after))
+    lines.extend(ctx.progress_lines)
     return lines
 
 
@@ -644,43 +690,36 @@ def _wins(view: UserView, content: Content) -> list[str]:
 # ---- records ----------------------------------------------------------------------------------
 
 
-def _started(view: UserView) -> datetime | None:
-    raw = view.conversation.ctx.get("started_at")
-    return datetime.fromisoformat(raw) if raw else None
-
-
-def _record(view: UserView, **fields: object) -> SessionRecord:
-    ctx = view.conversation.ctx
-    started = _started(view)
-    assert started is not None
+def _record(view: UserView) -> SessionRecord:
+    ctx = SessionCtx.of(view)
+    assert ctx.started_at is not None and ctx.local_date is not None
     return SessionRecord(
-        started_at=started,
-        local_date=datetime.fromisoformat(ctx["local_date"]).date(),
-        pain_before=ctx.get("pain_before"),
-        pain_after=ctx.get("pain_after"),
-        helped=tuple(ctx.get("helped", [])),
-        **fields,  # type: ignore[arg-type]
+        started_at=ctx.started_at,
+        local_date=ctx.local_date,
+        pain_before=ctx.pain_before,
+        pain_after=ctx.pain_after,
+        helped=tuple(ctx.helped),
     )
 
 
 def _stop_hold(view: UserView, exercise: Exercise, now: datetime, *, finished: bool) -> None:
     """A running hold ends (Done, the timer, or left by Skip / This hurts / the session closing): keep the
     seconds actually held, never more than planned (a timer delivered late held no longer); None when unknown."""
-    ctx = view.conversation.ctx
-    raw = ctx.pop("hold_at", None)
-    if raw is None:
+    ctx = SessionCtx.of(view)
+    since, ctx.hold_at = ctx.hold_at, None
+    if since is None:
         return
     planned = _dose(view, exercise).hold_seconds
-    held: int | None = int((now - datetime.fromisoformat(raw)).total_seconds())
-    if planned is not None and held is not None:
+    held = int((now - since).total_seconds())
+    if planned is not None:
         held = max(0, min(planned, held))
-    ctx.setdefault("held", []).append([held, finished])
+    ctx.held = [*(ctx.held or []), (held, finished)]
 
 
 def exercise_log(view: UserView, result: str, now: datetime, content: Content) -> ExerciseLogged:
     """The current exercise's record, with each side's hold as it happened (a running one as unfinished)."""
     exercise = _exercise(view, content)
-    view.conversation.ctx.setdefault("results", {}).setdefault(exercise.id, result)
+    SessionCtx.of(view).results.setdefault(exercise.id, result)
     return _log(view, exercise.id, result, now, content=content)
 
 
@@ -694,11 +733,11 @@ def _log(
     repetitions: int | None = None,
     hold: int | None = None,
 ) -> ExerciseLogged:
-    started = _started(view)
+    ctx = SessionCtx.of(view)
+    started = ctx.started_at
     assert started is not None
-    ctx = view.conversation.ctx
     _stop_hold(view, content.program.exercise(exercise_id), now, finished=False)
-    held = tuple((s, bool(f)) for s, f in ctx.pop("held", []))
+    held, ctx.held = tuple(ctx.held or ()), None
     return ExerciseLogged(
         session_started_at=started,
         exercise_id=exercise_id,
@@ -717,14 +756,14 @@ def _known(exercise_id: str, content: Content) -> bool:
 def _recover(out: Outcome, content: Content) -> Outcome:
     """An unknown stored step: the current exercise from its introduction, or the after-check when the
     exercises are done; the idle state when the session's context is not there to go on with."""
-    ctx = out.view.conversation.ctx
-    queue, i = ctx.get("queue"), ctx.get("i")
-    if not ctx.get("started_at") or not isinstance(queue, list) or not isinstance(i, int) or "results" not in ctx:
-        return out
-    if i < len(queue) and queue[i] in {e.id for e in content.program.exercises}:
-        go(out.view, FLOW, Steps.EXERCISE, phase="intro", k=0, side=1, rep=1)
+    ctx = SessionCtx.of(out.view)
+    if ctx.started_at is None or not {"queue", "i", "results"} <= ctx.model_fields_set:
+        return out  # (a stored value that was invalid is not in the fields set)
+    if 0 <= ctx.i < len(ctx.queue) and ctx.queue[ctx.i] in {e.id for e in content.program.exercises}:
+        go(out.view, Steps.EXERCISE)
+        ctx.at_exercise(ctx.i)
     else:
-        go(out.view, FLOW, Steps.PAIN_AFTER)
+        go(out.view, Steps.PAIN_AFTER)
     return reprompt(out, content)
 
 
@@ -755,7 +794,7 @@ def _review_next_time(out: Outcome, now: datetime, content: Content) -> None:
     of the next session."""
     view = out.view
     exercise = current_exercise(view)
-    if exercise is None or (view.conversation.step == Steps.EXERCISE and view.conversation.ctx.get("phase") == "intro"):
+    if exercise is None or (view.conversation.step == Steps.EXERCISE and SessionCtx.of(view).phase == Phase.INTRO):
         return  # only an exercise under way is blamed: one merely introduced was not done
     out.effects.append(exercise_log(view, "radiating", now, content))
     if exercise not in view.profile.review:
@@ -776,6 +815,7 @@ SESSION_FLOW = Flow(
         Steps.FELT: Step(_on_felt, _ask_felt),
         Steps.HELPED: Step(_on_helped, _ask_helped),
     },
+    context=SessionCtx,
     # needs nothing: the small wins that read the counts come with the summary, after the activity question
     recover=_recover,
     in_session=_in_session,

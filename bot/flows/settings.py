@@ -7,18 +7,18 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.flows import preferences, summary
-from bot.flows.common import Outcome, answer_of, go, reset
-from bot.flows.registry import Flow, On, Step
-from bot.state import UserView
+from bot.flows.common import Outcome, answer_of, reset
+from bot.flows.registry import Flow, On, Step, go
+from bot.state import FlowName, UserView
 from bot.types import Button, Inbound
 from content.loader import Content
 
-FLOW = "settings"
+FLOW = FlowName.SETTINGS
 
 
 def show(out: Outcome, content: Content) -> Outcome:
     view = out.view
-    go(view, FLOW, Steps.MENU)
+    go(view, Steps.MENU)
     plan = view.profile.exercises or [e.id for e in content.program.exercises]
     names = ", ".join(
         content.program.exercise(ex).name for ex in plan if any(e.id == ex for e in content.program.exercises)
@@ -64,13 +64,18 @@ class Steps(StrEnum):
 
 
 MENU = {
-    "set:time": lambda o, c: preferences.ask_time(o, FLOW, c, allow_none=False),
-    "set:zone": lambda o, c: preferences.ask_zone(o, FLOW, c),
-    "set:days": lambda o, c: preferences.ask_days(o, FLOW, c),
-    "set:quiet": lambda o, c: preferences.ask_quiet(o, FLOW, c),
-    "set:plan": lambda o, c: preferences.ask_plan(o, FLOW, c),
+    "set:time": lambda o, c: ask_time(o, c),
+    "set:zone": lambda o, c: preferences.ask_zone(o, Steps.ZONE, c),
+    "set:days": lambda o, c: preferences.ask_days(o, Steps.DAYS, c),
+    "set:quiet": lambda o, c: preferences.ask_quiet(o, Steps.QUIET, c),
+    "set:plan": lambda o, c: preferences.ask_plan(o, Steps.PLAN, c),
     "set:summary": lambda o, c: ask_summary_day(o, c),
 }
+
+
+def ask_time(out: Outcome, content: Content) -> Outcome:
+    """The reminder time (from the menu, or a reminder's "Change time"): /stop turns reminders off, not this."""
+    return preferences.ask_time(out, Steps.TIME, content, allow_none=False)
 
 
 def _on_menu(out: Outcome, event: Inbound, answer: str, now: datetime, content: Content) -> Outcome | None:
@@ -111,7 +116,7 @@ def reprompt(out: Outcome, content: Content) -> Outcome:
 
 def ask_summary_day(out: Outcome, content: Content) -> Outcome:
     """Which day the weekly summary comes (at the reminder time), or none at all."""
-    go(out.view, FLOW, Steps.SUMMARY_DAY)
+    go(out.view, Steps.SUMMARY_DAY)
     buttons = [Button(summary.day_name(d, content), f"sday:{d}") for d in range(7)]
     buttons.append(Button(content.msg("settings.summary_none"), "sday:off"))
     return out.ask(content.msg("settings.summary_day_ask"), buttons)
@@ -214,13 +219,16 @@ SETTINGS_FLOW = Flow(
     {
         Steps.MENU: Step(_on_menu, show),
         Steps.PLAN: Step(_answered(preferences.on_plan), MENU["set:plan"]),
-        Steps.PICK: Step(_answered(preferences.on_pick), lambda o, c: preferences.ask_pick(o, FLOW, c)),
+        Steps.PICK: Step(_answered(preferences.on_pick), lambda o, c: preferences.ask_pick(o, Steps.PICK, c)),
         Steps.TIME: Step(_answered(preferences.on_time, replans=True), MENU["set:time"]),
         Steps.ZONE: Step(_answered(preferences.on_zone, replans=True), MENU["set:zone"]),
         Steps.DAYS: Step(_answered(preferences.on_days), MENU["set:days"]),
-        Steps.DAYS_PICK: Step(_answered(preferences.on_day_pick), lambda o, c: preferences.ask_day_pick(o, FLOW, c)),
+        Steps.DAYS_PICK: Step(
+            _answered(preferences.on_day_pick), lambda o, c: preferences.ask_day_pick(o, Steps.DAYS_PICK, c)
+        ),
         Steps.QUIET: Step(_answered(preferences.on_quiet), MENU["set:quiet"]),
         Steps.SUMMARY_DAY: Step(_on_summary_day, ask_summary_day),
     },
+    context=preferences.PreferencesCtx,
     recover=show,  # the settings menu: every question of it is one tap away
 )

@@ -10,8 +10,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.flows import registry, rest
-from bot.flows.common import Outcome, come_back, go, interrupt, local_today, reset
-from bot.flows.registry import Flow, Step
+from bot.flows.common import Outcome, local_today, reset
+from bot.flows.registry import Flow, Step, come_back, go, interrupt
 from bot.flows.safety import (
     ACTIVITY_HOLDS,
     ENDS_SESSION,
@@ -23,6 +23,7 @@ from bot.flows.safety import (
     hold_why,
     repeat_hold,
 )
+from bot.state import FlowName
 from bot.types import Button, Inbound
 from content.loader import Content
 
@@ -42,8 +43,8 @@ __all__ = [
     "symptom_menu",
 ]
 
-FLOW = "symptoms"
-DROP = "drop"
+FLOW = FlowName.SYMPTOMS
+DROP = FlowName.DROP
 
 
 class Steps(StrEnum):
@@ -87,7 +88,7 @@ def offer_drop_any(out: Outcome, content: Content) -> Outcome:
     plan = view.profile.exercises
     if not plan:
         return out
-    go(view, DROP, DropSteps.PICK)
+    go(view, DropSteps.PICK)
     buttons = [Button(content.program.exercise(ex).name, f"drop:{ex}") for ex in plan]
     buttons.append(Button(content.msg("drop.keep_all"), "keep"))
     return out.ask(content.msg("drop.which"), buttons)
@@ -95,7 +96,7 @@ def offer_drop_any(out: Outcome, content: Content) -> Outcome:
 
 def symptom_menu(out: Outcome, content: Content) -> Outcome:
     """`/symptoms` and "My back is worse": every rule as a button, most urgent first."""
-    interrupt(out.view, FLOW, Steps.MENU)
+    interrupt(out.view, Steps.MENU)
     rules = sorted(content.safety.rules, key=lambda r: r.priority)
     buttons = [Button(r.label, f"rule:{r.id}") for r in rules]
     buttons.append(Button(content.msg("symptoms.none"), "none"))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
-from adapters.testing.chat import Chat
+from adapters.testing.chat import Chat, PureChat
+from bot.clock import FakeClock
+from bot.effects import SessionRecord
 from bot.engine import Engine
 from bot.storage.models import ExerciseLog, ExerciseSession, User
+from bot.types import Inbound, InboundKind, Reply
 from content.loader import Content
 from tests.flow_helpers import to_pain_question
 
@@ -91,3 +95,35 @@ async def test_a_stretch_is_held_on_both_sides_with_a_timer_each(chat: Chat, eng
     assert "on this side too" in chat.texts() and "then switch sides" not in chat.texts()
     second_side = await chat.advance(timedelta(seconds=21))
     assert "release" in chat.texts(second_side) and f"Done: {stretch.name}" in chat.texts(second_side)
+
+
+async def _at_the_activity_question_after_a_session(chat: PureChat, content: Content) -> list[Reply]:
+    """Onboarded, a reminder shown, then a session with every exercise skipped: the activity question."""
+    await chat.onboard()
+    reminder = await chat.send(Inbound(chat.user, InboundKind.SYSTEM, action="reminder", text="2026-03-02"))
+    await to_pain_question(chat, content)
+    await chat.tap("4")
+    while "Skip" in chat.labels():
+        await chat.tap("Skip")
+    await chat.tap("3")
+    assert (chat.view.conversation.flow, chat.view.conversation.step) == ("activity", "offer"), chat.texts()
+    return reminder
+
+
+@pytest.mark.parametrize("how", ["reminder.start", "reminder.change_time", "/today"])
+async def test_the_activity_question_after_a_session_is_still_the_session(
+    content: Content, clock: FakeClock, how: str
+) -> None:
+    """An earlier reminder's "Start now" or "Change time", or /today, while the activity question after a
+    session is open: "you're in the middle of a session" and that question again; never "lost track" and the
+    pain question already answered, never a second session over the first."""
+    chat = PureChat(content, clock)
+    reminder = await _at_the_activity_question_after_a_session(chat, content)
+    replies = await (chat.say(how) if how.startswith("/") else chat.tap(content.msg(how), reminder))
+    text = chat.texts(replies)
+    assert content.msg("session.already") in text and content.msg("activity.offer") in text, text
+    assert "lost track" not in text and "pain" not in text.lower(), text
+    assert (chat.view.conversation.flow, chat.view.conversation.step) == ("activity", "offer")
+    assert len(chat.effects_of(SessionRecord)) == 3, "one session: started, pre-check saved, post-check saved"
+    await chat.tap("Not now")
+    assert content.msg("summary.counts", done=0, skipped=6, hurt=0) in chat.texts(), chat.texts()
