@@ -182,7 +182,11 @@ async def test_two_workers_with_connections_dropped_under_them_send_each_reminde
     await _wave(pg_db, users)
     name = pg_db.url.database
     other_db = make_engine(pg_db.url.render_as_string(hide_password=False))
-    lease = timedelta(seconds=3)
+    # Renewed every 3.3 s, so a lease outlives two failed renewals and a settle retries for 10 s: a loaded
+    # machine (with a 3 s lease a run at load 10 sent 3 of 400 rows twice) is not mistaken for a dead
+    # worker, while a mark that is lost for good still shows: its row is sent again after the lease, before
+    # every row can read "sent" (see _until_all_sent).
+    lease = timedelta(seconds=10)
     engines = [
         Engine(pg_db, content, SystemClock(), lease=lease),
         Engine(other_db, content, SystemClock(), lease=lease),
