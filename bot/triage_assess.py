@@ -30,13 +30,17 @@ MODEL_MAX_CHARS = 2000
 @dataclass(frozen=True)
 class Assessment:
     rule_id: str | None = None  # a rule the trigger phrases raise: give its advice
-    ask_rule: str | None = None  # the model's guess: ask this rule's targeted question
+    # the model's guess: ask this rule's targeted question (after rule_id's advice, when both are set: the
+    # model is sure of a more urgent rule than the one the rules found)
+    ask_rule: str | None = None
     unclear: bool = False  # maybe a symptom: ask whether it is one
     intent: str = ""  # ordinary chat (content/triage/README.md intents)
     exercise_id: str = ""
     minutes: int = 0
 
     def describe(self) -> str:
+        if self.rule_id and self.ask_rule:
+            return f"{self.rule_id}+ask:{self.ask_rule}"
         if self.rule_id:
             return self.rule_id
         if self.ask_rule:
@@ -95,7 +99,9 @@ def decide(rules: TriageResult, probabilities: dict[str, float] | None, content:
             disputed = rule not in settings.never_disputed and p_none >= settings.dispute(rule)
         else:
             disputed = rule not in settings.clear_never_disputed and p_none >= settings.dispute_clear_threshold
-        return Assessment(ask_rule=rule) if disputed else Assessment(rule_id=rule)
+        if disputed:
+            return Assessment(ask_rule=rule)
+        return Assessment(rule_id=rule, ask_rule=_more_urgent(rule, probabilities, content))
     guess = model_guess(probabilities, content)
     if guess and not rules.idiom:
         rule, p = guess
@@ -105,6 +111,17 @@ def decide(rules: TriageResult, probabilities: dict[str, float] | None, content:
             return Assessment(rule_id=rule)
         return Assessment(ask_rule=rule)
     return _unclear(rules)
+
+
+def _more_urgent(rule: str, probabilities: dict[str, float] | None, content: Content) -> str | None:
+    """The most urgent rule above `rule` that the model is sure of (the escalate bar), if any: "feels like
+    indigestion in my chest, spreading to my shoulder" is read by the rules as spreading pain only."""
+    if probabilities is None:
+        return None
+    bar = content.model_settings.escalate_threshold
+    priority = {r.id: r.priority for r in content.safety.rules}
+    above = [r for r, p in probabilities.items() if r in priority and priority[r] < priority[rule] and p >= bar]
+    return min(above, key=lambda r: priority[r]) if above else None
 
 
 def _unclear(rules: TriageResult) -> Assessment | None:

@@ -124,8 +124,8 @@ def _verdict(item: Labelled, got: Assessment, priority: dict[str, int]) -> str:
     want = priority[item.rule]
     if got.rule_id is not None and priority[got.rule_id] <= want:
         return "caught"
-    if got.rule_id is None and got.ask_rule is not None and priority[got.ask_rule] <= want:
-        return "question"
+    if got.ask_rule is not None and priority[got.ask_rule] <= want:
+        return "question"  # asked alone, or after a less urgent rule's advice
     if got.rule_id is not None:
         return "under"
     return "missed"

@@ -58,7 +58,7 @@ def figures(items: list[Scored], content: Content) -> dict[str, float]:
             continue
         want = priority[item.rule]
         ok_direct = bool(got and got.rule_id and priority[got.rule_id] <= want)
-        ok_asked = bool(got and not got.rule_id and got.ask_rule and priority[got.ask_rule] <= want)
+        ok_asked = not ok_direct and bool(got and got.ask_rule and priority[got.ask_rule] <= want)
         direct += ok_direct
         asked += ok_asked
         if item.rule in EMERGENCY:
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--direct", default="0.6,0.7,0.8,1.0", help="direct bars to try")
     parser.add_argument("--dispute-clear", default="0.9,1.0", help="dispute bars on clear evidence to try")
     parser.add_argument("--cancelled", default="0.9,1.0", help="ask bars when the rules' words were cancelled")
+    parser.add_argument("--escalate", default="0.7,0.9,1.0", help="bars for asking about a more urgent rule")
     args = parser.parse_args(argv)
     content = without_dev_blind(default_content())
     items = scored(content)
@@ -93,14 +94,24 @@ def main(argv: list[str] | None = None) -> None:
     grid = itertools.product(
         *(
             tuple(float(v) for v in spec.split(","))
-            for spec in (args.ask, args.ask_emergency, args.dispute, args.direct, args.dispute_clear, args.cancelled)
+            for spec in (
+                args.ask,
+                args.ask_emergency,
+                args.dispute,
+                args.direct,
+                args.dispute_clear,
+                args.cancelled,
+                args.escalate,
+            )
         )
     )
     outsiders = [i for i in items if i.outsider]
     head = "direct  +asked  em+chest  crisis  alarms  questions"
-    print(f"{'':46}| all training examples but dev-blind{'':17}| dev-look only ({len(outsiders)})")
-    print(f"{'ask':>5}{'ask-em':>8}{'dispute':>9}{'direct':>8}{'d-clear':>8}{'cancel':>8} | {head} | {head}")
-    for ask, ask_em, dispute, direct, dispute_clear, cancelled in grid:
+    print(f"{'':53}| all training examples but dev-blind{'':17}| dev-look only ({len(outsiders)})")
+    print(
+        f"{'ask':>5}{'ask-em':>8}{'dispute':>9}{'direct':>8}{'d-clear':>8}{'cancel':>8}{'escal':>7} | {head} | {head}"
+    )
+    for ask, ask_em, dispute, direct, dispute_clear, cancelled, escalate in grid:
         settings = base.model_copy(
             update={
                 "ask_threshold": ask,
@@ -109,11 +120,12 @@ def main(argv: list[str] | None = None) -> None:
                 "direct_threshold": direct,
                 "dispute_clear_threshold": dispute_clear,
                 "cancelled_ask_threshold": cancelled,
+                "escalate_threshold": escalate,
             }
         )
         tuned = content.model_copy(update={"model_settings": settings})
         row = " | ".join(_row(figures(part, tuned)) for part in (items, outsiders))
-        print(f"{ask:>5}{ask_em:>8}{dispute:>9}{direct:>8}{dispute_clear:>8}{cancelled:>8} | {row}")
+        print(f"{ask:>5}{ask_em:>8}{dispute:>9}{direct:>8}{dispute_clear:>8}{cancelled:>8}{escalate:>7} | {row}")
 
 
 def _row(f: dict[str, float]) -> str:

@@ -302,6 +302,8 @@ class ModelSettings(_Strict):
     clear_never_disputed: list[str] = ["crisis", "cauda_equina", "chest_pain"]
     # the rules' words were all cancelled by context, yet the model is this sure of the rule: ask its question
     cancelled_ask_threshold: float = Field(default=1.0, gt=0, le=1)
+    # a rule hit, and the model this sure of a MORE urgent rule: the advice, then that rule's targeted question
+    escalate_threshold: float = Field(default=1.0, gt=0, le=1)
     # rules silent, the model this sure of one of `direct_rules`: that rule's advice without asking first
     direct_threshold: float = Field(default=1.0, gt=0, le=1)
     direct_threshold_by_rule: dict[str, float] = {}
