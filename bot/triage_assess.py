@@ -8,7 +8,7 @@ as a second opinion on the same message, then the unclear-symptom question, only
   reach the mention) and the model calls the message harmless with at least the rule's dispute bar: then the
   rule's targeted yes/no question is asked instead of the advice (Yes gives the advice at once).  Never for
   the rules in `never_disputed` (crisis): a crisis word is always answered with crisis help.
-- rules silent: the model's most urgent rule that clears its ask bar gets the targeted question; a rule of
+- rules silent: the model's most likely rule that clears its ask bar gets the targeted question; a rule of
   `direct_rules` (advice that holds nothing) that clears its higher direct bar gets the advice directly.
 
 Why not let the model overrule a clear rule hit: the rules are what a clinician reads and signs off; the model
@@ -62,15 +62,17 @@ def model_probabilities(text: str, content: Content) -> dict[str, float] | None:
 
 
 def model_guess(probabilities: dict[str, float] | None, content: Content) -> tuple[str, float] | None:
-    """The most urgent rule whose probability clears its ask bar (content/triage/model.yaml), if any."""
+    """The most likely rule of those whose probability clears their ask bar (content/triage/model.yaml), if any.
+
+    Why the most likely and not the most urgent: the urgent rules have low bars, and the question names one
+    symptom; "my left arm and jaw ache and I feel clammy" is to be asked about chest pain, not continence."""
     if probabilities is None:
         return None
     settings = content.model_settings
     candidates = [(p, rule) for rule, p in probabilities.items() if rule != "none" and p >= settings.threshold(rule)]
     if not candidates:
         return None
-    priority = {r.id: r.priority for r in content.safety.rules}
-    p, rule = min(candidates, key=lambda c: (priority.get(c[1], 99), -c[0]))
+    p, rule = max(candidates)
     return rule, p
 
 

@@ -81,7 +81,8 @@ def figures(items: list[Scored], content: Content) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bot.triage_tune")
     parser.add_argument("--ask", default="0.3,0.4,0.5,0.6", help="general ask bars to try")
-    parser.add_argument("--ask-emergency", default="0.15,0.2,0.3", help="ask bars for crisis and emergency")
+    parser.add_argument("--ask-emergency", default="0.15,0.2,0.3", help="ask bars for emergency and chest pain")
+    parser.add_argument("--ask-crisis", type=float, default=0.15, help="the ask bar for crisis")
     parser.add_argument("--dispute", default="0.5,0.7,0.8,0.9,1.0", help="dispute bars to try")
     parser.add_argument("--direct", default="0.6,0.7,0.8,1.0", help="direct bars to try")
     parser.add_argument("--dispute-clear", default="0.9,1.0", help="dispute bars on clear evidence to try")
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = base.model_copy(
             update={
                 "ask_threshold": ask,
-                "ask_threshold_by_rule": {"crisis": ask_em, "cauda_equina": ask_em, "chest_pain": ask_em},
+                "ask_threshold_by_rule": {"crisis": args.ask_crisis, "cauda_equina": ask_em, "chest_pain": ask_em},
                 "dispute_threshold": dispute,
                 "direct_threshold": direct,
                 "dispute_clear_threshold": dispute_clear,
