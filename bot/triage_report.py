@@ -62,8 +62,10 @@ def without_dev_blind(content: Content) -> Content:
     return content.model_copy(update={"examples": kept})
 
 
-def corpus_path(name: str) -> Path:
+def corpus_path(name: str, folder: Path | None = None) -> Path:
     """A corpus file shipped as package data (works from an installed wheel as from the source tree)."""
+    if folder is not None:
+        return folder / name
     return Path(str(resources.files("content").joinpath("triage", name)))
 
 
@@ -83,15 +85,15 @@ def load(path: Path) -> list[Labelled]:
     ]
 
 
-def part_items(part: str) -> list[Labelled] | None:
+def part_items(part: str, folder: Path | None = None) -> list[Labelled] | None:
     """The labelled messages of one part, or None when its file is missing."""
     if part == "heldout":
-        path = corpus_path("heldout.yaml")
+        path = corpus_path("heldout.yaml", folder)
         return load(path) if path.exists() else None
     items: list[Labelled] = []
     found = False
     for name in ("tuning.yaml", "tuning_project.yaml"):
-        path = corpus_path(name)
+        path = corpus_path(name, folder)
         if path.exists():
             found = True
             items.extend(load(path))
@@ -209,12 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="backcoach triage-report")
     parser.add_argument("--misses", action="store_true", help="list each tuning or dev-look message not caught")
     parser.add_argument("--part", choices=[*PARTS, "both", "all"], default="both", help="both: tuning and heldout")
+    parser.add_argument("--folder", type=Path, help="read the corpus files from here (default: content/triage)")
     args = parser.parse_args(argv)
     content = default_content()
     parts = {"both": ["tuning", "heldout"], "all": list(PARTS)}.get(args.part, [args.part])
     found = False
     for part in parts:
-        items = part_items(part)
+        items = part_items(part, args.folder)
         if items is None:
             print(f"{part}: not found under content/triage/\n")
             continue
