@@ -1,8 +1,11 @@
 """Free-text symptom triage: which safety rule, if any, a chat message raises.
 
 Why rules first: every trigger sits in content/safety.yaml beside the advice it leads to, so a clinician can
-read and change it and every decision can be explained.  A learned second opinion (bot/triage_model.py) only
-ever adds a yes/no question when these rules are silent; it never gives advice on its own.  Pure functions.
+read and change it and every decision can be explained.  A learned second opinion (bot/triage_model.py) joins
+in bot/triage_assess.py: it may turn a rule hit on weak evidence (`TriageResult.weak`) into the rule's yes/no
+question, ask about a more urgent rule after the advice, or, when these rules are silent, ask its own question
+or (only for the rules that hold nothing) give the advice; it never overrules crisis words or a clear
+emergency phrase.  Pure functions.
 
 How a message is read (the whole message, however long)
 - Normalised: lower case; possessive 's dropped ("leg's" -> "leg", but "it's" -> "its"); other apostrophes
@@ -37,7 +40,8 @@ How a message is read (the whole message, however long)
   rules are data a clinician can read.
 - A pattern matches when each of its groups has a counting occurrence and none of its `none_of` terms
   occurs.  Of the matching rules the lowest `priority` wins.  `unclear` is set only when no rule matched and
-  an unclear term counts.
+  an unclear term counts.  The evidence is `weak` when a word of the message was spelling-corrected or a
+  context cue (a modifier or an idiom) stands anywhere in the message without cancelling the mention.
 """
 
 from __future__ import annotations
