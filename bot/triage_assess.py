@@ -33,6 +33,9 @@ class Assessment:
     # the model's guess: ask this rule's targeted question (after rule_id's advice, when both are set: the
     # model is sure of a more urgent rule than the one the rules found)
     ask_rule: str | None = None
+    # rule_id is the learned model's alone (the rules were silent): a typed answer to the current question
+    # ("Pain" for the skip reason) stays the flow's, as for the model's questions
+    from_model: bool = False
     unclear: bool = False  # maybe a symptom: ask whether it is one
     intent: str = ""  # ordinary chat (content/triage/README.md intents)
     exercise_id: str = ""
@@ -110,7 +113,7 @@ def decide(rules: TriageResult, probabilities: dict[str, float] | None, content:
         if rule in rules.cancelled:  # "I don't always know when my bowels are full": ask only when very sure
             return Assessment(ask_rule=rule) if p >= settings.cancelled_ask_threshold else _unclear(rules)
         if rule in settings.direct_rules and p >= settings.direct(rule):
-            return Assessment(rule_id=rule)
+            return Assessment(rule_id=rule, from_model=True)
         return Assessment(ask_rule=rule)
     return _unclear(rules)
 

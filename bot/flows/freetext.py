@@ -42,7 +42,7 @@ def handle(out: Outcome, event: Inbound, text: str, now: datetime, content: Cont
         come_back(view)  # not an answer to our question: forget it, take the message as it comes
         typed = answer_of(event, view, content)
     verdict = assess(text, content)
-    if verdict.rule_id:
+    if verdict.rule_id and not (typed and verdict.from_model):
         advised = advise(out, verdict.rule_id, now, content)
         if verdict.ask_rule and content.safety.rule(verdict.rule_id).action != "crisis":
             # the model is sure of a more urgent rule than the rules found: that one's question after the advice
