@@ -55,7 +55,9 @@ def test_dev_blind_prints_aggregates_only(tmp_path: Path, capsys: pytest.Capture
     blind = [t for t in texts if dev_half(t) == "dev-blind"]
     look = [t for t in texts if dev_half(t) == "dev-look"]
     assert blind and look
-    items = [{"text": t, "rule": "none", "intent": "chat", "state": "idle", "tags": [OUTSIDER_TAG]} for t in texts]
+    items: list[dict[str, object]] = [
+        {"text": t, "rule": "none", "intent": "chat", "state": "idle", "tags": [OUTSIDER_TAG]} for t in texts
+    ]
     _write(tmp_path, "tuning.yaml", items)
     assert triage_report.main(["--part", "dev-blind", "--misses", "--folder", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -63,3 +65,22 @@ def test_dev_blind_prints_aggregates_only(tmp_path: Path, capsys: pytest.Capture
     assert not any(t in out for t in texts), "no dev-blind message is ever printed"
     assert triage_report.main(["--part", "dev-look", "--misses", "--folder", str(tmp_path)]) == 0
     assert any(t in capsys.readouterr().out for t in look), "dev-look misses may be read"
+
+
+def test_the_tuner_counts_figures_through_the_bots_own_decision() -> None:
+    """`python -m bot.triage_tune` scores a setting by running bot/triage_assess.decide on each example."""
+    from bot.triage import TriageResult
+    from bot.triage_tune import Scored, figures
+
+    content = default_content()
+    labels = [r.id for r in content.safety.rules] + ["none"]
+    harmless = {label: 0.0 for label in labels} | {"none": 1.0}
+    items = [
+        Scored("chest_pain", False, TriageResult("chest_pain", unclear=False), harmless),  # a clear rule hit
+        Scored("chest_pain", False, TriageResult(None, unclear=False), harmless | {"chest_pain": 1.0, "none": 0.0}),
+        Scored("none", False, TriageResult(None, unclear=True), harmless),  # the unclear question
+        Scored("none", False, TriageResult("routine", unclear=False), None),  # a long message: the rule stands
+    ]
+    got = figures(items, content)
+    assert (got["direct"], got["direct+asked"], got["emergency"]) == (0.5, 1.0, 1.0)
+    assert (got["alarms"], got["questions"]) == (0.5, 0.5)
