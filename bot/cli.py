@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--files", help="folder for the files the bot sends you (default ~/.local/state/backcoach/files)")
     triage = sub.add_parser("triage-report", help="symptom recognition on the labelled corpus (content/triage)")
     triage.add_argument("--misses", action="store_true", help="list the tuning messages not caught")
-    triage.add_argument("--part", choices=["tuning", "heldout", "both"], default="both")
+    triage.add_argument("--part", choices=["tuning", "dev-look", "dev-blind", "heldout", "both", "all"], default="both")
     sub.add_parser("triage-build", help="train the triage model from content/triage and write model.json")
     stats = sub.add_parser("stats", help="operator figures for the last 7 days (no personal data)")
     stats.add_argument("--db", help="database URL (default: BACKCOACH_DATABASE_URL or ./backcoach.sqlite3)")

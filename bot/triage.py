@@ -1,8 +1,11 @@
 """Free-text symptom triage: which safety rule, if any, a chat message raises.
 
 Why rules first: every trigger sits in content/safety.yaml beside the advice it leads to, so a clinician can
-read and change it and every decision can be explained.  A learned second opinion (bot/triage_model.py) only
-ever adds a yes/no question when these rules are silent; it never gives advice on its own.  Pure functions.
+read and change it and every decision can be explained.  A learned second opinion (bot/triage_model.py) joins
+in bot/triage_assess.py: it may turn a rule hit on weak evidence (`TriageResult.weak`) into the rule's yes/no
+question, ask about a more urgent rule after the advice, or, when these rules are silent, ask its own question
+or (only for the rules that hold nothing) give the advice; it never overrules crisis words or a clear
+emergency phrase.  Pure functions.
 
 How a message is read (the whole message, however long)
 - Normalised: lower case; possessive 's dropped ("leg's" -> "leg", but "it's" -> "its"); other apostrophes
@@ -37,7 +40,8 @@ How a message is read (the whole message, however long)
   rules are data a clinician can read.
 - A pattern matches when each of its groups has a counting occurrence and none of its `none_of` terms
   occurs.  Of the matching rules the lowest `priority` wins.  `unclear` is set only when no rule matched and
-  an unclear term counts.
+  an unclear term counts.  The evidence is `weak` when a word of the message was spelling-corrected or a
+  context cue (a modifier or an idiom) stands anywhere in the message without cancelling the mention.
 """
 
 from __future__ import annotations
@@ -88,6 +92,11 @@ class TriageResult:
     # no symptom word in the message counts at all
     cancelled: frozenset[str] = frozenset()
     idiom: bool = False  # an idiom was read ("a weight off my chest"): the model must not ask either
+    # the rule's evidence is weak: a word of the message was spelling-corrected, or a context cue (a negation,
+    # a past, hypothetical, someone-else or improving word, an idiom) stands in the message without reaching
+    # the mention; the learned model may then turn the advice into the rule's targeted question
+    # (bot/triage_assess.py)
+    weak: bool = False
 
 
 def _possessive(match: re.Match[str]) -> str:
@@ -299,7 +308,12 @@ class _Compiled:
 
     def normalise(self, text: str) -> list[str]:
         """Tokens with misspellings corrected (a prefix stem such as "tingl" is never corrected away)."""
+        return self.normalise_marked(text)[0]
+
+    def normalise_marked(self, text: str) -> tuple[list[str], bool]:
+        """The tokens of `normalise`, and whether any word was spelling-corrected."""
         out = []
+        fuzzy = False
         cache = self.corrected
         for symbol, words in self.symbols.items():
             if symbol in text:
@@ -312,8 +326,9 @@ class _Compiled:
                 if len(cache) > 100_000:
                     cache.clear()
                 cache[tok] = fixed
+            fuzzy = fuzzy or fixed != tok
             out.append(fixed)
-        return out
+        return out, fuzzy
 
     def _rewrite(self, tokens: list[str]) -> list[str]:
         """Shorthand and run-together words replaced by their words (content/triage/context.yaml rewrites)."""
@@ -389,8 +404,9 @@ class _Compiled:
         self.pair_candidates[key] = (singles, multis)
         return singles, multis
 
-    def scan(self, tokens: list[str]) -> tuple[dict[int, list[tuple[frozenset[str], int]]], set[int], bool]:
-        """term -> (context categories, position) of each occurrence; terms that occur; whether an idiom did."""
+    def scan(self, tokens: list[str]) -> tuple[dict[int, list[tuple[frozenset[str], int]]], set[int], bool, bool]:
+        """term -> (context categories, position) of each occurrence; terms that occur; whether an idiom did;
+        whether any context cue (a modifier or an idiom) occurs at all."""
         known = self.token_info
         infos = [known.get(tok) or self._info(tok) for tok in tokens]
         special = [i for i, info in enumerate(infos) if info[1]]
@@ -418,7 +434,7 @@ class _Compiled:
                 if end > 0:
                     spans.append((term_id, i, end))
         if not spans:
-            return {}, set(), bool(masked)
+            return {}, set(), bool(masked), bool(masked)
         covered: set[int] = set()  # pseudo-triggers: "not getting better", "no feeling" are symptoms, not denials
         for term_id, start, end in spans:
             if self.terms[term_id][0].text in self.negation_words:
@@ -457,7 +473,7 @@ class _Compiled:
                             reached[k].add(mod.category)
         for (term_id, start, _), cats in zip(spans, reached, strict=True):
             occurrences.setdefault(term_id, []).append((frozenset(cats), start))
-        return occurrences, set(occurrences), bool(masked)
+        return occurrences, set(occurrences), bool(masked), bool(masked) or bool(mods)
 
     def _recurrences(self, tokens: list[str], special: list[int]) -> list[int]:
         """Where a recurrence phrase ("come back", "started again") starts, in order."""
@@ -570,10 +586,24 @@ def normalised(text: str, safety: Safety) -> list[str]:
     return [t for t in _compiled(safety).normalise(text or "") if t not in (_HARD, _SOFT)]
 
 
+def normalised_with_breaks(text: str, safety: Safety) -> list[str]:
+    """As `normalised`, keeping the break markers ("." hard, "," soft): the model scopes negations by them."""
+    return _compiled(safety).normalise(text or "")
+
+
+BREAKS = frozenset({_HARD, _SOFT})
+
+
+def negation_words(safety: Safety) -> frozenset[str]:
+    """The one-word negation modifiers of content/triage/context.yaml ("no", "not", "without"...)."""
+    return _compiled(safety).negation_words
+
+
 def classify(text: str, safety: Safety) -> TriageResult:
     """The most urgent rule a free-text message raises; see the module docstring for the matching rules."""
     compiled = _compiled(safety)
-    occurrences, present, idiom = compiled.scan(compiled.normalise(text or ""))
+    tokens, fuzzy = compiled.normalise_marked(text or "")
+    occurrences, present, idiom, cue = compiled.scan(tokens)
 
     def counts(term_id: int, keeps: frozenset[str]) -> bool:
         return any(cats <= keeps for cats, _ in occurrences.get(term_id, ()))
@@ -588,7 +618,7 @@ def classify(text: str, safety: Safety) -> TriageResult:
                 continue
             found = [where(group, pattern.keeps) for group in pattern.groups]
             if all(found) and (len(found) == 1 or _near(found, window)):
-                return TriageResult(pattern.rule_id, unclear=False)
+                return TriageResult(pattern.rule_id, unclear=False, weak=fuzzy or cue)
     unclear = any(counts(t, frozenset()) for t in compiled.unclear & present)
     cancelled = frozenset(
         p.rule_id

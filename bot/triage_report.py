@@ -5,11 +5,18 @@ caught, under-triaged and missed, the false alarms and questions on harmless cha
 bound on missed emergencies, before the test suite says pass or fail.  The tuning part may list its misses
 (`--misses`); the held-out part never prints a message, only aggregate figures, so that it stays an honest
 estimate (content/triage/README.md).
+
+Guarding against over-fitting while tuning: the retired outsider messages in tuning.yaml (tag `outsider_c1`)
+are split by a stable hash of their text into a `dev-look` half, whose misses may be read, and a `dev-blind`
+half, which only ever prints aggregate figures and is measured with a model trained without it, so that its
+figures estimate how the bot does on text by someone else.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import re
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +28,8 @@ from bot.triage_assess import Assessment, assess
 from content.loader import Content, default_content
 
 EMERGENCY = ("cauda_equina", "chest_pain")
+OUTSIDER_TAG = "outsider_c1"  # the retired outsider part in tuning.yaml: split into dev-look and dev-blind
+PARTS = ("tuning", "dev-look", "dev-blind", "heldout")
 
 
 @dataclass(frozen=True)
@@ -29,10 +38,34 @@ class Labelled:
     rule: str
     intent: str
     state: str
+    tags: tuple[str, ...] = ()
 
 
-def corpus_path(name: str) -> Path:
+def text_key(text: str) -> str:
+    """Texts equal after case, punctuation and spacing are the same message (as the corpus tests fold them)."""
+    return re.sub(r"[\W_]+", " ", text.lower()).strip() or text.strip()
+
+
+def dev_half(text: str) -> str:
+    """ "dev-look" or "dev-blind": a stable hash of the folded text, so a message never changes half."""
+    digest = hashlib.sha256(text_key(text).encode("utf-8")).digest()
+    return "dev-blind" if digest[0] % 2 else "dev-look"
+
+
+def is_dev_blind(text: str, tags: list[str] | tuple[str, ...]) -> bool:
+    return OUTSIDER_TAG in tags and dev_half(text) == "dev-blind"
+
+
+def without_dev_blind(content: Content) -> Content:
+    """The content with the dev-blind examples left out of the learned model's training data."""
+    kept = [e for e in content.examples if not is_dev_blind(e.text, e.tags)]
+    return content.model_copy(update={"examples": kept})
+
+
+def corpus_path(name: str, folder: Path | None = None) -> Path:
     """A corpus file shipped as package data (works from an installed wheel as from the source tree)."""
+    if folder is not None:
+        return folder / name
     return Path(str(resources.files("content").joinpath("triage", name)))
 
 
@@ -41,9 +74,34 @@ def load(path: Path) -> list[Labelled]:
     if not isinstance(data, list):
         raise ValueError(f"{path.name}: expected a list of labelled messages")
     return [
-        Labelled(str(d["text"]), str(d["rule"]), str(d.get("intent") or ""), str(d.get("state") or "idle"))
+        Labelled(
+            str(d["text"]),
+            str(d["rule"]),
+            str(d.get("intent") or ""),
+            str(d.get("state") or "idle"),
+            tuple(str(t) for t in d.get("tags") or ()),
+        )
         for d in data
     ]
+
+
+def part_items(part: str, folder: Path | None = None) -> list[Labelled] | None:
+    """The labelled messages of one part, or None when its file is missing."""
+    if part == "heldout":
+        path = corpus_path("heldout.yaml", folder)
+        return load(path) if path.exists() else None
+    items: list[Labelled] = []
+    found = False
+    for name in ("tuning.yaml", "tuning_project.yaml"):
+        path = corpus_path(name, folder)
+        if path.exists():
+            found = True
+            items.extend(load(path))
+    if not found:
+        return None
+    if part == "tuning":
+        return items
+    return [i for i in items if OUTSIDER_TAG in i.tags and dev_half(i.text) == part]
 
 
 def clopper_pearson_upper(k: int, n: int, confidence: float = 0.95) -> float:
@@ -68,20 +126,20 @@ def _verdict(item: Labelled, got: Assessment, priority: dict[str, int]) -> str:
     want = priority[item.rule]
     if got.rule_id is not None and priority[got.rule_id] <= want:
         return "caught"
-    if got.rule_id is None and got.ask_rule is not None and priority[got.ask_rule] <= want:
-        return "question"
+    if got.ask_rule is not None and priority[got.ask_rule] <= want:
+        return "question"  # asked alone, or after a less urgent rule's advice
     if got.rule_id is not None:
         return "under"
     return "missed"
 
 
-def report(items: list[Labelled], content: Content, title: str, *, misses: bool) -> Figures:
+def report(items: list[Labelled], content: Content, title: str, *, misses: bool, note: str = "") -> Figures:
     """The figures as text lines; `misses` adds the individual misses (tuning part only)."""
     safety = content.safety
     priority = {r.id: r.priority for r in safety.rules}
     rules = sorted(safety.rules, key=lambda r: r.priority)
     results = [(item, assess(item.text, content)) for item in items]
-    lines = [f"{title}: {len(items)} messages", ""]
+    lines = [f"{title}: {len(items)} messages{f' ({note})' if note else ''}", ""]
     lines.append(
         f"{'rule':<15}{'n':>5}{'caught':>8}{'asked':>7}{'under':>7}{'missed':>8}{'caught %':>10}{'+asked %':>10}"
     )
@@ -148,21 +206,32 @@ def _row(name: str, c: Counter[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Tuning figures, then held-out figures (aggregates only); `--misses` lists the tuning misses."""
+    """Tuning figures (tuned on), the dev halves, then held-out figures (aggregates only); `--misses` lists the
+    misses of the parts that may be read (tuning, dev-look)."""
     parser = argparse.ArgumentParser(prog="backcoach triage-report")
-    parser.add_argument("--misses", action="store_true", help="list each tuning message that was not caught")
-    parser.add_argument("--part", choices=["tuning", "heldout", "both"], default="both")
+    parser.add_argument("--misses", action="store_true", help="list each tuning or dev-look message not caught")
+    parser.add_argument("--part", choices=[*PARTS, "both", "all"], default="both", help="both: tuning and heldout")
+    parser.add_argument("--folder", type=Path, help="read the corpus files from here (default: content/triage)")
     args = parser.parse_args(argv)
     content = default_content()
-    parts = ["tuning", "heldout"] if args.part == "both" else [args.part]
+    parts = {"both": ["tuning", "heldout"], "all": list(PARTS)}.get(args.part, [args.part])
     found = False
     for part in parts:
-        path = corpus_path(f"{part}.yaml")
-        if not path.exists():
-            print(f"{part}: {path} not found\n")
+        items = part_items(part, args.folder)
+        if items is None:
+            print(f"{part}: not found under content/triage/\n")
             continue
         found = True
-        figures = report(load(path), content, part, misses=args.misses and part == "tuning")
+        if not items:
+            print(f"{part}: no {'held-out ' if part == 'heldout' else ''}messages\n")
+            continue
+        measured = without_dev_blind(content) if part == "dev-blind" else content
+        note = {
+            "tuning": "tuned on: the rules and the model were fitted to these",
+            "dev-look": "outsider C1, misses may be read; the model trained on them",
+            "dev-blind": "outsider C1, aggregates only; the model trained without them",
+        }.get(part, "")
+        figures = report(items, measured, part, misses=args.misses and part in ("tuning", "dev-look"), note=note)
         print("\n".join(figures.lines))
         if figures.misses:
             print(f"\nnot caught ({len(figures.misses)}):")

@@ -292,9 +292,31 @@ class ModelSettings(_Strict):
     min_df: int = Field(default=1, ge=1)
     ask_threshold: float = Field(default=0.45, gt=0, le=1)
     ask_threshold_by_rule: dict[str, float] = {}
+    calibrate: bool = True  # fit a temperature on out-of-fold scores (bot/triage_model.py)
+    # a rule hit on weak evidence that the model calls harmless with at least this probability: ask instead
+    dispute_threshold: float = Field(default=1.0, gt=0, le=1)
+    dispute_threshold_by_rule: dict[str, float] = {}
+    never_disputed: list[str] = ["crisis"]
+    # the same on clear evidence, for the rules not in `clear_never_disputed` (crisis and the emergency signs)
+    dispute_clear_threshold: float = Field(default=1.0, gt=0, le=1)
+    clear_never_disputed: list[str] = ["crisis", "cauda_equina", "chest_pain"]
+    # the rules' words were all cancelled by context, yet the model is this sure of the rule: ask its question
+    cancelled_ask_threshold: float = Field(default=1.0, gt=0, le=1)
+    # a rule hit, and the model this sure of a MORE urgent rule: the advice, then that rule's targeted question
+    escalate_threshold: float = Field(default=1.0, gt=0, le=1)
+    # rules silent, the model this sure of one of `direct_rules`: that rule's advice without asking first
+    direct_threshold: float = Field(default=1.0, gt=0, le=1)
+    direct_threshold_by_rule: dict[str, float] = {}
+    direct_rules: list[str] = []
 
     def threshold(self, rule_id: str) -> float:
         return self.ask_threshold_by_rule.get(rule_id, self.ask_threshold)
+
+    def dispute(self, rule_id: str) -> float:
+        return self.dispute_threshold_by_rule.get(rule_id, self.dispute_threshold)
+
+    def direct(self, rule_id: str) -> float:
+        return self.direct_threshold_by_rule.get(rule_id, self.direct_threshold)
 
 
 class TriageExample(_Strict):

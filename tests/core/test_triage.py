@@ -8,14 +8,21 @@ should ask about (a yes/no question, no rule) are listed here.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.testing.chat import Chat
+from bot.clock import FakeClock
+from bot.engine import Engine
 from bot.triage import TriageResult, classify, normalised, tokenize
-from bot.triage_assess import assess
+from bot.triage_assess import assess, decide
 from content.loader import Content, Safety, load_content
+from tests.core.test_freetext import STATES, advice_first, put_in, reports
+from tests.flow_helpers import user_row
 
 LABELLED_PATH = Path(__file__).resolve().parents[2] / "content" / "triage" / "tuning_project.yaml"
 UNCLEAR = [
@@ -254,3 +261,174 @@ def test_a_patterns_words_must_be_near_each_other(safety: Safety) -> None:
     assert classify(far, safety).rule_id is None
     assert classify("My legs feel so heavy today.", safety).rule_id == "cauda_equina"
     assert classify("My chest. It's so tight.", safety).rule_id == "chest_pain"
+
+
+# ---------------------------------------------------------------- rules and model, one decision
+# (bot/triage_assess.decide; the bars are read from content/triage/model.yaml, never written here)
+
+
+def _probabilities(content: Content, **given: float) -> dict[str, float]:
+    """A probability per label: the given ones, the rest of the mass on "none"."""
+    labels = [r.id for r in content.safety.rules]
+    rest = max(0.0, 1.0 - sum(given.values()))
+    return {label: given.get(label, 0.0) for label in labels} | {"none": given.get("none", rest)}
+
+
+def test_crisis_words_are_never_disputed(content: Content) -> None:
+    sure_harmless = _probabilities(content, none=1.0)
+    for weak in (True, False):
+        verdict = decide(TriageResult("crisis", unclear=False, weak=weak), sure_harmless, content)
+        assert verdict is not None and verdict.rule_id == "crisis" and verdict.ask_rule is None
+
+
+@pytest.mark.parametrize("rule_id", ["cauda_equina", "chest_pain"])
+def test_a_clear_emergency_phrase_is_never_disputed(content: Content, rule_id: str) -> None:
+    verdict = decide(TriageResult(rule_id, unclear=False, weak=False), _probabilities(content, none=1.0), content)
+    assert verdict is not None and verdict.rule_id == rule_id
+
+
+def test_a_weak_rule_hit_the_model_disputes_becomes_its_targeted_question(content: Content) -> None:
+    bar = content.model_settings.dispute("neuro_change")
+    weak = TriageResult("neuro_change", unclear=False, weak=True)
+    disputed = decide(weak, _probabilities(content, none=bar), content)
+    assert disputed is not None and (disputed.rule_id, disputed.ask_rule) == (None, "neuro_change")
+    below = decide(weak, _probabilities(content, none=bar / 2, neuro_change=1 - bar / 2), content)
+    assert below is not None and below.rule_id == "neuro_change", "a model that does not dispute leaves the advice"
+    clear_bar = content.model_settings.dispute_clear_threshold
+    clear = TriageResult("neuro_change", unclear=False)
+    kept = decide(clear, _probabilities(content, none=clear_bar * 0.99), content)
+    assert kept is not None and kept.rule_id == "neuro_change", "clear evidence needs the clear bar"
+    asked = decide(clear, _probabilities(content, none=clear_bar), content)
+    assert asked is not None and (asked.rule_id, asked.ask_rule) == (None, "neuro_change")
+
+
+def test_a_long_message_is_never_disputed(content: Content) -> None:
+    verdict = decide(TriageResult("neuro_change", unclear=False, weak=True), None, content)
+    assert verdict is not None and verdict.rule_id == "neuro_change"
+
+
+def test_a_confident_model_gives_direct_advice_only_for_the_rules_that_hold_nothing(content: Content) -> None:
+    settings = content.model_settings
+    silent = TriageResult(None, unclear=False)
+    for rule_id in [r.id for r in content.safety.rules]:
+        verdict = decide(silent, _probabilities(content, **{rule_id: 1.0}), content)
+        assert verdict is not None
+        if rule_id in settings.direct_rules:
+            assert verdict.rule_id == rule_id
+        else:
+            assert (verdict.rule_id, verdict.ask_rule) == (None, rule_id), "asks first"
+    assert not {"crisis", "cauda_equina", "chest_pain", "same_day", "heart"} & set(settings.direct_rules)
+
+
+def test_the_model_does_not_ask_about_a_rule_the_context_cancelled(content: Content) -> None:
+    cancelled = TriageResult(None, unclear=False, cancelled=frozenset({"radiating"}))
+    assert decide(cancelled, _probabilities(content, radiating=0.99), content) is None
+
+
+def test_a_more_urgent_rule_the_model_is_sure_of_is_asked_after_the_advice(content: Content) -> None:
+    bar = content.model_settings.escalate_threshold
+    hit = TriageResult("neuro_change", unclear=False)
+    verdict = decide(hit, _probabilities(content, chest_pain=bar, none=0.0), content)
+    assert verdict is not None and (verdict.rule_id, verdict.ask_rule) == ("neuro_change", "chest_pain")
+    less = decide(hit, _probabilities(content, routine=1.0), content)
+    assert less is not None and (less.rule_id, less.ask_rule) == ("neuro_change", None), "never a less urgent one"
+
+
+# ---------------------------------------------------------------- the same, through Engine.handle
+
+
+DISPUTED = "had a heart scare in 2015 but it turned out to be nothing, all tests clear"  # weak: "turned out"
+DIRECT = "this stretch is making my low back throb"  # no trigger phrase; the model is sure: exercise pain
+ESCALATED = "feels like indigestion but in my chest and its spreading to my shoulder"  # rules: spreading pain
+
+
+@pytest.fixture
+async def engine(sqlite_db: AsyncEngine, content: Content, clock: FakeClock) -> AsyncIterator[Engine]:
+    engine = Engine(sqlite_db, content, clock)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def chat(engine: Engine) -> Chat:
+    return Chat(engine)
+
+
+@pytest.mark.parametrize("state", STATES)
+async def test_a_disputed_rule_hit_asks_and_yes_gives_the_advice(
+    chat: Chat, engine: Engine, content: Content, state: str
+) -> None:
+    assert classify(DISPUTED, content.safety).rule_id == "heart", "precondition: the rules raise it"
+    assert assess(DISPUTED, content).describe() == "ask:heart", "precondition: the model disputes it"
+    await put_in(state, chat, content)
+    replies = await chat.say(DISPUTED)
+    assert not any(r.urgent for r in replies), "no advice before the answer"
+    assert replies[-1].text == content.safety.rule("heart").ask and chat.labels(replies) == ["Yes", "No"]
+    assert await reports(engine) == []
+    advice_first(await chat.tap("Yes"), content, "heart")
+    assert await reports(engine) == ["heart"]
+
+
+@pytest.mark.parametrize("state", STATES)
+async def test_a_disputed_rule_hit_no_goes_back_where_they_were(
+    chat: Chat, engine: Engine, content: Content, state: str
+) -> None:
+    await put_in(state, chat, content)
+    await chat.say(DISPUTED)
+    replies = await chat.tap("No")
+    assert content.msg("symptoms.none_reply") in chat.texts(replies)
+    assert await reports(engine) == []
+    if state != "first":
+        assert (await user_row(engine)).hold_reason is None
+    if state == "session":
+        assert "Step 1 of" in chat.texts(replies)
+    if state == "onboarding":
+        assert content.safety.onboarding_screening[0].text in chat.texts(replies)
+
+
+@pytest.mark.parametrize("state", STATES)
+async def test_a_confident_model_gives_the_advice_directly(
+    chat: Chat, engine: Engine, content: Content, state: str
+) -> None:
+    assert classify(DIRECT, content.safety).rule_id is None, "precondition: the rules are silent"
+    assert assess(DIRECT, content).rule_id == "exercise_pain", "precondition: the model is sure"
+    await put_in(state, chat, content)
+    advice_first(await chat.say(DIRECT), content, "exercise_pain")
+    assert await reports(engine) == ["exercise_pain"]
+
+
+@pytest.mark.parametrize("state", STATES)
+async def test_a_more_urgent_rule_is_asked_after_the_advice(
+    chat: Chat, engine: Engine, content: Content, state: str
+) -> None:
+    assert assess(ESCALATED, content).describe() == "neuro_change+ask:chest_pain", "precondition"
+    await put_in(state, chat, content)
+    replies = await chat.say(ESCALATED)
+    advice_first(replies, content, "neuro_change")
+    assert replies[-1].text == content.safety.rule("chest_pain").ask
+    assert chat.labels(replies[-1:]) == ["Yes", "No"]
+    advice_first(await chat.tap("Yes"), content, "chest_pain")
+    assert await reports(engine) == ["neuro_change", "chest_pain"]
+
+
+@pytest.mark.parametrize("state", STATES)
+async def test_no_to_the_more_urgent_question_keeps_the_first_advice(
+    chat: Chat, engine: Engine, content: Content, state: str
+) -> None:
+    await put_in(state, chat, content)
+    await chat.say(ESCALATED)
+    replies = await chat.tap("No")
+    assert content.msg("symptoms.none_reply") in chat.texts(replies)
+    assert await reports(engine) == ["neuro_change"]
+    if state not in ("first", "onboarding"):
+        assert (await user_row(engine)).hold_reason is not None, "the numbness advice's hold stays"
+
+
+@pytest.mark.parametrize("state", STATES)
+async def test_crisis_help_is_unchanged_by_the_model(chat: Chat, engine: Engine, content: Content, state: str) -> None:
+    text = "my wife says I look fine but I want to die"
+    assert classify(text, content.safety).weak, "precondition: a context cue stands in the message"
+    await put_in(state, chat, content)
+    replies = await chat.say(text)
+    advice_first(replies, content, "crisis")
+    assert len(replies) == 1, "no question after crisis help"
