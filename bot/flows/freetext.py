@@ -49,8 +49,8 @@ def handle(out: Outcome, event: Inbound, text: str, now: datetime, content: Cont
         advised = advise(out, verdict.rule_id, now, content)
         if verdict.ask_rule and content.safety.rule(verdict.rule_id).action != "crisis":
             # the model is sure of a more urgent rule than the rules found: that one's question after the advice
-            rule = content.safety.rule(verdict.ask_rule)
-            return ask(advised, Steps.RULE, rule.ask, content, ask_rule=verdict.ask_rule)
+            ConfirmCtx.of(advised.view).ask_rule = verdict.ask_rule
+            return ask(advised, Steps.RULE, content.safety.rule(verdict.ask_rule).ask, content)
         return advised
     if typed:
         return None  # an answer to the current question ("no", a button's label): the flow takes it
