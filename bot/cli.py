@@ -1,18 +1,20 @@
 """`backcoach` command line: parses arguments and hands over to bot/app.py (chat, run), bot/serve.py, reports
-and benchmarks."""
+and benchmarks.
+
+Everything past the standard library is imported after the arguments are parsed, and only what the
+subcommand uses: `backcoach --help` (and a mistyped option) answers without loading the database layer,
+the content or the triage model.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from bot.clock import OffsetClock
-from bot.config import Settings
-from bot.logging_setup import configure_logging
-from bot.storage.db import make_engine, migrate
-from content.loader import ContentError, default_content
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 def _parse_now(text: str | None) -> datetime | None:
@@ -25,6 +27,7 @@ def _parse_now(text: str | None) -> datetime | None:
 async def _stats(args: argparse.Namespace, settings: Settings) -> str:
     from bot.clock import SystemClock
     from bot.stats import report
+    from bot.storage.db import make_engine, migrate
 
     db = make_engine(args.db or settings.database_url)
     try:
@@ -83,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return check_config()
 
+    import asyncio
+
+    from bot.config import Settings
+    from bot.logging_setup import configure_logging
+    from content.loader import ContentError, default_content
+
     settings = Settings()
     configure_logging(settings.log_level if args.command != "chat" else "WARNING")
     try:
@@ -99,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         from pathlib import Path
 
         from bot import app
+        from bot.clock import OffsetClock
 
         files = Path(args.files) if args.files else None
         return asyncio.run(
