@@ -3,22 +3,30 @@ against the fake), a person walked into a stretch's timed hold, the process kill
 SIGTERM) while the hold runs, a new process started. What the fake recorded is counted: the hold prompt
 reached the person once, "Time's up" once (from the new process), and the second side waited for "Ready"
 (its hold is then ended with Done: the second side's timer is proven by the in-process session tests).
-Every wait is on a condition (what the fake has recorded), never on elapsed time."""
+Every wait is on a condition (what the fake has recorded), never on elapsed time.
+
+The hold's 20 seconds are not waited out: once the new process runs, the test makes the timer the dead
+process left in the outbox due now (after checking it was written for the sheet's 20 seconds), as if the
+restart had taken that long. What fires it is still the new process's own tick, from the outbox."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, select, update
 
 from adapters.testing.fake_telegram import TOKEN, Call, FakeTelegram, Fault, callback_update, text_update
 from bot.bench.crash import BotProcess, TelegramWave, wait_for, wave_env
 from bot.bench.serve import free_port
+from bot.storage.models import OutboxMessage
 from content.loader import Content
 
 CHAT = 5151
 PATIENCE = 90  # bounds a hang on a busy machine; not a speed assertion
 SHOWN = {"sendMessage", "editMessageText"}
+DB = "hold.sqlite3"
 
 
 class Phone:
@@ -79,9 +87,27 @@ class Phone:
 
 def start(fake: FakeTelegram, tmp_path: Path) -> BotProcess:
     port = free_port()
-    env = wave_env(port, f"sqlite+aiosqlite:///{tmp_path / 'hold.sqlite3'}", TelegramWave(fake, TOKEN).env(port))
+    env = wave_env(port, f"sqlite+aiosqlite:///{tmp_path / DB}", TelegramWave(fake, TOKEN).env(port))
     env = {k: v for k, v in env.items() if k not in ("TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET")}
     return BotProcess(env, tmp_path, command="run")
+
+
+def the_hold_runs_out(tmp_path: Path, seconds: int) -> None:
+    """The hold's time passes at once: the one hold timer in the outbox, written for `seconds` after the
+    hold began, becomes due now (unless a tick has fired it already). Nothing else is touched."""
+    db = create_engine(f"sqlite:///{tmp_path / DB}", connect_args={"timeout": 30})  # waits out the process's lock
+    try:
+        with db.begin() as conn:
+            timers = conn.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key.startswith("timer:"))).all()
+            assert len(timers) == 1, timers
+            assert timers[0].not_before - timers[0].created_at == timedelta(seconds=seconds)
+            conn.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == timers[0].id, OutboxMessage.sent_at.is_(None))
+                .values(not_before=datetime.now(UTC))
+            )
+    finally:
+        db.dispose()
 
 
 async def into_a_hold(phone: Phone, content: Content, *, in_flight: bool) -> str:
@@ -145,6 +171,8 @@ async def test_a_restart_during_a_hold_shows_the_hold_prompt_once(
     try:
         if "in flight" in how:  # the new process sends the prompt the dead one left (after its lease), once
             await wait_for(lambda: phone.count(hold) >= 1, PATIENCE, "the hold prompt was lost")
+        assert stretch.dosage.hold_seconds is not None
+        the_hold_runs_out(tmp_path, stretch.dosage.hold_seconds.low)
         await wait_for(lambda: phone.count("Time's up") >= 1, PATIENCE, "the hold's timer never came")
         # the second side waits for Ready: its hold is not started by the restart or by the first timer
         assert phone.count("on this side too") == 0, [str(c.params.get("text", "")) for c in phone.shown()]
