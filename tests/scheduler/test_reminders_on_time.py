@@ -52,7 +52,9 @@ async def test_a_reminder_claimed_ahead_waits_for_its_due_time(db: AsyncEngine, 
 async def test_the_runner_wakes_at_the_due_instant_not_at_its_next_tick(
     sqlite_db: AsyncEngine, content: Content
 ) -> None:
-    clock = OffsetClock(DUE - timedelta(seconds=6))  # real time passing, six seconds before the reminders
+    # Real time passing, two seconds before the reminders: inside the claim-ahead window, so the first run
+    # queues them for 07:00 and the runner has to wake at that instant (its next fixed tick is an hour away).
+    clock = OffsetClock(DUE - timedelta(seconds=2))
     await add_users(sqlite_db, clock.now(), [{"id": f"r{i}", "zone": "UTC", "at": "07:00"} for i in range(3)])
     engine = Engine(sqlite_db, content, clock)
     sender = GatedSender(gated=False)
