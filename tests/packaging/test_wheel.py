@@ -9,6 +9,7 @@ declared dependencies resolved by pip), so it runs when BACKCOACH_TEST_WHEEL=1, 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -60,9 +61,8 @@ class Installed:
         )
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    work = tmp_path_factory.mktemp("wheel")
+def build_and_install(work: Path) -> Path:
+    """Build the wheel from a clean copy of the tree and install it into a fresh venv; returns its bin/."""
     source = work / "source"  # a clean copy: setuptools builds in place and a stale build/ would leak into it
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__"))
     dist = work / "dist"
@@ -78,9 +78,26 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
     subprocess.run([*pip, "install", "-q", "--no-compile", str(wheel)], check=True, timeout=900)
-    home = work / "home"
-    home.mkdir()
-    yield Installed(venv / "bin", home)
+    return venv / "bin"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    """One build and install per test run. Under pytest-xdist (make test) this module's tests may be spread
+    over several workers (--dist worksteal), and each would build its own: the first worker builds in the
+    run's shared temporary directory, under a lock, and the others wait for it and use the same venv."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's directory, above each worker's own
+    work = shared / "wheel-install"
+    with (shared / "wheel-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (also if this process dies)
+        if not (work / "installed").exists():
+            shutil.rmtree(work, ignore_errors=True)  # what a failed attempt left
+            work.mkdir()
+            build_and_install(work)
+            (work / "installed").touch()
+    yield Installed(work / "venv" / "bin", tmp_path_factory.mktemp("home"))
 
 
 def test_the_wheel_ships_no_tests_and_the_test_backends(installed: Installed) -> None:
