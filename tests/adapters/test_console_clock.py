@@ -92,9 +92,14 @@ def test_now_accepts_a_zone_name_and_refuses_nonsense_clearly(tmp_path: Path) ->
 
 
 def test_advance_accepts_compound_durations_and_names_the_skipped_reminders(tmp_path: Path, content: Content) -> None:
-    db = tmp_path / "console.sqlite3"
-    run_console(_sign_up(content), db, now="2026-03-08T07:00")  # Sun 08:00 Berlin; reminder 07:30 daily
-    out = run_console(["/advance 23h50m", "/advance 4d", "/advance soon"], db, now="2026-03-08T08:00")
+    # One process: sign up at Sun 08:00 Berlin (reminder 07:30 daily), then advance.
+    out = run_console(
+        [*_sign_up(content), "/advance 23h50m", "/advance 4d", "/advance soon"],
+        tmp_path / "console.sqlite3",
+        now="2026-03-08T07:00",
+    )
+    signed_up, out = out.split("Europe/Berlin), every day.")  # the sign-up's last words
+    assert "Time for your back exercises" not in signed_up
     # Sun 08:00 Berlin: today's 07:30 was past at sign-up, the next is Mon 07:30; 23h50m on it is Mon 07:50.
     assert "(time is now Mon 09 Mar 2026 07:50 Europe/Berlin)" in out
     first, second = out.split("(time is now Fri 13 Mar 2026 07:50 Europe/Berlin)")
@@ -112,14 +117,18 @@ def test_advance_accepts_compound_durations_and_names_the_skipped_reminders(tmp_
 
 
 def test_advance_past_the_grace_sends_nothing_and_names_every_reminder(tmp_path: Path, content: Content) -> None:
-    db = tmp_path / "console.sqlite3"
-    run_console(_sign_up(content), db, now="2026-03-08T07:00")  # Sun 08:00 Berlin; reminder 07:30 daily
-    out = run_console(["/advance 2d3h"], db, now="2026-03-08T08:00")  # Tue 11:00: Tuesday's is 3.5 h late
+    # One process: sign up at Sun 08:00 Berlin (reminder 07:30 daily); 2d3h on is Tue 11:00, when Tuesday's
+    # is 3.5 h late; 20h40m more is Wed 07:40, when Wednesday's is 10 min late and comes.
+    out = run_console(
+        [*_sign_up(content), "/advance 2d3h", "/advance 20h40m"], tmp_path / "console.sqlite3", now="2026-03-08T07:00"
+    )
+    signed_up, out = out.split("Europe/Berlin), every day.")  # the sign-up's last words
+    assert "Time for your back exercises" not in signed_up
+    out, wednesday = out.split("(time is now Wed 11 Mar 2026 07:40 Europe/Berlin)")
     assert "(time is now Tue 10 Mar 2026 11:00 Europe/Berlin)" in out
     assert "Time for your back exercises" not in out
     assert "(reminders skipped, more than 2 h late as after downtime: Mon 09 Mar 07:30, Tue 10 Mar 07:30)" in out
-    out = run_console(["/advance 20h40m"], db, now="2026-03-10T11:00")  # Wed 07:40: 10 min late, it comes
-    assert out.count("Time for your back exercises") == 1 and "skipped" not in out
+    assert wednesday.count("Time for your back exercises") == 1 and "skipped" not in wednesday
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
