@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, event, select, update
 
 from adapters.testing.fake_telegram import TOKEN, Call, FakeTelegram, Fault, callback_update, text_update
 from bot.bench.crash import BotProcess, TelegramWave, wait_for, wave_env
 from bot.bench.serve import free_port
+from bot.storage.db import sqlite_begin_immediate, sqlite_no_implicit_begin
 from bot.storage.models import OutboxMessage
 from content.loader import Content
 
@@ -96,6 +97,8 @@ def the_hold_runs_out(tmp_path: Path, seconds: int) -> None:
     """The hold's time passes at once: the one hold timer in the outbox, written for `seconds` after the
     hold began, becomes due now (unless a tick has fired it already). Nothing else is touched."""
     db = create_engine(f"sqlite:///{tmp_path / DB}", connect_args={"timeout": 30})  # waits out the process's lock
+    event.listen(db, "connect", sqlite_no_implicit_begin)  # the write lock from the start, as the process takes it
+    event.listen(db, "begin", sqlite_begin_immediate)
     try:
         with db.begin() as conn:
             timers = conn.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key.startswith("timer:"))).all()

@@ -3,18 +3,22 @@ Alembic to the same heads Alembic itself finds."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, func, insert, inspect, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.storage.db import alembic_config, head_revisions, is_current, make_engine, migrate
+from bot.storage.models import User
 from tests.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +102,38 @@ def test_a_start_on_a_current_database_does_not_import_alembic(tmp_path: Path) -
         for _ in range(2)
     ]
     assert [r.stdout.strip() for r in runs] == ["True", "False"], [r.stderr for r in runs]
+
+
+def _person(n: int) -> dict[str, object]:
+    return {"platform": "console", "platform_user_id": f"u{n}", "chat_id": f"c{n}", "created_at": datetime.now(UTC)}
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL tests need BACKCOACH_TEST_POSTGRES_URL (CI sets it)")
+async def test_a_postgres_database_handed_on_to_the_next_test_is_as_new() -> None:
+    """tests/conftest.py gives a finished test's PostgreSQL database to the next test, emptied: no rows left,
+    sequences from the start, still at the heads, and no connection of the last test's left open."""
+    from tests import conftest
+
+    name, url = await conftest._pg_database_for_a_test()
+    db, leaked = make_engine(url), make_engine(url)
+    leaky: AsyncConnection | None = None
+    try:
+        async with db.begin() as conn:
+            await conn.execute(insert(User), [_person(1), _person(2)])
+        leaky = await leaked.connect()  # a test that forgot to close a connection, in a transaction
+        await leaky.execute(insert(User).values(**_person(3)))
+        conftest._PG_SPARE.append(name)
+        again, _ = await conftest._pg_database_for_a_test()
+        assert again == name  # handed on, not a new one
+        async with db.begin() as conn:
+            assert (await conn.execute(select(func.count()).select_from(User))).scalar_one() == 0
+            new = await conn.execute(insert(User).values(**_person(4)).returning(User.id))
+            assert new.scalar_one() == 1  # the identity starts again
+        assert await is_current(db)
+    finally:
+        if leaky is not None:
+            with contextlib.suppress(DBAPIError):  # its server side was terminated
+                await leaky.close()
+        await db.dispose()
+        await leaked.dispose()
+        await _drop_pg_database(name)
