@@ -377,7 +377,7 @@ def _read_yaml(path: Path) -> object:
     except FileNotFoundError as exc:
         raise ContentError(f"{path.name}: file not found at {path}") from exc
     try:
-        return cached_parse(raw, _parse_yaml, _PARSER)  # parsed once per version of the file (yaml_cache.py)
+        return cached_parse(raw, _parse_yaml, _PARSER, source=str(path))  # once per version of the file (yaml_cache.py)
     except yaml.YAMLError as exc:
         raise ContentError(f"{path.name}: not valid YAML: {exc}") from exc
 

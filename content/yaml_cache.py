@@ -30,18 +30,28 @@ def cache_dir() -> Path:
     return Path(base) / "backcoach" / "yaml"
 
 
-def entry_for(raw: bytes, parser_version: str, directory: Path | None = None) -> Path:
+def _source_key(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def entry_for(raw: bytes, parser_version: str, directory: Path | None = None, source: str = "") -> Path:
+    """The entry for these bytes read from `source` (a file's path): named by both, so that writing a
+    file's new entry can remove the entries of its older versions and the cache stays small."""
     key = hashlib.sha256(raw)
     key.update(f"|{FORMAT}|{parser_version}|{sys.version}|{marshal.version}".encode())
-    return (directory or cache_dir()) / f"{key.hexdigest()}.marshal"
+    return (directory or cache_dir()) / f"{_source_key(source)}-{key.hexdigest()}.marshal"
 
 
 def cached_parse(
-    raw: bytes, parse: Callable[[bytes], object], parser_version: str, directory: Path | None = None
+    raw: bytes,
+    parse: Callable[[bytes], object],
+    parser_version: str,
+    directory: Path | None = None,
+    source: str = "",
 ) -> object:
     """`parse(raw)`, or what it returned for the same bytes before. `parse`'s errors propagate (and
     nothing is remembered)."""
-    entry = entry_for(raw, parser_version, directory)
+    entry = entry_for(raw, parser_version, directory, source)
     try:
         stored = entry.read_bytes()
         digest, body = stored[:DIGEST], stored[DIGEST:]
@@ -61,6 +71,9 @@ def cached_parse(
         except BaseException:
             os.unlink(tmp)
             raise
+        for older in entry.parent.glob(f"{_source_key(source)}-*.marshal"):  # the same file's other versions
+            if older != entry:
+                older.unlink(missing_ok=True)
     except (OSError, ValueError):
         pass  # not cacheable here: the parse stands
     return data

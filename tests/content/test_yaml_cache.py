@@ -48,6 +48,19 @@ def test_an_edited_file_or_another_parser_is_parsed_again(tmp_path: Path) -> Non
     assert len(calls) == 3
 
 
+def test_a_files_new_version_replaces_its_old_entry_and_no_other(tmp_path: Path) -> None:
+    calls: list[bytes] = []
+    cached_parse(b"a: 1\n", parse_counting(calls), VERSION, tmp_path, source="/content/one.yaml")
+    cached_parse(b"b: 1\n", parse_counting(calls), VERSION, tmp_path, source="/content/two.yaml")
+    cached_parse(b"a: 2\n", parse_counting(calls), VERSION, tmp_path, source="/content/one.yaml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [
+            entry_for(b"a: 2\n", VERSION, tmp_path, source="/content/one.yaml").name,
+            entry_for(b"b: 1\n", VERSION, tmp_path, source="/content/two.yaml").name,
+        ]
+    )
+
+
 def test_a_damaged_entry_is_never_read(tmp_path: Path) -> None:
     raw = b"words: [one, two]\n"
     calls: list[bytes] = []
