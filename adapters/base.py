@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from contextlib import AsyncExitStack
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from bot.engine import Engine
+from bot.engine import Engine, Taken
 from bot.types import Inbound
 from scheduler import inbox
 from scheduler.ratelimit import Pacer
@@ -124,9 +125,35 @@ class ConversationAdapter:
 
     async def converse(self, inbound: Inbound, *, persist: bool = False) -> None:
         """Receive, then process at once, or later under overload (for platforms answered after the work,
-        like Telegram's webhook)."""
-        if await self.receive(inbound, persist=persist):
+        like Telegram's webhook and polling). With a slot free, one transaction does both (`take`)."""
+        later = await self.take(inbound)
+        if later is not None:
+            await later.finish()
+            if not later.pending:
+                return
             await self.admit(inbound)
+        elif await self.receive(inbound, persist=persist):
+            await self.admit(inbound)
+
+    async def take(self, inbound: Inbound, *, defer: Defer | None = None) -> AtOnce | None:
+        """Receive and process in one transaction (`Engine.receive_and_process`), holding a processing slot
+        and the person's turn, which the returned `AtOnce` keeps until its replies are delivered (`finish`),
+        so the person's replies still go out in order. None when that is not for now (no free slot, the
+        person has work in flight, stopping) or the database failed: then nothing of it has landed, or it
+        is safely in the inbox, and the caller receives as usual (`receive` finds it if it is)."""
+        person = inbox.person_of(inbound.user)
+        if self._stopping or self._slots.locked() or self.engine.turns.busy(person):
+            return None
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self._slots)
+        await stack.enter_async_context(self.engine.turns.turn(person))
+        try:
+            taken = await self.engine.receive_and_process(inbound, defer=defer)
+        except Exception as exc:  # a database error or a flow that raised: received the usual way instead
+            await stack.aclose()
+            log.info("event taken the usual way", extra={"platform": self.platform, "error": type(exc).__name__})
+            return None
+        return AtOnce(self, taken, stack)
 
     # -- background work -------------------------------------------------------------------------------
 
@@ -145,6 +172,43 @@ class ConversationAdapter:
         """Wait for in-flight work (stop uses it, and tests, to know the work is done)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+Defer = Callable[[Any], bool]  # given the person's row (None: someone new): leave the event pending for now
+
+
+class AtOnce:
+    """An event received and processed in one transaction: its replies are still to be delivered, in the
+    processing slot and the person's turn that `ConversationAdapter.take` holds until `finish`."""
+
+    def __init__(self, adapter: ConversationAdapter, taken: Taken, stack: AsyncExitStack) -> None:
+        self.adapter, self.taken, self._stack = adapter, taken, stack
+
+    @property
+    def pending(self) -> bool:
+        """Left in the inbox (an older event of the person waits, or `defer` asked): process it as usual."""
+        return self.taken.pending
+
+    async def finish(self) -> None:
+        """Deliver the replies (what the platform will not take now stays in the outbox), then release."""
+        try:
+            processed = self.taken.processed
+            if processed is not None:
+                adapter = self.adapter
+                try:
+                    await inbox.deliver_now(
+                        adapter.engine,
+                        adapter.sender,
+                        processed,
+                        retry_transient=adapter.retry_transient_inline,
+                        pacer=adapter.pacer,
+                    )
+                except Exception as exc:  # the row is in the outbox under our lease: it is sent later
+                    log.warning(
+                        "reply left to the outbox", extra={"platform": adapter.platform, "error": type(exc).__name__}
+                    )
+        finally:
+            await self._stack.aclose()
 
 
 def share_pacers(adapters: Iterable[object], pacers: dict[str, Pacer] | None) -> None:

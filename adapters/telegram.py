@@ -355,8 +355,8 @@ class TelegramAdapter(ConversationAdapter):
         if tap is not None:
             self._sender.taps.open(inbound.user, tap)
         try:
-            if await self.receive(inbound, persist=self.app.updater is not None):
-                await self.admit(inbound)  # at once, or after the answer under overload (admission control)
+            # at once (one transaction receives and processes), or after the answer under overload
+            await self.converse(inbound, persist=self.app.updater is not None)
         finally:
             if tap is not None:
                 self._sender.taps.close(inbound.user, tap)

@@ -11,6 +11,7 @@ and every SQLite transaction begins IMMEDIATE, so the two sides wait for each ot
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import Callable
@@ -68,6 +69,15 @@ class Processed:
     stored: list[dict[str, Any]] = field(default_factory=list)  # the replies as the outbox row holds them
 
 
+@dataclass(frozen=True)
+class Taken:
+    """`Engine.receive_and_process`: processed at once (`processed`), or left in the inbox (`pending`:
+    it still needs `process_next`), or neither (a redelivery of an event already handled)."""
+
+    pending: bool
+    processed: Processed | None = None
+
+
 @dataclass
 class _Done:
     inbox_id: int
@@ -76,6 +86,12 @@ class _Done:
     outcome: Outcome | None = None
     ticket: Ticket | None = None
     live_message: str | None = None  # the person's live question id, read with their row
+
+
+@dataclass(frozen=True)
+class _Take:
+    received: inbox_repo.Received
+    done: _Done | None = None  # processed in the same transaction
 
 
 class Engine:
@@ -97,6 +113,8 @@ class Engine:
         # The live question's id as the event's transaction read it, for the send that follows at once
         # (adapters/live.py takes it instead of a transaction of its own); taken once, then gone.
         self._live_hints: dict[tuple[str, str, str], str | None] = {}
+        self._token_prefix = new_token()[:16]
+        self._token_count = itertools.count(1)
 
     def writer(self) -> AbstractAsyncContextManager[object]:
         """Serialise the async writers on SQLite; PostgreSQL relies on row locks instead."""
@@ -142,7 +160,7 @@ class Engine:
         """Run the person's oldest unprocessed event through the core, in one transaction with its state
         change, the processed mark and its replies (an outbox row leased to us). None when nothing waits."""
         now = self.clock.now()
-        token = new_token()
+        token = self._token()
         until = now + self.leases.lease
         done: list[_Done | None] = []
         try:
@@ -153,6 +171,64 @@ class Engine:
                 raise
         if result is None:
             return None
+        return await self._processed(result, token)
+
+    async def receive_and_process(
+        self, inbound: Inbound, *, defer: Callable[[Row[Any] | None], bool] | None = None
+    ) -> Taken:
+        """`receive` and `process_next` in one transaction, when the event can run at once: nothing of the
+        person's is pending before it (their order), and `defer` (given the person's row, None for someone
+        new) does not ask it to wait (Slack's time-zone hint is looked up after the ack). Otherwise the event
+        is received as `receive` does and left pending for `process_next`. Either way it is durable once this
+        returns; the inbox row is its durability and dedupe record. The caller holds the person's turn.
+        Raises on a database error when nothing may have landed (the caller then receives the usual way)."""
+        event_id = inbound.event_id or f"local:{uuid.uuid4().hex}"
+        now = self.clock.now()
+        token = self._token()
+        until = now + self.leases.lease
+        kept: list[_Take] = []
+        try:
+            take = await self.transaction(
+                lambda db: _kept(kept, self._take_in(db, inbound, event_id, now, token, until, defer))
+            )
+        except DBAPIError:
+            landed = kept[0] if kept else None
+            if landed is None or landed.done is None or not await self._inbox_landed(landed.done.inbox_id):
+                raise
+            take = landed
+        received = take.received
+        if received.fresh:
+            self.on_event(inbound)
+        if not received.pending:
+            log.info("duplicate event dropped", extra={"platform": inbound.user.platform})
+        if take.done is None:
+            return Taken(received.pending)
+        return Taken(False, await self._processed(take.done, token))
+
+    def _take_in(
+        self,
+        db: Connection,
+        inbound: Inbound,
+        event_id: str,
+        now: datetime,
+        token: str,
+        until: datetime,
+        defer: Callable[[Row[Any] | None], bool] | None,
+    ) -> _Take:
+        if not inbox_repo.waiting(db, inbox_repo.person_of(inbound.user)):
+            found = repo.find_user(db, inbound.user)  # locked on PostgreSQL, as processing takes it
+            if defer is None or not defer(found):
+                row_id = inbox_repo.receive_done(db, inbound, event_id, now)
+                if row_id is None:  # a redelivery of an event already received
+                    status = inbox_repo.key_status(db, inbound.user, event_id)
+                    return _Take(inbox_repo.Received(fresh=False, pending=status == "pending"))
+                done = _Done(row_id, inbound, inbound.user)
+                self._process_event(db, done, found, now, token, until)
+                return _Take(inbox_repo.Received(fresh=True, pending=True), done)
+        return _Take(inbox_repo.receive(db, inbound, event_id, now))
+
+    async def _processed(self, result: _Done, token: str) -> Processed:
+        """After the commit: hold the reply row's lease, keep the live question's id, draw the replies."""
         if result.ticket is not None:
             self.leases.hold(token, [result.ticket.outbox_id])
             self._live_hints[_live_key(result.ref)] = result.live_message
@@ -162,6 +238,11 @@ class Engine:
         self.on_replies(result.ref.platform, len(outcome.replies))
         replies = await materialise(outcome.replies, self.content)
         return Processed(result.inbound, result.ref, replies, result.ticket, replies_to_json(outcome.replies))
+
+    def _token(self) -> str:
+        """A fencing token unique across processes and restarts: a random prefix drawn once, and a counter
+        (a fresh random token per event cost a getrandom call each; uniqueness is all a fence needs)."""
+        return f"{self._token_prefix}{next(self._token_count):x}"
 
     def take_live_hint(self, ref: UserRef) -> tuple[bool, str | None]:
         """(True, id) once after `process_next` committed replies for this person, else (False, None)."""
@@ -178,16 +259,19 @@ class Engine:
         pending = inbox_repo.next_pending(db, person)
         if pending is None:
             return None
-        inbound = pending.inbound
         inbox_repo.finish(db, pending.id)
-        done = _Done(pending.id, inbound, inbound.user)
-        if inbound.kind is InboundKind.BUTTON:  # a tap never creates a person (e.g. after /delete)
-            user = repo.find_user(db, inbound.user)
-            if user is None:
-                log.info("tap from nobody known dropped", extra={"platform": inbound.user.platform})
-                return done
-        else:
-            user = repo.load_user(db, inbound.user, now)
+        done = _Done(pending.id, pending.inbound, pending.inbound.user)
+        return self._process_event(db, done, repo.find_user(db, pending.inbound.user), now, token, until)
+
+    def _process_event(
+        self, db: Connection, done: _Done, found: Row[Any] | None, now: datetime, token: str, until: datetime
+    ) -> _Done:
+        """The event's work once its inbox row is done: `found` is the person's (locked) row, or None."""
+        inbound = done.inbound
+        if found is None and inbound.kind is InboundKind.BUTTON:  # a tap never creates a person (e.g. after /delete)
+            log.info("tap from nobody known dropped", extra={"platform": inbound.user.platform})
+            return done
+        user = found if found is not None else repo.load_user(db, inbound.user, now)
         if inbound.event_id and not repo.mark_processed(db, user.id, inbound.user, inbound.event_id, now):
             return done
         done.ref = ref = UserRef(
@@ -198,11 +282,11 @@ class Engine:
             return done
         if any(isinstance(e, EraseUser) for e in outcome.effects):  # the row is gone: a farewell, by chat id
             replies = replies_to_json(outcome.replies)
-            row = outbox_repo.add_claimed_farewell(db, ref, reply_key(pending.id), replies, now, until, token)
+            row = outbox_repo.add_claimed_farewell(db, ref, reply_key(done.inbox_id), replies, now, until, token)
             done.ticket = Ticket(row, token, 0) if row is not None else None
             return done
         payload = {"replies": replies_to_json(outcome.replies)}
-        row = outbox_repo.add_claimed_reply(db, user.id, reply_key(pending.id), payload, now, until, token)
+        row = outbox_repo.add_claimed_reply(db, user.id, reply_key(done.inbox_id), payload, now, until, token)
         done.ticket = Ticket(row, token, user.id) if row is not None else None
         done.live_message = user.live_message  # the flow and save_user never change it
         return done

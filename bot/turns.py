@@ -28,5 +28,9 @@ class Turns:
             else:
                 self._locks[key] = (lock, users - 1)
 
+    def busy(self, key: Hashable) -> bool:
+        """Whether someone holds or waits for this key's turn now."""
+        return key in self._locks
+
     def __len__(self) -> int:
         return len(self._locks)

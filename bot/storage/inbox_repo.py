@@ -32,6 +32,13 @@ _NEXT = (
     .order_by(INBOX.c.id)
     .limit(1)
 )
+# Received and processed in one transaction (nothing of the person's waits before it): only the key is kept.
+_RECEIVE_DONE = text(
+    "INSERT INTO inbox (event_key, platform, person, payload, received_at, status, attempts) "
+    "VALUES (:event_key, :platform, NULL, NULL, :received_at, 'done', 0) "
+    "ON CONFLICT (event_key) DO NOTHING RETURNING id"
+).bindparams(bindparam("received_at", type_=UTCDateTime()))
+_WAITING = select(INBOX.c.id).where(INBOX.c.person == bindparam("person"), INBOX.c.status == "pending").limit(1)
 _FINISH = update(INBOX).where(INBOX.c.id == bindparam("row_id")).values(status="done", person=None, payload=None)
 
 
@@ -97,6 +104,23 @@ def receive(db: Db, inbound: Inbound, event_id: str, now: datetime) -> Received:
     return Received(fresh=False, pending=status == "pending")
 
 
+def waiting(db: Db, person: str) -> bool:
+    """Whether an event of this person is still pending (a newer one must then wait its turn behind it)."""
+    return db.execute(_WAITING, {"person": person}).first() is not None
+
+
+def receive_done(db: Db, inbound: Inbound, event_id: str, now: datetime) -> int | None:
+    """Write the key of an event processed in this same transaction; None when the key is known (a
+    redelivery). The row is the event's durability record, as a received-then-processed one would be."""
+    ref = inbound.user
+    params = {
+        "event_key": event_key(ref.platform, ref.workspace, event_id),
+        "platform": ref.platform,
+        "received_at": now,
+    }
+    return db.execute(_RECEIVE_DONE, params).scalar_one_or_none()
+
+
 @dataclass(frozen=True)
 class Pending:
     id: int
@@ -130,6 +154,12 @@ def set_hint(db: Db, row_id: int, timezone_hint: str) -> None:
     ).scalar_one_or_none()
     if row is not None:
         db.execute(update(INBOX).where(INBOX.c.id == row_id).values(payload={**row, "timezone_hint": timezone_hint}))
+
+
+def key_status(db: Db, ref: UserRef, event_id: str) -> str | None:
+    """The status of the inbox row holding this event's key (None when there is none)."""
+    key = event_key(ref.platform, ref.workspace, event_id)
+    return db.execute(_STATUS, {"key": key}).scalar_one_or_none()
 
 
 def row_id_of(db: Db, platform: str, workspace: str, event_id: str) -> int | None:
