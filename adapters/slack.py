@@ -31,9 +31,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_modal, slack_store
 from adapters import slack_render as render
-from adapters.base import DATABASE_ERRORS, PROCESS_RETRIES, RECEIVE_RETRY_MAX, ConversationAdapter
+from adapters.base import DATABASE_ERRORS, PROCESS_RETRIES, RECEIVE_RETRY_MAX, AtOnce, ConversationAdapter
 from adapters.live import StoredLiveMessages, Tap
-from adapters.slack_home import HOME_ACTION_PREFIX, home_summary, home_view, settings_values, wants_timezone_hint
+from adapters.slack_home import (
+    HOME_ACTION_PREFIX,
+    hint_wanted,
+    home_summary,
+    home_view,
+    settings_values,
+    wants_timezone_hint,
+)
 from adapters.slack_send import SlackSender, open_dm
 from bot.config import Settings
 from bot.engine import Engine
@@ -214,8 +221,16 @@ class SlackAdapter(ConversationAdapter):
         the work after it: `before`, the time-zone hint, the engine. `source` is the tapped message's ts,
         `source_text` its text (a tap's toast and close need them while it is answered here)."""
         inbound = Inbound(ref, kind, text=text, action=action, event_id=event_id, source=source, form=form or {})
-        pending = await self.receive(inbound)
-        if not pending:
+        later = None
+        if before is None and after is None:  # received and processed in one transaction; delivered after the ack
+            later = await self.take(inbound, defer=_hint_pending if hint else None)
+            if later is not None and later.pending:  # an older event waits, or the hint is to be looked up first
+                await later.finish()
+                later = None
+            elif later is not None and later.taken.processed is None:  # a redelivery
+                await later.finish()
+                return
+        if later is None and not await self.receive(inbound):
             for work in (before, after):
                 if work is not None:
                     work.close()
@@ -228,7 +243,7 @@ class SlackAdapter(ConversationAdapter):
                     await client.chat_postEphemeral(channel=ref.chat_id, user=ref.user_id, text=render.escape(words))
 
             tap = Tap(toast, source_text=source_text)
-        self.dispatch(self._work(client, inbound, hint, before, tap, after))
+        self.dispatch(self._work(client, inbound, hint and later is None, before, tap, after, later))
 
     async def _keep_hint(self, client: AsyncWebClient, inbound: Inbound) -> None:
         """Slack's time zone onto the received event, before it is processed. A database error here is
@@ -260,7 +275,10 @@ class SlackAdapter(ConversationAdapter):
         before: Coroutine[Any, Any, None] | None,
         tap: Tap | None = None,
         after: Coroutine[Any, Any, None] | None = None,
+        later: AtOnce | None = None,
     ) -> None:
+        """After the ack: `before`, the time-zone hint, the engine, the replies; or, for an event already
+        processed with its receipt (`later`), only its replies."""
         if before is not None:
             await before
         if hint:
@@ -268,12 +286,18 @@ class SlackAdapter(ConversationAdapter):
         if tap is not None:
             self._sender.taps.open(inbound.user, tap)
         try:
-            await self.process(inbound)
+            await (later.finish() if later is not None else self.process(inbound))
         finally:
             if tap is not None:
                 self._sender.taps.close(inbound.user, tap)
         if after is not None:
             await after
+
+
+def _hint_pending(row: Any) -> bool:
+    """`take`'s defer: an event that may start onboarding waits for Slack's time zone (users.info, after
+    the ack), as `wants_timezone_hint` decides from the stored row."""
+    return row is None or hint_wanted(row.profile or {}, row.conversation or {})
 
 
 def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:

@@ -129,7 +129,9 @@ async def wants_timezone_hint(engine: Engine, workspace: str, user_id: str) -> b
     """
     async with engine.sessions() as session:
         row = await session.run_sync(home_repo.onboarding_state, workspace, user_id)
-    if row is None:
-        return True
-    profile, conversation = row
+    return row is None or hint_wanted(*row)
+
+
+def hint_wanted(profile: dict[str, Any], conversation: dict[str, Any]) -> bool:
+    """From the stored profile and conversation: not onboarded and not already onboarding."""
     return not profile.get("onboarded") and conversation.get("flow", "new") != "onboarding"
