@@ -14,12 +14,13 @@ thread runs a PASSIVE checkpoint (it never blocks the writer) every `checkpoint_
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import queue
 import sqlite3
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection, create_engine, event
@@ -46,7 +47,11 @@ class SqliteWriter:
         event.listen(self.engine, "connect", sqlite_no_implicit_begin)
         event.listen(self.engine, "connect", _no_autocheckpoint)
         event.listen(self.engine, "begin", sqlite_begin_immediate)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backcoach-sqlite")
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        # The thread holds the queue, not the writer: a writer never closed is still collected, and stops it.
+        self._thread = threading.Thread(target=_serve, args=(self._queue,), name="backcoach-sqlite", daemon=True)
+        self._thread.start()
+        weakref.finalize(self, self._queue.put, None)
         self._path: str = url.database or ""  # non-empty: checked above
         self._checkpoint_every = checkpoint_every
         self._checkpointer: _Checkpointer | None = None  # threads start with the first transaction
@@ -57,7 +62,12 @@ class SqliteWriter:
         if self._checkpointer is None and self._checkpoint_every:
             self._checkpointer = _Checkpointer(self._path, self._checkpoint_every)
             weakref.finalize(self, self._checkpointer.stop_soon)  # an engine never closed still stops it
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_transaction, work)
+        if self._closed:
+            raise RuntimeError("the SQLite writer is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((functools.partial(self._in_transaction, work), loop, future))
+        return await future
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         """On the one connection this thread keeps open: checking it out of the pool and back for every
@@ -94,14 +104,59 @@ class SqliteWriter:
         return self._checkpointer is not None and self._checkpointer.alive
 
     def close(self) -> None:
-        """Let the event in flight finish, then close the connection."""
+        """Let the transactions queued finish, then close the connection on its thread and stop it."""
         if not self._closed:
             self._closed = True
-            self._thread.submit(self._close_connection).result()  # on its own thread, after the last event
-        self._thread.shutdown(wait=True)
+            self._queue.put((self._close_connection, None, None))
+            self._queue.put(None)
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self.engine.dispose()
+
+
+# What the writer thread runs, and where its answer goes (no loop: nobody waits, e.g. the closing call).
+_Item = tuple[Callable[[], Any], asyncio.AbstractEventLoop | None, "asyncio.Future[Any] | None"]
+
+
+def _serve(items: queue.SimpleQueue[_Item | None]) -> None:
+    """The writer thread: one transaction after another, each answered on its caller's loop with one
+    call_soon_threadsafe (an executor's concurrent.futures bookkeeping, a Condition per future and chained
+    callbacks, cost more than some of the transactions it carried). A caller that gave up before its turn
+    came (cancelled) is skipped, as an executor skips a cancelled job that has not started."""
+    while (item := items.get()) is not None:
+        call, loop, future = item
+        if future is not None and future.cancelled():
+            continue
+        try:
+            result: Any = call()
+        except BaseException as exc:  # handed to the caller, whatever it is
+            _answer(loop, future, None, exc)
+        else:
+            _answer(loop, future, result, None)
+        del item, call, loop, future  # nothing of the last transaction (nor its writer) is kept while waiting
+        result = None
+
+
+def _answer(
+    loop: asyncio.AbstractEventLoop | None, future: asyncio.Future[Any] | None, result: Any, exc: BaseException | None
+) -> None:
+    if loop is None or future is None:
+        return
+
+    def settle() -> None:
+        if future.cancelled():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the caller's loop has closed: nobody waits for the answer
+        pass
 
 
 class _Checkpointer:
