@@ -451,7 +451,7 @@ class Engine:
             schedule = outcome.view.schedule
             schedule.served_through = max(serve, schedule.served_through or serve)
         self.replan(before, outcome.view, now)
-        repo.save_user(db, user.id, outcome.view, ref.chat_id)  # before effects: an erase comes after
+        repo.save_user(db, user.id, outcome.view, ref.chat_id, user)  # before effects: an erase comes after
         repo.apply_effects(db, user.id, outcome.effects, now)
         return outcome
 

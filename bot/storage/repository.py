@@ -286,10 +286,33 @@ def state_of(view: UserView, chat_id: str) -> dict[str, Any]:
     }
 
 
-def save_user(db: Db, user_id: int, view: UserView, chat_id: str) -> None:
-    """Write the flow's new state to the (locked) user row: one cached UPDATE."""
+def save_user(db: Db, user_id: int, view: UserView, chat_id: str, before: UserRecord | None = None) -> None:
+    """Write the flow's new state to the (locked) user row: one cached UPDATE. Given the row as it was read
+    (`before`), only the columns that changed are written, and nothing when none did (a tap mostly moves
+    the conversation: the profile's JSON is then neither encoded nor written)."""
     values = state_of(view, chat_id)
-    db.execute(_SAVE_USER, {"row_id": user_id, **{f"new_{k}": v for k, v in values.items()}})
+    if before is None:
+        db.execute(_SAVE_USER, {"row_id": user_id, **{f"new_{k}": v for k, v in values.items()}})
+        return
+    changed = tuple(k for k in _STATE_COLUMNS if getattr(before, k) != values[k])
+    if changed:
+        db.execute(_save_columns(changed), {"row_id": user_id, **{f"new_{k}": values[k] for k in changed}})
+
+
+_SAVES: dict[tuple[str, ...], Any] = {}  # one UPDATE per set of changed columns (a handful in practice)
+
+
+def _save_columns(columns: tuple[str, ...]) -> Any:
+    """Built once per column set, so SQLAlchemy serves it from its compiled cache."""
+    query = _SAVES.get(columns)
+    if query is None:
+        query = (
+            update(USERS)
+            .where(USERS.c.id == bindparam("row_id"))
+            .values({name: bindparam(f"new_{name}") for name in columns})
+        )
+        _SAVES[columns] = query
+    return query
 
 
 def load_history(
