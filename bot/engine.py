@@ -215,8 +215,8 @@ class Engine:
         until: datetime,
         defer: Callable[[Row[Any] | None], bool] | None,
     ) -> _Take:
-        if not inbox_repo.waiting(db, inbox_repo.person_of(inbound.user)):
-            found = repo.find_user(db, inbound.user)  # locked on PostgreSQL, as processing takes it
+        found, waiting = inbox_repo.user_and_waiting(db, inbound.user)
+        if not waiting:
             if defer is None or not defer(found):
                 row_id = inbox_repo.receive_done(db, inbound, event_id, now)
                 if row_id is None:  # a redelivery of an event already received

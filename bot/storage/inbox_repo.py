@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, select, text, update
+from sqlalchemy import JSON, Row, bindparam, exists, select, text, update
 
 from bot.storage.coltypes import UTCDateTime
 from bot.storage.models import InboxEvent
-from bot.storage.repository import Db, dialect_of, table_of
+from bot.storage.repository import USERS, Db, dialect_of, table_of
 from bot.types import Inbound, InboundKind, UserRef
 
 INBOX = table_of(InboxEvent)
@@ -39,6 +39,14 @@ _RECEIVE_DONE = text(
     "ON CONFLICT (event_key) DO NOTHING RETURNING id"
 ).bindparams(bindparam("received_at", type_=UTCDateTime()))
 _WAITING = select(INBOX.c.id).where(INBOX.c.person == bindparam("person"), INBOX.c.status == "pending").limit(1)
+_USER_AND_WAITING = select(
+    USERS,
+    exists().where(INBOX.c.person == bindparam("person"), INBOX.c.status == "pending").label("inbox_waiting"),
+).where(
+    USERS.c.platform == bindparam("platform"),
+    USERS.c.workspace == bindparam("workspace"),
+    USERS.c.platform_user_id == bindparam("user_id"),
+)
 _FINISH = update(INBOX).where(INBOX.c.id == bindparam("row_id")).values(status="done", person=None, payload=None)
 
 
@@ -107,6 +115,18 @@ def receive(db: Db, inbound: Inbound, event_id: str, now: datetime) -> Received:
 def waiting(db: Db, person: str) -> bool:
     """Whether an event of this person is still pending (a newer one must then wait its turn behind it)."""
     return db.execute(_WAITING, {"person": person}).first() is not None
+
+
+def user_and_waiting(db: Db, ref: UserRef) -> tuple[Row[Any] | None, bool]:
+    """The person's row (locked on PostgreSQL, as processing takes it; None for someone new) and whether
+    an event of theirs is still pending, in one statement (a second only for someone new)."""
+    person = person_of(ref)
+    params = {"person": person, "platform": ref.platform, "workspace": ref.workspace, "user_id": ref.user_id}
+    query = _USER_AND_WAITING.with_for_update(of=USERS) if dialect_of(db) == "postgresql" else _USER_AND_WAITING
+    row = db.execute(query, params).one_or_none()
+    if row is None:
+        return None, waiting(db, person)
+    return row, bool(row.inbox_waiting)
 
 
 def receive_done(db: Db, inbound: Inbound, event_id: str, now: datetime) -> int | None:
