@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection, create_engine, event
 
-from bot.storage.db import is_sqlite_file, sqlite_begin_immediate, sqlite_no_implicit_begin, sqlite_pragmas
+from bot.storage.db import is_sqlite_file, sqlite_no_implicit_begin, sqlite_pragmas
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 
 def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """`db.sqlite_begin_immediate` on the driver's own connection: the same statement, without a trip
+    through SQLAlchemy's execution machinery (a context, a cursor result) for every transaction."""
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 class SqliteWriter:
@@ -46,7 +52,7 @@ class SqliteWriter:
         event.listen(self.engine, "connect", sqlite_pragmas(url.render_as_string(hide_password=False)))
         event.listen(self.engine, "connect", sqlite_no_implicit_begin)
         event.listen(self.engine, "connect", _no_autocheckpoint)
-        event.listen(self.engine, "begin", sqlite_begin_immediate)
+        event.listen(self.engine, "begin", _begin_immediate)
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         # The thread holds the queue, not the writer: a writer never closed is still collected, and stops it.
         self._thread = threading.Thread(target=_serve, args=(self._queue,), name="backcoach-sqlite", daemon=True)
