@@ -7,9 +7,12 @@ included) and does not space messages per private chat.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
 from telegram.constants import ParseMode
@@ -81,6 +84,7 @@ class TelegramSender:
         `on_sent` for each reply the platform took, with the id of the message that carries it; the live
         question's id follows from those ids and is recorded at the end. A toast reaches the tap this process
         is answering (`taps`); from the outbox, long after the tap, it is dropped."""
+        answering = self._answer_tap(user, replies)
         start = await self.live.get(user)
         live = start
         try:
@@ -92,6 +96,17 @@ class TelegramSender:
         finally:
             if live != start:
                 await self.live.set(user, live)
+            if answering is not None:
+                await answering
+
+    def _answer_tap(self, user: UserRef, replies: list[Reply]) -> asyncio.Task[None] | None:
+        """The tap this process is answering gets its answer (the replies' toast, or none) alongside the
+        edits, not after them: the button's spinner stops while the question changes."""
+        tap = self.taps.get(user)
+        if tap is None or tap.answered:
+            return None
+        toast = next((r.text for r in replies if r.kind is ReplyKind.TOAST), "")
+        return asyncio.create_task(_quietly(tap.say(toast)))
 
     async def _one(
         self, user: UserRef, reply: Reply, start: str | None, live: str | None
@@ -170,3 +185,11 @@ class TelegramSender:
         return await self.bot.send_document(
             chat_id, upload, caption=caption, parse_mode=parse_mode, reply_markup=item.markup
         )
+
+
+async def _quietly(answer: Coroutine[Any, Any, None]) -> None:
+    """A tap's answer is cosmetic: its failure must not fail the replies (they are what the row holds)."""
+    try:
+        await answer
+    except Exception as exc:
+        log.debug("tap answer failed", extra={"error": type(exc).__name__})
