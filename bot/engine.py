@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import configure_mappers
 
 from bot.clock import Clock
 from bot.effects import EraseUser
@@ -86,6 +87,7 @@ class _Done:
     outcome: Outcome | None = None
     ticket: Ticket | None = None
     live_message: str | None = None  # the person's live question id, read with their row
+    stored: list[dict[str, Any]] | None = None  # the replies as the outbox row holds them (encoded once)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Engine:
         # their words (bot/wire.py); False keeps the words (`bench storage --words` compares the two).
         self.render_inputs = render_inputs
         self.sessions: async_sessionmaker = session_factory(db)
+        configure_mappers()  # at start-up, not inside the first event that reads through the ORM (Slack's)
         sqlite = db.dialect.name == "sqlite"
         self._sqlite_writer = asyncio.Lock() if sqlite else None
         self._sqlite_thread = SqliteWriter(db.url) if sqlite else None
@@ -237,7 +240,8 @@ class Engine:
             return Processed(result.inbound, result.ref, [], None)
         self.on_replies(result.ref.platform, len(outcome.replies))
         replies = await materialise(outcome.replies, self.content)
-        return Processed(result.inbound, result.ref, replies, result.ticket, replies_to_json(outcome.replies))
+        stored = result.stored if result.stored is not None else replies_to_json(outcome.replies)
+        return Processed(result.inbound, result.ref, replies, result.ticket, stored)
 
     def _token(self) -> str:
         """A fencing token unique across processes and restarts: a random prefix drawn once, and a counter
@@ -285,7 +289,8 @@ class Engine:
             row = outbox_repo.add_claimed_farewell(db, ref, reply_key(done.inbox_id), replies, now, until, token)
             done.ticket = Ticket(row, token, 0) if row is not None else None
             return done
-        payload = {"replies": replies_to_json(outcome.replies)}
+        done.stored = replies_to_json(outcome.replies)
+        payload = {"replies": done.stored}
         row = outbox_repo.add_claimed_reply(db, user.id, reply_key(done.inbox_id), payload, now, until, token)
         done.ticket = Ticket(row, token, user.id) if row is not None else None
         done.live_message = user.live_message  # the flow and save_user never change it
