@@ -4,8 +4,10 @@ order per person (deliver now, or leave it to the outbox), and log without messa
 A platform adapter translates; this base owns the order of things. `receive` returns once the event is in
 the inbox (the platform may be answered from then on); `process` runs the person's waiting events through
 the engine and sends each one's replies at once (scheduler/inbox.py). A crash after `receive` loses
-nothing: the runner's recovery processes what is left. Log lines carry the platform, the event's kind and
-error class names, never what anybody wrote.
+nothing: the runner's recovery processes what is left. With a processing slot free and nothing of the
+person's in flight or pending, `take` does both in one transaction (the inbox row is written done, still
+the event's durability and dedupe record) and the replies follow in the same slot and turn. Log lines
+carry the platform, the event's kind and error class names, never what anybody wrote.
 """
 
 from __future__ import annotations
