@@ -90,6 +90,17 @@ async def _sqlite_template(directory: Path) -> Path:
 # empties it instead of creating a database (CREATE DATABASE from the template and DROP DATABASE took half
 # a second to two seconds per test on this machine; emptying takes a few hundredths).
 _PG_SPARE: list[str] = []
+# Databases finished with during the running test: spare only once the test is over. A test that uses two
+# databases one after the other (tests/scheduler/test_outbox_render_inputs.py) must not get its first one
+# back, emptied, while that one's engine may still be finishing a task on it in the same event loop.
+_PG_RELEASED: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _spare_pg_databases_after_the_test() -> Iterator[None]:
+    yield
+    _PG_SPARE.extend(_PG_RELEASED)
+    _PG_RELEASED.clear()
 
 
 def _pg_url(name: str) -> str:
@@ -183,7 +194,7 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         yield db
     finally:
         await db.dispose()
-        _PG_SPARE.append(name)  # emptied when the next test takes it (after this test's loop has closed)
+        _PG_RELEASED.append(name)  # spare once this test is over; emptied when the next test takes it
 
 
 @pytest.fixture
