@@ -75,7 +75,9 @@ async def claim(
             OutboxMessage.not_before <= now,
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
         )
-        .order_by(OutboxMessage.not_before)
+        # Due at the same instant (a timer's replies and a summary's, queued by one tick): in the order they
+        # were queued. PostgreSQL returns ties in no set order, and a chat's messages must keep theirs.
+        .order_by(OutboxMessage.not_before, OutboxMessage.id)
         .limit(limit)
     )
     if session.bind.dialect.name == "postgresql":

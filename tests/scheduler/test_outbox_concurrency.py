@@ -58,3 +58,22 @@ async def test_sends_overlap_across_chats_and_keep_order_within_a_chat(engine: E
     async with engine.sessions() as s:
         statuses = set((await s.execute(select(OutboxMessage.status))).scalars())
     assert statuses == {"sent"}
+
+
+async def test_messages_due_at_the_same_instant_go_in_the_order_they_were_queued(engine: Engine) -> None:
+    """One tick can queue a timer's replies and a summary's for the same instant. PostgreSQL returns equal
+    keys in no set order (here: the first row rewritten after the second, so it sits after it in the table
+    and its index), so the claim breaks ties by the row's id."""
+    now = engine.clock.now()
+    async with engine.sessions() as s, s.begin():
+        user = await s.run_sync(repo.load_user, UserRef("console", "", "p", "chat"), now)
+        for k in range(3):
+            payload = {"replies": replies_to_json([Reply(text=f"queued {k}")])}
+            await s.run_sync(repo.enqueue, user.id, "message", f"same:{k}", payload, now, now)
+    async with engine.sessions() as s, s.begin():
+        first = (await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == "same:0"))).scalar_one()
+        first.attempts = 0  # a rewrite: on PostgreSQL the row's new version is stored after the others
+        first.last_error = "rewritten"
+    sender = SlowSender()
+    assert await outbox.send_due_messages(engine, {"console": sender}, now) == 3
+    assert [text for _, text in sender.got] == ["queued 0", "queued 1", "queued 2"]
